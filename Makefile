@@ -1,0 +1,46 @@
+# invoke-audit: `make demo` and `make test` are all a new user needs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test lint typecheck unit demo bench soak synth clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/node --version
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy app.py models lambdas stacks tests bench
+
+test: lint typecheck
+	$(BIN)/python -m pytest -n 2 -m "not soak"
+
+unit: setup
+	$(BIN)/python -m pytest -m unit
+
+demo: setup
+	$(BIN)/invoke-audit demo
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+soak: setup
+	$(BIN)/python -m pytest -m soak
+
+synth: setup
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python app.py
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""AWS adapters: thin classes around boto3 clients, which are injected, never built at import.
+
+Each class declares in `IAM_ACTIONS` exactly the IAM actions it calls; the CDK stack grants each
+function the union over the classes it uses, listed here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from lambdas.adapters.backup import BackupReader, BackupWriter
+from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
+from lambdas.adapters.log_files import TrailLogReader
+from lambdas.adapters.notifier import Notifier
+from lambdas.adapters.queue import ViolationQueue
+from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.adapters.roles import RoleAssumer
+
+__all__ = [
+    "ADAPTERS",
+    "INGEST_ADAPTERS",
+    "REMEDIATOR_ADAPTERS",
+    "REMEDIATOR_CROSS_ACCOUNT_ADAPTERS",
+    "VALIDATOR_ADAPTERS",
+    "Adapter",
+    "BackupReader",
+    "BackupWriter",
+    "HourlyRateLimiter",
+    "LambdaPermissions",
+    "LambdaPolicies",
+    "LambdaResourcePolicy",
+    "Notifier",
+    "RoleAssumer",
+    "TrailLogReader",
+    "ViolationQueue",
+    "iam_actions",
+]
+
+
+class Adapter(Protocol):
+    """What every adapter class declares: the IAM actions it calls."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]]
+
+
+VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
+# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
+REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
+    LambdaPolicies,
+    BackupWriter,
+    HourlyRateLimiter,
+    Notifier,
+)
+REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
+INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
+ADAPTERS: tuple[type[Adapter], ...] = (
+    BackupReader,
+    BackupWriter,
+    HourlyRateLimiter,
+    LambdaPermissions,
+    LambdaPolicies,
+    LambdaResourcePolicy,
+    Notifier,
+    RoleAssumer,
+    TrailLogReader,
+    ViolationQueue,
+)
+
+
+def iam_actions(adapters: tuple[type[Adapter], ...]) -> tuple[str, ...]:
+    """The sorted union of the IAM actions of `adapters`."""
+    return tuple(sorted({action for cls in adapters for action in cls.IAM_ACTIONS}))

@@ -1,0 +1,25 @@
+"""One AWS call with botocore's errors turned into AwsError subclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.errors import translate_client_error
+
+__all__ = ["call"]
+
+
+def call(
+    service: str, operation: str, resource: str, fn: Callable[..., Any], **kwargs: Any
+) -> dict[str, Any]:
+    """`fn(**kwargs)`; a ClientError becomes the AwsError subclass that says what to do."""
+    try:
+        response: dict[str, Any] = fn(**kwargs)
+    except ClientError as error:
+        raise translate_client_error(
+            error, service=service, operation=operation, resource=resource
+        ) from error
+    return response

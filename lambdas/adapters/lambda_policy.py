@@ -1,0 +1,322 @@
+"""Reading and writing the resource-based policy of one Lambda function, version or alias.
+
+Two APIs exist. `LambdaResourcePolicy` uses the full-document one (Get/Put/DeleteResourcePolicy,
+RevisionId compare-and-swap, Deny statements allowed). `LambdaPermissions` uses the older
+GetPolicy / AddPermission / RemovePermission (Allow statements only, one statement per call,
+each call carrying the RevisionId it expects). `LambdaPolicies` uses the first and falls back to
+the second, for the rest of its life, when the first is unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.errors import (
+    ApiUnavailableError,
+    AwsError,
+    ResourceGoneError,
+    translate_client_error,
+)
+from lambdas.core.arns import FunctionRef
+from lambdas.core.exceptions import RewriteError
+
+__all__ = [
+    "LambdaPermissions",
+    "LambdaPolicies",
+    "LambdaResourcePolicy",
+    "PolicyApi",
+    "PolicyState",
+    "permission_plan",
+    "statement_to_permissions",
+]
+
+PolicyApi = Literal["resource-policy", "permission"]
+Document = dict[str, Any]
+
+# Markers of "the function, version or alias does not exist", as opposed to "it has no policy";
+# both come back as ResourceNotFoundException.
+_FUNCTION_MISSING = ("function not found", "cannot find alias", "cannot find version")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """A resource's policy as read (or as written): `document` None means no policy."""
+
+    resource_arn: str
+    document: Document | None
+    revision_id: str | None
+    api: PolicyApi
+
+
+def _parse(policy: Any) -> Document | None:
+    if policy is None or policy == "":
+        return None
+    document = json.loads(policy) if isinstance(policy, str) else policy
+    if not isinstance(document, dict):
+        raise RewriteError(f"the policy is not a JSON object: {str(policy)[:200]}")
+    return document
+
+
+def _dump(document: Document) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _function_missing(error: AwsError) -> bool:
+    message = error.aws_message.lower()
+    return any(marker in message for marker in _FUNCTION_MISSING)
+
+
+class _LambdaCalls:
+    """Calls one Lambda operation and turns botocore's errors into AwsError subclasses."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def _call(self, method: str, resource: str, **kwargs: Any) -> dict[str, Any]:
+        operation = "".join(part.title() for part in method.split("_"))
+        fn = getattr(self._client, method, None)
+        if fn is None:
+            raise ApiUnavailableError(
+                service="lambda",
+                operation=operation,
+                resource=resource,
+                code="UnknownOperation",
+                status=0,
+                message=f"this botocore ({self._client.meta.service_model.api_version}) "
+                f"has no {operation}",
+            )
+        try:
+            response: dict[str, Any] = fn(**kwargs)
+        except ClientError as error:
+            raise translate_client_error(
+                error, service="lambda", operation=operation, resource=resource
+            ) from error
+        return response
+
+
+class LambdaResourcePolicy(_LambdaCalls):
+    """The full-document resource-policy API (2026-07-09)."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = (
+        "lambda:GetResourcePolicy",
+        "lambda:PutResourcePolicy",
+        "lambda:DeleteResourcePolicy",
+    )
+    API: ClassVar[PolicyApi] = "resource-policy"
+
+    def read(self, ref: FunctionRef) -> PolicyState:
+        try:
+            response = self._call("get_resource_policy", ref.arn, ResourceArn=ref.arn)
+        except ResourceGoneError as error:
+            if _function_missing(error):
+                raise
+            return PolicyState(ref.arn, None, None, self.API)
+        return PolicyState(
+            ref.arn, _parse(response.get("Policy")), response.get("RevisionId"), self.API
+        )
+
+    def write(self, ref: FunctionRef, document: Document, revision_id: str | None) -> PolicyState:
+        """Replace the policy; the response carries the stored policy, so no read-back call."""
+        kwargs: dict[str, Any] = {"ResourceArn": ref.arn, "Policy": _dump(document)}
+        if revision_id:
+            kwargs["RevisionId"] = revision_id
+        response = self._call("put_resource_policy", ref.arn, **kwargs)
+        stored = _parse(response.get("Policy")) if response.get("Policy") else document
+        return PolicyState(ref.arn, stored, response.get("RevisionId"), self.API)
+
+    def delete(self, ref: FunctionRef, revision_id: str | None) -> None:
+        kwargs: dict[str, Any] = {"ResourceArn": ref.arn}
+        if revision_id:
+            kwargs["RevisionId"] = revision_id
+        self._call("delete_resource_policy", ref.arn, **kwargs)
+
+
+# --- the older permission API ------------------------------------------------------------------
+
+_CONDITION_PARAMETERS = {
+    "aws:sourcearn": "SourceArn",
+    "aws:sourceaccount": "SourceAccount",
+    "aws:principalorgid": "PrincipalOrgID",
+    "lambda:eventsourcetoken": "EventSourceToken",
+    "lambda:functionurlauthtype": "FunctionUrlAuthType",
+    "lambda:invokedviafunctionurl": "InvokedViaFunctionUrl",
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _principals(statement: Document) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if not isinstance(principal, dict):
+        raise RewriteError(f"statement {statement.get('Sid')!r}: no Principal AddPermission takes")
+    values: list[str] = []
+    for key in ("AWS", "Service"):
+        values.extend(str(v) for v in _as_list(principal.get(key)))
+    if set(principal) - {"AWS", "Service"} or not values:
+        raise RewriteError(
+            f"statement {statement.get('Sid')!r}: Principal {principal!r} cannot be expressed"
+            " with AddPermission"
+        )
+    return values
+
+
+def _condition_parameters(statement: Document) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for operator, entries in (statement.get("Condition") or {}).items():
+        for key, value in (entries or {}).items():
+            name = _CONDITION_PARAMETERS.get(str(key).lower())
+            values = _as_list(value)
+            if name is None or len(values) != 1:
+                raise RewriteError(
+                    f"statement {statement.get('Sid')!r}: condition {operator} {key} cannot be"
+                    " expressed with AddPermission; the resource-policy API is needed"
+                )
+            single = values[0]
+            if name == "InvokedViaFunctionUrl":
+                single = str(single).lower() == "true"
+            parameters[name] = single
+    return parameters
+
+
+def statement_to_permissions(statement: Document, sid: str) -> list[dict[str, Any]]:
+    """AddPermission arguments (one per action and principal) that recreate `statement`."""
+    if (
+        statement.get("Effect") != "Allow"
+        or "NotPrincipal" in statement
+        or "NotAction" in statement
+    ):
+        raise RewriteError(
+            f"statement {sid!r}: only Allow statements with Principal and Action can be written"
+            " with AddPermission; the resource-policy API is needed"
+        )
+    actions = [str(a) for a in _as_list(statement.get("Action"))]
+    principals = _principals(statement)
+    conditions = _condition_parameters(statement)
+    pairs = [(action, principal) for action in actions for principal in principals]
+    permissions = []
+    for index, (action, principal) in enumerate(pairs):
+        permission = {
+            "StatementId": sid if index == 0 else f"{sid}-{index + 1}",
+            "Action": action,
+            "Principal": principal,
+        }
+        permissions.append(permission | conditions)
+    return permissions
+
+
+def _sid_map(document: Document | None) -> dict[str, Document]:
+    statements = _as_list((document or {}).get("Statement"))
+    return {str(s.get("Sid", f"statement-{i}")): s for i, s in enumerate(statements)}
+
+
+def permission_plan(
+    current: Document | None, target: Document | None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The RemovePermission statement ids and AddPermission arguments that turn `current` into
+    `target`, statement by statement (matched on Sid; a changed statement is removed, then
+    added again)."""
+    old, new = _sid_map(current), _sid_map(target)
+    removals = [sid for sid, statement in old.items() if new.get(sid) != statement]
+    additions: list[dict[str, Any]] = []
+    for sid, statement in new.items():
+        if old.get(sid) != statement:
+            additions.extend(statement_to_permissions(statement, sid))
+    return removals, additions
+
+
+class LambdaPermissions(_LambdaCalls):
+    """GetPolicy / AddPermission / RemovePermission, each write with the RevisionId it expects."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = (
+        "lambda:GetPolicy",
+        "lambda:AddPermission",
+        "lambda:RemovePermission",
+    )
+    API: ClassVar[PolicyApi] = "permission"
+
+    @staticmethod
+    def _target(ref: FunctionRef) -> dict[str, str]:
+        target = {"FunctionName": ref.unqualified_arn}
+        if ref.policy_qualifier:
+            target["Qualifier"] = ref.policy_qualifier
+        return target
+
+    def read(self, ref: FunctionRef) -> PolicyState:
+        try:
+            response = self._call("get_policy", ref.arn, **self._target(ref))
+        except ResourceGoneError as error:
+            if _function_missing(error):
+                raise
+            return PolicyState(ref.arn, None, None, self.API)
+        return PolicyState(
+            ref.arn, _parse(response.get("Policy")), response.get("RevisionId"), self.API
+        )
+
+    def write(self, ref: FunctionRef, current: PolicyState, target: Document | None) -> PolicyState:
+        """Turn `current` into `target` call by call; every call carries the RevisionId read
+        after the previous one, so a concurrent change stops the sequence with a 412."""
+        removals, additions = permission_plan(current.document, target)
+        revision = current.revision_id
+        state = current
+        for sid in removals:
+            kwargs = self._target(ref) | {"StatementId": sid}
+            if revision:
+                kwargs["RevisionId"] = revision
+            self._call("remove_permission", ref.arn, **kwargs)
+            state = self.read(ref)
+            revision = state.revision_id
+        for permission in additions:
+            kwargs = self._target(ref) | permission
+            if revision:
+                kwargs["RevisionId"] = revision
+            self._call("add_permission", ref.arn, **kwargs)
+            state = self.read(ref)
+            revision = state.revision_id
+        return state
+
+
+class LambdaPolicies:
+    """A resource's policy through the resource-policy API, or the permission API where the
+    former is unavailable (older botocore, UnknownOperation, 404 on the route)."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = (
+        LambdaResourcePolicy.IAM_ACTIONS + LambdaPermissions.IAM_ACTIONS
+    )
+
+    def __init__(self, client: Any) -> None:
+        self._documents = LambdaResourcePolicy(client)
+        self._permissions = LambdaPermissions(client)
+        self._fallback = False
+
+    @property
+    def api(self) -> PolicyApi:
+        return LambdaPermissions.API if self._fallback else LambdaResourcePolicy.API
+
+    def read(self, ref: FunctionRef) -> PolicyState:
+        if not self._fallback:
+            try:
+                return self._documents.read(ref)
+            except ApiUnavailableError:
+                self._fallback = True
+        return self._permissions.read(ref)
+
+    def write(self, ref: FunctionRef, current: PolicyState, target: Document | None) -> PolicyState:
+        """Write `target` (None: no policy) over `current`, with `current`'s RevisionId, using
+        the API `current` was read with. Returns the policy as stored afterwards."""
+        if current.api == LambdaPermissions.API:
+            return self._permissions.write(ref, current, target)
+        if target is None:
+            if current.document is not None:
+                self._documents.delete(ref, current.revision_id)
+            return PolicyState(ref.arn, None, None, LambdaResourcePolicy.API)
+        return self._documents.write(ref, target, current.revision_id)

@@ -1,0 +1,62 @@
+"""The remediation rate limit: one DynamoDB counter per UTC hour, shared by every container."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.errors import translate_client_error
+
+__all__ = ["HourlyRateLimiter"]
+
+
+class HourlyRateLimiter:
+    """Counts remediations per UTC hour with a conditional update: the update that would pass
+    the limit fails atomically, so concurrent containers can never exceed it together.
+
+    Table: partition key `pk` (string), TTL attribute `expires_at` (epoch seconds)."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = ("dynamodb:UpdateItem",)
+    PARTITION_KEY: ClassVar[str] = "pk"
+    TTL_ATTRIBUTE: ClassVar[str] = "expires_at"
+    COUNT_ATTRIBUTE: ClassVar[str] = "remediations"
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    @staticmethod
+    def window(now: datetime) -> str:
+        return "remediations#" + now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+    def try_acquire(self, limit: int, *, now: datetime | None = None) -> bool:
+        """Take one remediation from this hour's budget; False when the budget is spent."""
+        if limit <= 0:
+            return False
+        moment = now or datetime.now(UTC)
+        expires = int((moment + timedelta(days=2)).timestamp())
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={self.PARTITION_KEY: {"S": self.window(moment)}},
+                UpdateExpression="ADD #count :one SET #ttl = if_not_exists(#ttl, :expires)",
+                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
+                ExpressionAttributeNames={
+                    "#count": self.COUNT_ATTRIBUTE,
+                    "#ttl": self.TTL_ATTRIBUTE,
+                },
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":expires": {"N": str(expires)},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate_client_error(
+                error, service="dynamodb", operation="UpdateItem", resource=self._table
+            ) from error
+        return True

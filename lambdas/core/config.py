@@ -1,0 +1,136 @@
+"""Load and validate the allowlist; every problem names the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lambdas.core.exceptions import ConfigError
+from models.allowlist import AllowlistConfig
+
+__all__ = ["allowlist_to_json", "load_allowlist", "load_allowlist_json", "parse_allowlist"]
+
+Loc = tuple[str | int, ...]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _walk(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[tuple[Loc, str]]
+) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(((*loc, key), f"duplicate key {key!r}"))
+            seen.add(key)
+            _walk(value_node, (*loc, key), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*loc, index), lines, problems)
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _message(error: Any) -> tuple[Loc, str]:
+    loc: Loc = tuple(error["loc"])
+    message = str(error["msg"])
+    cause = (error.get("ctx") or {}).get("error")
+    if cause is not None and hasattr(cause, "loc"):
+        loc = (*loc, *cause.loc)
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+    elif error["type"] == "missing":
+        message = f"required key {loc[-1]!r} is missing"
+    elif error["type"] == "literal_error":
+        message = f"{message}; got {error.get('input')!r}"
+    return loc, message
+
+
+def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
+    """Validate allowlist YAML text; raise ConfigError with one `FILE:LINE: field: reason` per problem."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{source}:{line}: not valid YAML: {what}"]) from None
+    if root is None:
+        raise ConfigError([f"{source}:1: the file is empty"])
+    lines: dict[Loc, int] = {}
+    duplicates: list[tuple[Loc, str]] = []
+    _walk(root, (), lines, duplicates)
+    if duplicates:
+        raise ConfigError(
+            [f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {m}" for loc, m in duplicates]
+        )
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise ConfigError([f"{source}:1: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1: the allowlist must be a mapping with version and rules"])
+    try:
+        return AllowlistConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc, message = _message(error)
+            problems.append(f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {message}")
+        raise ConfigError(problems) from None
+
+
+def load_allowlist(path: str | Path) -> AllowlistConfig:
+    """Read and validate an allowlist YAML file."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+    return parse_allowlist(text, source)
+
+
+def allowlist_to_json(config: AllowlistConfig) -> str:
+    """The validated config as the JSON the deployed functions load."""
+    return json.dumps(config.model_dump(mode="json"), indent=1, sort_keys=True)
+
+
+def load_allowlist_json(path: str | Path) -> AllowlistConfig:
+    """Load the config the functions ship with (validated again: the same rules apply)."""
+    source = str(path)
+    try:
+        return AllowlistConfig.model_validate_json(Path(path).read_bytes())
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    except ValidationError as exc:
+        raise ConfigError(
+            [f"{source}: {_dotted(_message(e)[0])}: {_message(e)[1]}" for e in exc.errors()]
+        ) from None

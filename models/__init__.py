@@ -1,0 +1,1 @@
+"""Pydantic models of what invoke-audit reads: CloudTrail records, the allowlist, policies."""

@@ -1,0 +1,275 @@
+"""The allowlist (`config/allowlist.yaml`): strict, so that a bad config never reaches AWS.
+
+Unknown keys, malformed ARNs, globs or account ids, duplicate rule names, and rules that can
+never match because an earlier rule takes every call they name are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from lambdas.core.arns import FunctionRef
+from lambdas.core.globs import glob_error, matches
+
+__all__ = ["AllowEntry", "AllowlistConfig", "Defaults", "Limits", "Mode", "Rule"]
+
+Mode = Literal["enforce", "monitor"]
+
+_ACCOUNT = re.compile(r"\d{12}\Z")
+_ACCOUNT_GLOB = re.compile(r"(\d{12}|[\d*?]+)\Z")
+_SERVICE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?\Z")
+_RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+_NAME_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]{1,140}\Z")
+_PRINCIPAL = re.compile(r"arn:(aws[a-z-]*|\*):iam::(?P<account>[^:]+):(root|user/.+|role/.+)\Z")
+
+
+def _check_glob(value: str) -> str:
+    problem = glob_error(value)
+    if problem:
+        raise ValueError(f"bad glob {value!r}: {problem}")
+    return value
+
+
+def _check_account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise ValueError(
+            f'account id must be 12 digits in quotes, e.g. "111122223333"; got {value!r}'
+        )
+    return value
+
+
+def _check_function_pattern(value: str) -> str:
+    _check_glob(value)
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        if len(parts) not in (7, 8) or parts[2] != "lambda" or parts[5] != "function":
+            raise ValueError(
+                f"bad Lambda ARN {value!r}: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME"
+            )
+        if not _ACCOUNT_GLOB.match(parts[4]):
+            raise ValueError(f"bad Lambda ARN {value!r}: account {parts[4]!r} is not 12 digits")
+    elif not _NAME_GLOB.match(value):
+        raise ValueError(f"bad function name pattern {value!r}: use a name, a glob or an ARN")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AllowEntry(_Strict):
+    """Exactly one of `service`, `principal` or `account`."""
+
+    service: StrictStr | None = None
+    source_arn: StrictStr | None = None
+    source_account: StrictStr | None = None
+    principal: StrictStr | None = None
+    account: StrictStr | None = None
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str | None) -> str | None:
+        if value is not None and not _SERVICE.match(value):
+            raise ValueError(f"bad service principal {value!r}: expected e.g. s3.amazonaws.com")
+        return value
+
+    @field_validator("source_arn")
+    @classmethod
+    def _source_arn(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_glob(value)
+            if not value.startswith("arn:") or value.count(":") < 5:
+                raise ValueError(f"bad source ARN {value!r}: expected arn:PARTITION:SERVICE:...")
+        return value
+
+    @field_validator("source_account", "account")
+    @classmethod
+    def _accounts(cls, value: str | None) -> str | None:
+        return None if value is None else _check_account(value)
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_glob(value)
+            match = _PRINCIPAL.match(value)
+            if not match or not _ACCOUNT_GLOB.match(match["account"]):
+                raise ValueError(
+                    f"bad principal {value!r}: expected an IAM user, role or root ARN, "
+                    "e.g. arn:aws:iam::111122223333:role/deployer"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AllowEntry:
+        kinds = [k for k in ("service", "principal", "account") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("an allow entry needs exactly one of service, principal, account")
+        if self.service is None and (self.source_arn or self.source_account):
+            raise ValueError("source_arn and source_account only go with service")
+        return self
+
+    def describe(self) -> str:
+        if self.service:
+            extra = "".join(
+                f" {k}={v}"
+                for k, v in (
+                    ("source_arn", self.source_arn),
+                    ("source_account", self.source_account),
+                )
+                if v
+            )
+            return f"service {self.service}{extra}"
+        if self.principal:
+            return f"principal {self.principal}"
+        return f"account {self.account}"
+
+
+class Defaults(_Strict):
+    mode: Mode = "enforce"
+    unmatched: Literal["report", "ignore"] = "report"
+
+
+class Limits(_Strict):
+    max_remediations_per_hour: StrictInt = Field(default=20, ge=0, le=10_000)
+
+
+class Rule(_Strict):
+    name: StrictStr
+    functions: list[StrictStr] = Field(min_length=1)
+    qualifiers: list[StrictStr] = Field(default_factory=lambda: ["*"], min_length=1)
+    mode: Mode | None = None
+    deny_others: StrictBool = False
+    allow: list[AllowEntry] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _RULE_NAME.match(value):
+            raise ValueError(f"bad rule name {value!r}: letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("functions")
+    @classmethod
+    def _functions(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_function_pattern(value)
+        if len(set(values)) != len(values):
+            raise ValueError("the same function pattern is listed twice")
+        return values
+
+    @field_validator("qualifiers")
+    @classmethod
+    def _qualifiers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_glob(value)
+        return values
+
+    def matches_function(self, ref: FunctionRef) -> bool:
+        return any(_pattern_matches(p, ref) for p in self.functions) and any(
+            matches(q, ref.effective_qualifier) for q in self.qualifiers
+        )
+
+
+def _pattern_matches(pattern: str, ref: FunctionRef) -> bool:
+    if pattern.startswith("arn:"):
+        return matches(pattern, ref.unqualified_arn) or matches(pattern, ref.arn)
+    return matches(pattern, ref.name)
+
+
+def _name_part(pattern: str) -> str:
+    return pattern.split(":")[6] if pattern.startswith("arn:") else pattern
+
+
+def _covers(earlier: str, later: str) -> bool:
+    """Does function pattern `earlier` match every function that `later` matches?"""
+    if earlier.startswith("arn:"):
+        return later.startswith("arn:") and matches(earlier, later)
+    return matches(earlier, _name_part(later))
+
+
+class AllowlistConfig(_Strict):
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)
+    protect: list[StrictStr] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    rules: list[Rule] = Field(default_factory=list)
+
+    _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
+
+    @field_validator("protect")
+    @classmethod
+    def _protect(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_function_pattern(value)
+        return values
+
+    @model_validator(mode="after")
+    def _rules_consistent(self) -> AllowlistConfig:
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise _RuleError(index, "name", f"duplicate rule name {rule.name!r}")
+            seen[rule.name] = index
+        for index, rule in enumerate(self.rules):
+            for earlier_index, earlier in enumerate(self.rules[:index]):
+                for pattern in rule.functions:
+                    if pattern in earlier.functions:
+                        raise _RuleError(
+                            index,
+                            "functions",
+                            f"pattern {pattern!r} is also in rule {earlier.name!r} "
+                            f"(rules[{earlier_index}]); the first rule would always win",
+                        )
+                if _shadows(earlier, rule):
+                    raise _RuleError(
+                        index,
+                        "functions",
+                        f"rule {rule.name!r} never applies: rule {earlier.name!r} "
+                        f"(rules[{earlier_index}]) comes first and matches all it names",
+                    )
+        return self
+
+    def rule_for(self, ref: FunctionRef) -> Rule | None:
+        """The first rule whose functions and qualifiers match `ref`."""
+        key = (ref.unqualified_arn, ref.effective_qualifier)
+        cache = self._rule_cache
+        if key not in cache:
+            if len(cache) > 50_000:
+                cache.clear()
+            cache[key] = next((r for r in self.rules if r.matches_function(ref)), None)
+        return cache[key]
+
+    def is_protected(self, ref: FunctionRef) -> str | None:
+        """The `protect` pattern that covers `ref`, if any."""
+        return next((p for p in self.protect if _pattern_matches(p, ref)), None)
+
+    def mode_of(self, rule: Rule) -> Mode:
+        return rule.mode or self.defaults.mode
+
+
+def _shadows(earlier: Rule, later: Rule) -> bool:
+    functions = all(any(_covers(e, p) for e in earlier.functions) for p in later.functions)
+    qualifiers = all(any(matches(e, q) for e in earlier.qualifiers) for q in later.qualifiers)
+    return functions and qualifiers
+
+
+class _RuleError(ValueError):
+    """A problem in one rule; carries where it is so the loader can name the line."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        self.loc: tuple[str | int, ...] = ("rules", index, field)
+        super().__init__(message)
