@@ -1,0 +1,1 @@
+"""The `invoke-audit` command line."""

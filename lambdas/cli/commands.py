@@ -1,0 +1,62 @@
+"""`invoke-audit rewrite` and `invoke-audit check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lambdas.cli.scan import DEFAULT_CONFIG
+from lambdas.core.arns import parse_function_arn
+from lambdas.core.config import load_allowlist
+from lambdas.core.exceptions import InputError, RewriteError
+from lambdas.core.rewrite import rewrite_policy
+
+__all__ = ["register"]
+
+
+def _rewrite(args: argparse.Namespace) -> int:
+    config = load_allowlist(args.config)
+    ref = parse_function_arn(args.function)
+    if ref.name.startswith(args.own_prefix) or config.is_protected(ref):
+        raise InputError(f"{ref.arn} is protected: the remediator never changes its policy")
+    rule = config.rule_for(ref)
+    if rule is None:
+        raise InputError(f"no rule in {args.config} covers {ref.arn}")
+    try:
+        text = Path(args.policy_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{args.policy_file}: cannot read: {exc}") from None
+    try:
+        result = rewrite_policy(text, rule, ref.arn)
+    except RewriteError as exc:
+        raise RewriteError(f"{args.policy_file}: {exc}") from None
+    output = {"function": ref.arn, "rule": rule.name, **result.to_dict()}
+    json.dump(output, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_allowlist(args.file)
+    print(f"{args.file}: ok ({len(config.rules)} rules, default mode {config.defaults.mode})")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    rewrite = subparsers.add_parser(
+        "rewrite",
+        help="print the policy the remediator would write",
+        description='Print {"policy": <new document>, "changes": [...]} for a policy file '
+        "(a document, or a GetPolicy / GetResourcePolicy response).",
+    )
+    rewrite.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
+    rewrite.add_argument("--function", required=True, metavar="ARN")
+    rewrite.add_argument("--own-prefix", default="invoke-audit-", help=argparse.SUPPRESS)
+    rewrite.add_argument("policy_file", metavar="POLICY_FILE")
+    rewrite.set_defaults(func=_rewrite)
+    check = subparsers.add_parser("check-config", help="validate an allowlist file")
+    check.add_argument("file", nargs="?", default=DEFAULT_CONFIG, metavar="FILE")
+    check.set_defaults(func=_check_config)

@@ -1,0 +1,82 @@
+"""Reading CloudTrail input: log files, JSON arrays, JSON lines and EventBridge envelopes.
+
+One function turns the bytes of one file (gzipped or not) into the records it holds; callers
+stream file by file, so a folder is never held in memory at once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from lambdas.core.exceptions import InputError
+
+__all__ = ["iter_records", "records_from_bytes", "unwrap"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _decompress(data: bytes, source: str) -> bytes:
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{source}: not a readable gzip file ({exc})") from None
+
+
+def unwrap(item: Any) -> Iterator[Any]:
+    """The records inside one JSON value: a log file, an envelope, a record, or a list of them."""
+    if isinstance(item, dict):
+        records = item.get("Records")
+        if isinstance(records, list) and "eventSource" not in item:
+            yield from records
+        elif "detail-type" in item and isinstance(item.get("detail"), dict):
+            yield item["detail"]
+        else:
+            yield item
+    elif isinstance(item, list):
+        for element in item:
+            if isinstance(element, (dict, list)):
+                yield from unwrap(element)
+            else:
+                yield element
+    else:
+        yield item
+
+
+def _json_lines(text: bytes, source: str) -> Iterator[Any]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{source}:{number}: not valid JSON ({exc.msg})") from None
+        yield from unwrap(value)
+
+
+def records_from_bytes(data: bytes, source: str = "<input>") -> Iterator[Any]:
+    """Every record in one file's content. Raises InputError naming the file (and line)."""
+    text = _decompress(data, source)
+    if not text.strip():
+        return
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        first = text.lstrip()[:1]
+        if first == b"{" and b"\n" in text.strip():
+            yield from _json_lines(text, source)
+            return
+        line = text.count(b"\n", 0, exc.pos) + 1
+        raise InputError(f"{source}:{line}: not valid JSON ({exc.msg})") from None
+    yield from unwrap(value)
+
+
+def iter_records(data: bytes, source: str = "<input>") -> list[Any]:
+    """All records of one file as a list (the file has been read whole already)."""
+    return list(records_from_bytes(data, source))
