@@ -44,7 +44,7 @@ def is_lambda_candidate(record: Any) -> bool:
     if isinstance(record, dict):
         source = record.get("eventSource")
         if source is None:
-            return "eventName" in record
+            return bool("eventName" in record)
         return source == LAMBDA_SOURCE
     return True
 
