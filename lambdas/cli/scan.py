@@ -44,8 +44,8 @@ def is_lambda_candidate(record: Any) -> bool:
     if isinstance(record, dict):
         source = record.get("eventSource")
         if source is None:
-            return bool("eventName" in record)
-        return source == LAMBDA_SOURCE
+            return "eventName" in record
+        return bool(source == LAMBDA_SOURCE)
     return True
 
 

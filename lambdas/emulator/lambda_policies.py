@@ -70,9 +70,16 @@ from moto.core.exceptions import JsonRESTError
 __all__ = [
     "POLICY_SIZE_LIMIT",
     "RESOURCE_POLICY_API_VERSION",
+    "add_permission",
     "block_public_policies",
+    "delete_resource_policy",
+    "get_policy",
+    "get_resource_policy",
     "install",
     "is_installed",
+    "public_policies_blocked",
+    "put_resource_policy",
+    "remove_permission",
 ]
 
 POLICY_SIZE_LIMIT: Final = 20480
@@ -560,18 +567,22 @@ def _path_resource_arn(response: LambdaResponse) -> str:
     return unquote(response.path.split("/resource-policy/", 1)[1])
 
 
+_JSON: Final = "application/json"
+
+
 def _handle_add_permission(response: LambdaResponse) -> TYPE_RESPONSE:
     function_name = unquote(response.path.split("/")[-2])
     statement = add_permission(
         response.backend, function_name, _query(response, "Qualifier"), response.body or ""
     )
-    return 201, {"status": "201"}, json.dumps({"Statement": json.dumps(statement)})
+    body = json.dumps({"Statement": json.dumps(statement)})
+    return 201, {"status": "201", "content-type": _JSON}, body
 
 
 def _handle_get_policy(response: LambdaResponse) -> TYPE_RESPONSE:
     function_name = unquote(response.path.split("/")[-2])
     body = get_policy(response.backend, function_name, _query(response, "Qualifier"))
-    return 200, {}, body
+    return 200, {"content-type": _JSON}, body
 
 
 def _handle_remove_permission(response: LambdaResponse) -> TYPE_RESPONSE:
@@ -588,7 +599,7 @@ def _handle_remove_permission(response: LambdaResponse) -> TYPE_RESPONSE:
 
 def _handle_get_resource_policy(response: LambdaResponse) -> TYPE_RESPONSE:
     result = get_resource_policy(response.backend, _path_resource_arn(response))
-    return 200, {}, json.dumps(result)
+    return 200, {"content-type": _JSON}, json.dumps(result)
 
 
 def _handle_put_resource_policy(response: LambdaResponse) -> TYPE_RESPONSE:
@@ -599,7 +610,7 @@ def _handle_put_resource_policy(response: LambdaResponse) -> TYPE_RESPONSE:
     result = put_resource_policy(
         response.backend, _path_resource_arn(response), policy, body.get("RevisionId") or None
     )
-    return 200, {}, json.dumps(result)
+    return 200, {"content-type": _JSON}, json.dumps(result)
 
 
 def _handle_delete_resource_policy(response: LambdaResponse) -> TYPE_RESPONSE:

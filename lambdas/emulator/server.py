@@ -8,6 +8,7 @@ previous setting comes back when the last such server stops.
 
 from __future__ import annotations
 
+import logging
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -34,6 +35,10 @@ def start_server(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadedMotoSe
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError(f"the emulator only listens on the loopback interface, not {host}")
     install()
+    # One line per request on stderr drowns the demo's output; errors still show.
+    werkzeug_log = logging.getLogger("werkzeug")
+    if werkzeug_log.level == logging.NOTSET:
+        werkzeug_log.setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     with _LOCK:
         if not _active_servers:
