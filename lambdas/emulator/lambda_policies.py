@@ -45,7 +45,9 @@ allows a wildcard principal with no ``Condition``). The policy size is measured 
 compact JSON document (``PutResourcePolicy``: also on the string as sent).
 
 The operations are installed on moto's ``LambdaBackend`` and ``LambdaResponse`` classes by
-:func:`install`; ``LambdaSimpleBackend`` (``use_docker: False``) inherits them.
+:func:`install`; ``LambdaSimpleBackend`` (``use_docker: False``) inherits them. Not covered:
+moto's CloudFormation ``AWS::Lambda::Permission`` still writes moto's own policy object,
+which the patched operations no longer read.
 """
 
 from __future__ import annotations

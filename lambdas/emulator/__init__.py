@@ -1,0 +1,68 @@
+"""The AWS emulator of invoke-audit's tests and `make demo`: moto plus Lambda policy semantics.
+
+moto 5.2.5 lacks what invoke-audit reads and writes: per-qualifier resource policies,
+the full-document Get/Put/DeleteResourcePolicy API with RevisionId, and AWS's 409/412
+answers. :mod:`lambdas.emulator.lambda_policies` closes those gaps (its docstring lists
+each gap, what AWS does and how it is closed); :func:`install` activates it.
+
+In-process (moto's ``mock_aws``)::
+
+    with emulated_aws():                       # install() + mock_aws(config=MOTO_CONFIG)
+        client = boto3.client("lambda", region_name="us-east-1")
+
+As a server on 127.0.0.1 (same process, a thread)::
+
+    with running_server() as endpoint_url:     # or start_server() / stop_server(server)
+        client = boto3.client("lambda", region_name="us-east-1", endpoint_url=endpoint_url)
+
+``MOTO_CONFIG`` turns off Docker for Lambda ``invoke``; the server applies it while it runs.
+This package imports moto: it is for tests and the demo, never for the deployed functions.
+"""
+
+from __future__ import annotations
+
+from moto import mock_aws
+from moto.core.models import MockAWS
+
+from lambdas.emulator.functions import EXECUTION_ROLE_NAME, create_function
+from lambdas.emulator.lambda_policies import (
+    POLICY_SIZE_LIMIT,
+    RESOURCE_POLICY_API_VERSION,
+    block_public_policies,
+    install,
+    is_installed,
+    public_policies_blocked,
+)
+from lambdas.emulator.server import (
+    MOTO_CONFIG,
+    reset_server,
+    running_server,
+    start_server,
+    stop_server,
+)
+
+__all__ = [
+    "EXECUTION_ROLE_NAME",
+    "MOTO_CONFIG",
+    "POLICY_SIZE_LIMIT",
+    "RESOURCE_POLICY_API_VERSION",
+    "block_public_policies",
+    "create_function",
+    "emulated_aws",
+    "install",
+    "is_installed",
+    "public_policies_blocked",
+    "reset_server",
+    "running_server",
+    "start_server",
+    "stop_server",
+]
+
+
+def emulated_aws() -> MockAWS:
+    """moto's in-process mock with the extension installed and Lambda invoke kept out of Docker.
+
+    Use as a context manager or decorator, exactly like ``moto.mock_aws``.
+    """
+    install()
+    return mock_aws(config=MOTO_CONFIG)
