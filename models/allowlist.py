@@ -7,9 +7,10 @@ never match because an earlier rule takes every call they name are errors.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,14 +23,15 @@ from pydantic import (
 )
 
 from lambdas.core.arns import FunctionRef
-from lambdas.core.globs import glob_error, matches
+from lambdas.core.globs import glob_error, has_magic, matches
 
 __all__ = ["AllowEntry", "AllowlistConfig", "Defaults", "Limits", "Mode", "Rule"]
 
 Mode = Literal["enforce", "monitor"]
 
 _ACCOUNT = re.compile(r"\d{12}\Z")
-_ACCOUNT_GLOB = re.compile(r"(\d{12}|[\d*?]+)\Z")
+# 12 digits (`?` allowed), or a glob with `*`: "123456789012", "1234567890??", "*".
+_ACCOUNT_GLOB = re.compile(r"([\d?]{12}|[\d?]*\*[\d*?]*)\Z")
 _SERVICE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?\Z")
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 _NAME_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]{1,140}\Z")
@@ -66,6 +68,11 @@ def _check_function_pattern(value: str) -> str:
     return value
 
 
+# Checked one by one, so that an error names the item's own line.
+FunctionPattern = Annotated[StrictStr, AfterValidator(_check_function_pattern)]
+GlobPattern = Annotated[StrictStr, AfterValidator(_check_glob)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,6 +100,15 @@ class AllowEntry(_Strict):
             _check_glob(value)
             if not value.startswith("arn:") or value.count(":") < 5:
                 raise ValueError(f"bad source ARN {value!r}: expected arn:PARTITION:SERVICE:...")
+        return value
+
+    @field_validator("source_account", "account", mode="before")
+    @classmethod
+    def _accounts_quoted(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f'account id must be 12 digits in quotes, e.g. "111122223333"; got the number {value}'
+            )
         return value
 
     @field_validator("source_account", "account")
@@ -149,8 +165,8 @@ class Limits(_Strict):
 
 class Rule(_Strict):
     name: StrictStr
-    functions: list[StrictStr] = Field(min_length=1)
-    qualifiers: list[StrictStr] = Field(default_factory=lambda: ["*"], min_length=1)
+    functions: list[FunctionPattern] = Field(min_length=1)
+    qualifiers: list[GlobPattern] = Field(default_factory=lambda: ["*"], min_length=1)
     mode: Mode | None = None
     deny_others: StrictBool = False
     allow: list[AllowEntry] = Field(default_factory=list)
@@ -165,17 +181,8 @@ class Rule(_Strict):
     @field_validator("functions")
     @classmethod
     def _functions(cls, values: list[str]) -> list[str]:
-        for value in values:
-            _check_function_pattern(value)
         if len(set(values)) != len(values):
             raise ValueError("the same function pattern is listed twice")
-        return values
-
-    @field_validator("qualifiers")
-    @classmethod
-    def _qualifiers(cls, values: list[str]) -> list[str]:
-        for value in values:
-            _check_glob(value)
         return values
 
     def matches_function(self, ref: FunctionRef) -> bool:
@@ -194,28 +201,34 @@ def _name_part(pattern: str) -> str:
     return pattern.split(":")[6] if pattern.startswith("arn:") else pattern
 
 
+def _subsumes(earlier: str, later: str) -> bool:
+    """Does glob `earlier` match every string glob `later` matches? Errs towards "no"."""
+    if earlier == later or not has_magic(later):
+        return matches(earlier, later) or earlier == later
+    if "[" in later:
+        return False
+    # `later` is a glob: `earlier` must match it with its `*` empty, one and several characters.
+    return all(
+        matches(earlier, later.replace("*", fill).replace("?", "\x00"))
+        for fill in ("", "\x00", "\x00\x01\x00")
+    )
+
+
 def _covers(earlier: str, later: str) -> bool:
     """Does function pattern `earlier` match every function that `later` matches?"""
     if earlier.startswith("arn:"):
-        return later.startswith("arn:") and matches(earlier, later)
-    return matches(earlier, _name_part(later))
+        return later.startswith("arn:") and _subsumes(earlier, later)
+    return _subsumes(earlier, _name_part(later))
 
 
 class AllowlistConfig(_Strict):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    protect: list[StrictStr] = Field(default_factory=list)
+    protect: list[FunctionPattern] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     rules: list[Rule] = Field(default_factory=list)
 
     _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
-
-    @field_validator("protect")
-    @classmethod
-    def _protect(cls, values: list[str]) -> list[str]:
-        for value in values:
-            _check_function_pattern(value)
-        return values
 
     @model_validator(mode="after")
     def _rules_consistent(self) -> AllowlistConfig:
@@ -263,7 +276,7 @@ class AllowlistConfig(_Strict):
 
 def _shadows(earlier: Rule, later: Rule) -> bool:
     functions = all(any(_covers(e, p) for e in earlier.functions) for p in later.functions)
-    qualifiers = all(any(matches(e, q) for e in earlier.qualifiers) for q in later.qualifiers)
+    qualifiers = all(any(_subsumes(e, q) for e in earlier.qualifiers) for q in later.qualifiers)
     return functions and qualifiers
 
 

@@ -1,4 +1,4 @@
-"""The remediation rate limit: one DynamoDB counter per UTC hour, shared by every container."""
+"""The remediation rate limit: one DynamoDB item per UTC hour, shared by every container."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ class HourlyRateLimiter:
     """Counts remediations per UTC hour with a conditional update: the update that would pass
     the limit fails atomically, so concurrent containers can never exceed it together.
 
-    Table: partition key `pk` (string), TTL attribute `expires_at` (epoch seconds)."""
+    Table: partition key `pk` (string); TTL attribute `expires_at` (epoch seconds)."""
 
     IAM_ACTIONS: ClassVar[tuple[str, ...]] = ("dynamodb:UpdateItem",)
     PARTITION_KEY: ClassVar[str] = "pk"
     TTL_ATTRIBUTE: ClassVar[str] = "expires_at"
     COUNT_ATTRIBUTE: ClassVar[str] = "remediations"
+    TRIPPED_ATTRIBUTE: ClassVar[str] = "limit_reached_at"
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -36,22 +37,47 @@ class HourlyRateLimiter:
         if limit <= 0:
             return False
         moment = now or datetime.now(UTC)
-        expires = int((moment + timedelta(days=2)).timestamp())
+        return self._update_if(
+            moment,
+            "ADD #count :one SET #ttl = if_not_exists(#ttl, :expires)",
+            "attribute_not_exists(#count) OR #count < :limit",
+            {"#count": self.COUNT_ATTRIBUTE, "#ttl": self.TTL_ATTRIBUTE},
+            {
+                ":one": {"N": "1"},
+                ":limit": {"N": str(limit)},
+                ":expires": {"N": str(int((moment + timedelta(days=2)).timestamp()))},
+            },
+        )
+
+    def first_trip(self, *, now: datetime | None = None) -> bool:
+        """Mark this hour's budget as spent; True only for the first caller to do so (one
+        alert per hour, not one per parked message)."""
+        moment = now or datetime.now(UTC)
+        return self._update_if(
+            moment,
+            "SET #tripped = :now",
+            "attribute_not_exists(#tripped)",
+            {"#tripped": self.TRIPPED_ATTRIBUTE},
+            {":now": {"S": moment.astimezone(UTC).isoformat()}},
+        )
+
+    def _update_if(
+        self,
+        moment: datetime,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> bool:
+        """One conditional UpdateItem on the hour's item; False when the condition fails."""
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={self.PARTITION_KEY: {"S": self.window(moment)}},
-                UpdateExpression="ADD #count :one SET #ttl = if_not_exists(#ttl, :expires)",
-                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
-                ExpressionAttributeNames={
-                    "#count": self.COUNT_ATTRIBUTE,
-                    "#ttl": self.TTL_ATTRIBUTE,
-                },
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit)},
-                    ":expires": {"N": str(expires)},
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lambdas.cli import commands, demo, learn, scan
+from lambdas.cli import commands, demo, learn, remediation, scan
 from lambdas.core.exceptions import InvokeAuditError
 
 __all__ = ["build_parser", "main"]
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that are not on the allowlist.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (scan, commands, learn, demo):
+    for module in (scan, commands, remediation, learn, demo):
         module.register(subparsers)
     return parser
 

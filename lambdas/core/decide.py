@@ -108,6 +108,11 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _short(text: str, limit: int = 200) -> str:
+    """Record values quoted in a reason are cut: a huge field must not make a huge line."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def resolve_function(record: CloudTrailRecordModel) -> FunctionRef:
     """The invoked resource: the function, version or alias whose policy governs the call."""
     params = record.requestParameters or {}
@@ -195,6 +200,17 @@ def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_OWN_P
         kind = type(raw).__name__
         return Decision(None, Verdict.INVALID, f"a record must be a JSON object, not {kind}")
     event_id = raw.get("eventID") if isinstance(raw.get("eventID"), str) else None
+    source = raw.get("eventSource")
+    if isinstance(source, str) and source and source != LAMBDA_SOURCE:
+        # Other services' records are not read further: their odd fields are not ours to judge.
+        reason = f"not a Lambda record: eventSource is {_short(source)!r}"
+        return Decision(
+            event_id,
+            Verdict.IGNORED,
+            reason,
+            event_time=_text(raw.get("eventTime")),
+            event_name=_text(raw.get("eventName")),
+        )
     try:
         record = CloudTrailRecordModel.model_validate(raw)
     except ValidationError as exc:
@@ -207,7 +223,11 @@ def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_OWN_P
         event_name=record.eventName,
     )
     if record.eventSource != LAMBDA_SOURCE:
-        why = f"eventSource is {record.eventSource!r}" if record.eventSource else "no eventSource"
+        why = (
+            f"eventSource is {_short(record.eventSource)!r}"
+            if record.eventSource
+            else "no eventSource"
+        )
         verdict = Verdict.IGNORED if record.eventSource else Verdict.INVALID
         return replace(found, verdict=verdict, reason=f"not a Lambda record: {why}")
     name = base_event_name(record.eventName or "")
@@ -215,7 +235,7 @@ def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_OWN_P
         reason = {
             "": "no eventName",
             "InvokeExecution": "InvokeExecution is the asynchronous run of an Invoke already recorded",
-        }.get(name, f"not an Invoke ({name})")
+        }.get(name, f"not an Invoke ({_short(name)})")
         return replace(found, verdict=Verdict.IGNORED if name else Verdict.INVALID, reason=reason)
     try:
         ref = resolve_function(record)

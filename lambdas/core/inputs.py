@@ -29,24 +29,43 @@ def _decompress(data: bytes, source: str) -> bytes:
         raise InputError(f"{source}: not a readable gzip file ({exc})") from None
 
 
-def unwrap(item: Any) -> Iterator[Any]:
-    """The records inside one JSON value: a log file, an envelope, a record, or a list of them."""
-    if isinstance(item, dict):
-        records = item.get("Records")
-        if isinstance(records, list) and "eventSource" not in item:
-            yield from records
-        elif "detail-type" in item and isinstance(item.get("detail"), dict):
-            yield item["detail"]
-        else:
-            yield item
-    elif isinstance(item, list):
-        for element in item:
-            if isinstance(element, (dict, list)):
-                yield from unwrap(element)
-            else:
-                yield element
+def _unwrap_object(item: dict[str, Any]) -> Iterator[Any]:
+    if "Records" in item and "eventSource" not in item:
+        records = item["Records"]
+        if not isinstance(records, list):
+            kind = type(records).__name__
+            raise InputError(f"field Records: a log file holds a list of records, not {kind}")
+        yield from records
+    elif "detail-type" in item and isinstance(item.get("detail"), dict):
+        yield item["detail"]
     else:
         yield item
+
+
+def unwrap(item: Any) -> Iterator[Any]:
+    """The records inside one JSON value: a log file, an envelope, a record, or a list of them.
+
+    Nested lists are walked with an explicit stack: deep nesting is no reason to crash.
+    """
+    stack: list[Iterator[Any]] = [iter((item,))]
+    while stack:
+        for element in stack[-1]:
+            if isinstance(element, list):
+                stack.append(iter(element))
+                break
+            if isinstance(element, dict):
+                yield from _unwrap_object(element)
+            else:
+                yield element
+        else:
+            stack.pop()
+
+
+def _unwrap_in(value: Any, where: str) -> Iterator[Any]:
+    try:
+        yield from unwrap(value)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _json_lines(text: bytes, source: str) -> Iterator[Any]:
@@ -57,7 +76,7 @@ def _json_lines(text: bytes, source: str) -> Iterator[Any]:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{source}:{number}: not valid JSON ({exc.msg})") from None
-        yield from unwrap(value)
+        yield from _unwrap_in(value, f"{source}:{number}")
 
 
 def records_from_bytes(data: bytes, source: str = "<input>") -> Iterator[Any]:
@@ -74,7 +93,7 @@ def records_from_bytes(data: bytes, source: str = "<input>") -> Iterator[Any]:
             return
         line = text.count(b"\n", 0, exc.pos) + 1
         raise InputError(f"{source}:{line}: not valid JSON ({exc.msg})") from None
-    yield from unwrap(value)
+    yield from _unwrap_in(value, source)
 
 
 def iter_records(data: bytes, source: str = "<input>") -> list[Any]:

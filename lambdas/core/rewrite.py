@@ -93,7 +93,7 @@ def parse_policy(policy: Any) -> tuple[PolicyDocumentModel | None, str | None]:
     if isinstance(policy, (str, bytes)):
         try:
             policy = json.loads(policy)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RewriteError(f"the policy is not valid JSON: {exc}") from None
         return parse_policy(policy)
     if not isinstance(policy, Mapping):
@@ -152,14 +152,19 @@ def _aws_covered(value: str, rule: Rule) -> bool:
     )
 
 
+def _covers_value(pattern: str, value: str) -> bool:
+    """Does allowlist glob `pattern` cover the condition value `value` (itself maybe a glob)?"""
+    return pattern == value or matches(pattern, value)
+
+
 def _wildcard_covered(statement: PolicyStatementModel, rule: Rule) -> bool:
     arns = _pinned(statement, "aws:sourcearn")
     source_globs = [e.source_arn for e in rule.allow if e.source_arn]
-    if arns and all(any(matches(g, v) for g in source_globs) for v in arns):
+    if arns and all(any(_covers_value(g, v) for g in source_globs) for v in arns):
         return True
     principals = _pinned(statement, "aws:principalarn")
-    if principals and all(_aws_covered(v, rule) for v in principals if "*" not in v):
-        return all("*" not in v for v in principals)
+    if principals and all("*" not in v and _aws_covered(v, rule) for v in principals):
+        return True
     accounts = _pinned(statement, "aws:principalaccount")
     allowed = {e.account for e in rule.allow if e.account}
     return bool(accounts) and all(a in allowed for a in accounts)
@@ -172,19 +177,25 @@ def _service_tightening(
     arns = _pinned(statement, "aws:sourcearn")
     accounts = _pinned(statement, "aws:sourceaccount")
 
-    def compatible(entry: AllowEntry) -> bool:
-        arn_ok = (
-            entry.source_arn is None or not arns or all(matches(entry.source_arn, v) for v in arns)
-        )
-        account_ok = (
-            entry.source_account is None
-            or not accounts
-            or all(v == entry.source_account for v in accounts)
-        )
-        return arn_ok and account_ok
+    def arn_ok(entry: AllowEntry, value: str) -> bool:
+        return entry.source_arn is None or _covers_value(entry.source_arn, value)
 
+    def account_ok(entry: AllowEntry, value: str) -> bool:
+        return entry.source_account in (None, value)
+
+    def compatible(entry: AllowEntry) -> bool:
+        return (not arns or any(arn_ok(entry, v) for v in arns)) and (
+            not accounts or any(account_ok(entry, v) for v in accounts)
+        )
+
+    # Every pinned value must be allowed by some entry (a grant pinned to two allowed buckets
+    # is covered by two entries, one per bucket).
     entries = [e for e in rule.allow if e.service == service and compatible(e)]
-    if not entries:
+    if (
+        not entries
+        or not all(any(arn_ok(e, v) for e in entries) for v in arns)
+        or not all(any(account_ok(e, v) for e in entries) for v in accounts)
+    ):
         return None
     needed: dict[str, dict[str, str | list[str]]] = {}
     if not arns and all(e.source_arn for e in entries):
@@ -250,7 +261,7 @@ def _with_conditions(
     }
     for operator, block in extra.items():
         conditions.setdefault(operator, {}).update(block)
-    return statement.model_copy(update={"Condition": conditions})
+    return statement.model_copy(update={"Condition": conditions or None})
 
 
 def _rewrite_allow(

@@ -1,0 +1,1 @@
+"""The ingest Lambda: judges the CloudTrail log files the trail delivers to S3."""

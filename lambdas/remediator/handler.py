@@ -1,0 +1,85 @@
+"""The remediator Lambda: SQS FIFO batches of violations, reported back as partial failures.
+
+A message that fails (rate limit reached, AccessDenied, a refused policy, anything unknown)
+is returned to the queue with its reason logged, and after the queue's maxReceiveCount lands
+in the dead-letter queue. Later messages of the same group (the same resource) wait behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from lambdas.adapters.clients import ClientFactory
+from lambdas.remediator.remediate import RateLimitedError, Remediator, Violation
+from lambdas.remediator.wiring import build_remediator
+from lambdas.validator.envelope import metric_name
+from lambdas.validator.runtime import METRICS_NAMESPACE, SERVICE_NAME, own_account, runtime
+
+__all__ = ["lambda_handler"]
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+@cache
+def _remediator(account: str | None) -> Remediator:
+    settings = runtime(account)
+    return build_remediator(
+        settings.config,
+        factory=ClientFactory(),
+        backup_bucket=os.environ["BACKUP_BUCKET"],
+        rate_table=os.environ["RATE_TABLE"],
+        topic_arn=os.environ.get("TOPIC_ARN"),
+        own_account=account,
+        role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
+        own_prefix=settings.own_prefix,
+    )
+
+
+def _count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _remediate(remediator: Remediator, record: SQSRecord) -> None:
+    where = {"message_id": record.message_id, "group": record.attributes.message_group_id}
+    try:
+        violation = Violation.from_message(json.loads(record.body))
+        result = remediator.remediate(violation)
+    except RateLimitedError as error:
+        _count("RateLimitTripped")
+        logger.error(str(error), extra=where | {"outcome": "rate-limited"})
+        raise
+    except Exception as error:
+        _count("RemediationFailed")
+        logger.exception(f"remediation failed: {error}", extra=where | {"outcome": "failed"})
+        raise
+    _count(metric_name(result.outcome))
+    if result.notification_error:
+        _count("NotificationFailed")
+        logger.error(f"notification failed: {result.notification_error}", extra=where)
+    logger.info(result.detail, extra=where | result.to_dict())
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    remediator = _remediator(own_account(context))
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: _remediate(remediator, record),
+        processor=processor,
+        context=context,
+    )

@@ -1,0 +1,69 @@
+"""Builds a Remediator from its settings: the Lambda's environment or the CLI's arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.adapters.backup import BackupWriter
+from lambdas.adapters.clients import ClientFactory
+from lambdas.adapters.lambda_policy import LambdaPolicies
+from lambdas.adapters.notifier import Notifier
+from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.adapters.roles import RoleAssumer
+from lambdas.core.arns import FunctionRef
+from lambdas.remediator.remediate import Remediator
+from models.allowlist import AllowlistConfig
+
+__all__ = ["PolicyStores", "build_remediator"]
+
+
+@dataclass
+class PolicyStores:
+    """One LambdaPolicies per (account, region), so an API fallback is learnt once. In the
+    central-account setup (`role_name` set) another account's function is reached through
+    the remediation role assumed in that account."""
+
+    factory: ClientFactory
+    own_account: str | None = None
+    role_name: str | None = None
+
+    def __post_init__(self) -> None:
+        self._stores: dict[tuple[str, str], LambdaPolicies] = {}
+        self._assumer = (
+            RoleAssumer(self.factory.client("sts"), self.role_name) if self.role_name else None
+        )
+
+    def __call__(self, ref: FunctionRef) -> LambdaPolicies:
+        key = (ref.account, ref.region)
+        if key not in self._stores:
+            credentials = None
+            if self._assumer is not None and ref.account != self.own_account:
+                credentials = self._assumer.credentials(ref.account, ref.partition)
+            client = self.factory.client("lambda", region=ref.region, credentials=credentials)
+            self._stores[key] = LambdaPolicies(client)
+        return self._stores[key]
+
+
+def build_remediator(
+    config: AllowlistConfig,
+    *,
+    factory: ClientFactory,
+    backup_bucket: str | None,
+    rate_table: str | None,
+    topic_arn: str | None,
+    own_account: str | None = None,
+    role_name: str | None = None,
+    own_prefix: str = "invoke-audit-",
+    **options: Any,
+) -> Remediator:
+    """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator)."""
+    return Remediator(
+        config=config,
+        policies_for=PolicyStores(factory, own_account, role_name),
+        backups=BackupWriter(factory.client("s3"), backup_bucket) if backup_bucket else None,
+        limiter=HourlyRateLimiter(factory.client("dynamodb"), rate_table) if rate_table else None,
+        notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
+        own_prefix=own_prefix,
+        **options,
+    )

@@ -1,0 +1,1 @@
+"""The validator Lambda: judges each Invoke that EventBridge delivers, queues violations."""

@@ -1,0 +1,57 @@
+"""The validator Lambda: one EventBridge CloudTrail envelope -> one decision, logged as one JSON
+line and counted in EMF metrics; a violation is queued (enforce) or notified (monitor).
+
+boto3 is imported only when there is a violation to send (lambdas.validator.report).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.core.decide import Verdict
+from lambdas.validator.envelope import judge_envelope, metric_name
+from lambdas.validator.runtime import METRICS_NAMESPACE, SERVICE_NAME, own_account, runtime
+
+if TYPE_CHECKING:
+    from lambdas.validator.report import ViolationReporter
+
+__all__ = ["lambda_handler"]
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+
+
+@cache
+def _reporter() -> ViolationReporter:
+    from lambdas.validator.report import reporter_from_env
+
+    return reporter_from_env()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = runtime(own_account(context))
+    decision, record = judge_envelope(
+        event,
+        settings.config,
+        own_prefix=settings.own_prefix,
+        trusted_accounts=settings.trusted_accounts,
+    )
+    metrics.add_metric(name=metric_name(decision.verdict), unit=MetricUnit.Count, value=1)
+    result = decision.to_dict() | {"action": None}
+    if decision.verdict is Verdict.VIOLATION:
+        try:
+            result["action"] = _reporter().report(decision, record)
+        except Exception:
+            logger.exception(decision.reason, extra=result | {"action": "failed"})
+            raise
+        metrics.add_metric(
+            name=f"Violation{result['action'].title()}", unit=MetricUnit.Count, value=1
+        )
+    logger.info(decision.reason, extra=result)
+    return result

@@ -1,0 +1,1 @@
+"""The CDK app of invoke-audit: one construct per unit, composed by the stacks."""

@@ -1,0 +1,129 @@
+"""IAM grants, read from what the code declares.
+
+Each adapter class in `lambdas/adapters` lists in `IAM_ACTIONS` the actions it calls, and
+`lambdas.adapters` says which adapters each function uses. A function's role gets exactly
+those actions, each on the resources of its service for that function (`ServiceScope`), plus
+the KMS actions that encrypted resources need. An action of a service the function has no
+scope for is an error at synth, so a new adapter call cannot go out without a grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+
+from lambdas.adapters import (
+    INGEST_ADAPTERS,
+    REMEDIATOR_ADAPTERS,
+    REMEDIATOR_CROSS_ACCOUNT_ADAPTERS,
+    VALIDATOR_ADAPTERS,
+    iam_actions,
+)
+
+__all__ = [
+    "CROSS_ACCOUNT_ACTIONS",
+    "FUNCTION_ACTIONS",
+    "KMS_ACTIONS_FOR",
+    "GrantError",
+    "ServiceScope",
+    "declared_statements",
+    "function_actions",
+    "service_of",
+]
+
+# The functions' declared actions, by function (cross-account: the central remediator only).
+FUNCTION_ACTIONS: dict[str, tuple[str, ...]] = {
+    "validator": iam_actions(VALIDATOR_ADAPTERS),
+    "remediator": iam_actions(REMEDIATOR_ADAPTERS),
+    "ingest": iam_actions(INGEST_ADAPTERS),
+}
+CROSS_ACCOUNT_ACTIONS: tuple[str, ...] = iam_actions(REMEDIATOR_CROSS_ACCOUNT_ADAPTERS)
+
+# What a call on a KMS-encrypted resource needs from the key.
+KMS_ACTIONS_FOR: dict[str, tuple[str, ...]] = {
+    "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "s3:PutObject": ("kms:GenerateDataKey",),
+    "s3:GetObject": ("kms:Decrypt",),
+}
+
+
+class GrantError(Exception):
+    """A declared action has no resource to be granted on."""
+
+
+def function_actions(function: str, *, cross_account: bool = False) -> tuple[str, ...]:
+    """The declared actions of `function` (the remediator's include sts:AssumeRole when it
+    works across accounts)."""
+    actions = set(FUNCTION_ACTIONS[function])
+    if cross_account and function == "remediator":
+        actions.update(CROSS_ACCOUNT_ACTIONS)
+    return tuple(sorted(actions))
+
+
+def service_of(action: str) -> str:
+    return action.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class ServiceScope:
+    """Where one service's actions apply for one function."""
+
+    resources: Sequence[str]
+    key_arn: str | None = None  # the KMS key that encrypts those resources
+    conditions: Mapping[str, Any] | None = None
+    deny_resources: Sequence[str] = field(default_factory=tuple)  # explicit Deny, same actions
+
+
+def declared_statements(
+    sid_prefix: str, actions: Iterable[str], scopes: Mapping[str, ServiceScope]
+) -> list[iam.PolicyStatement]:
+    """One Allow per service (and a Deny where the scope has one), one Allow per KMS key."""
+    by_service: dict[str, list[str]] = {}
+    for action in sorted(set(actions)):
+        if "*" in action:
+            raise GrantError(f"{action}: wildcard actions are never granted")
+        by_service.setdefault(service_of(action), []).append(action)
+    statements: list[iam.PolicyStatement] = []
+    key_actions: dict[str, set[str]] = {}
+    for service, service_actions in sorted(by_service.items()):
+        scope = scopes.get(service)
+        if scope is None:
+            raise GrantError(
+                f"{sid_prefix}: {', '.join(service_actions)} declared, but the stack gives "
+                f"this function no {service} resource to call it on"
+            )
+        name = _sid(sid_prefix, service)
+        statements.append(
+            iam.PolicyStatement(
+                sid=name,
+                actions=service_actions,
+                resources=list(scope.resources),
+                conditions=dict(scope.conditions) if scope.conditions else None,
+            )
+        )
+        if scope.deny_resources:
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"{name}DenyOwn",
+                    effect=iam.Effect.DENY,
+                    actions=service_actions,
+                    resources=list(scope.deny_resources),
+                )
+            )
+        if scope.key_arn is not None:
+            for action in service_actions:
+                key_actions.setdefault(scope.key_arn, set()).update(KMS_ACTIONS_FOR.get(action, ()))
+    # KMS statements carry no Sid, so that identical ones added elsewhere (the dead-letter
+    # queue's, the event source's) merge with them.
+    for key_arn, kms_actions in key_actions.items():
+        if kms_actions:
+            statements.append(iam.PolicyStatement(actions=sorted(kms_actions), resources=[key_arn]))
+    return statements
+
+
+def _sid(prefix: str, service: str) -> str:
+    return "".join(part.capitalize() for part in f"{prefix}-{service}".split("-") if part)

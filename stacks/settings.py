@@ -1,0 +1,276 @@
+"""Deployment settings, read from the CDK context (`cdk.json`, or `cdk deploy -c key=value`).
+
+Every key, its default and what it does is listed in `CONTEXT_DEFAULTS`; values given on the
+command line arrive as strings, so booleans and numbers are parsed here, once, with an error
+that names the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "CONTEXT_DEFAULTS",
+    "LOG_RETENTION_DAYS",
+    "AccountRole",
+    "DeploySettings",
+    "SettingsError",
+    "settings_from_mapping",
+]
+
+
+class SettingsError(ValueError):
+    """A context value is missing or malformed; the message names the key."""
+
+
+class AccountRole(StrEnum):
+    """Where this deployment sits in a multi-account setup."""
+
+    STANDALONE = "standalone"  # one account: trail, rule, validator, remediator
+    CENTRAL = "central"  # standalone + accepts Invoke events from the organization's members
+    MEMBER = "member"  # trail + forwarding rule + remediation role for the central account
+
+
+# key -> default. `cdk.json` repeats these so that a user sees every knob in one place.
+CONTEXT_DEFAULTS: dict[str, Any] = {
+    "invoke-audit:environment": "dev",
+    "invoke-audit:allowlist": "config/allowlist.yaml",
+    "invoke-audit:function-prefix": "invoke-audit-",
+    "invoke-audit:alert-email": "",
+    "invoke-audit:existing-trail-arn": "",
+    "invoke-audit:existing-trail-bucket": "",
+    "invoke-audit:existing-trail-key-arn": "",
+    "invoke-audit:management-events": True,
+    "invoke-audit:s3-ingest": False,
+    "invoke-audit:ingest-prefix": "",
+    "invoke-audit:log-retention-days": 90,
+    "invoke-audit:trail-retention-days": 365,
+    "invoke-audit:account-role": AccountRole.STANDALONE.value,
+    "invoke-audit:central-account-id": "",
+    "invoke-audit:central-bus-arn": "",
+    "invoke-audit:organization-id": "",
+    "invoke-audit:member-account-ids": "",
+}
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
+
+_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}\Z")
+_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,30}-\Z")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_ACCOUNT = re.compile(r"\d{12}\Z")
+_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}\Z")
+_TRAIL_ARN = re.compile(r"arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[A-Za-z0-9._-]+\Z")
+_BUS_ARN = re.compile(
+    r"arn:aws[a-z-]*:events:[a-z0-9-]+:(?P<account>\d{12}):event-bus/[\w.+=,@/-]+\Z"
+)
+_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+\Z")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/-]{0,200}\Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploySettings:
+    """What one deployment looks like; built from the context by `from_context`."""
+
+    environment: str = "dev"
+    allowlist_path: str = "config/allowlist.yaml"
+    function_prefix: str = "invoke-audit-"
+    alert_email: str | None = None
+    existing_trail_arn: str | None = None
+    existing_trail_bucket: str | None = None
+    existing_trail_key_arn: str | None = None
+    management_events: bool = True
+    s3_ingest: bool = False
+    ingest_prefix: str = ""  # "" = AWSLogs/<account>/CloudTrail/
+    log_retention_days: int = 90
+    trail_retention_days: int = 365
+    account_role: AccountRole = AccountRole.STANDALONE
+    central_account_id: str | None = None
+    central_bus_arn: str | None = None
+    organization_id: str | None = None
+    member_account_ids: tuple[str, ...] = ()
+
+    @property
+    def uses_existing_trail(self) -> bool:
+        return self.existing_trail_arn is not None
+
+    @property
+    def trail_name(self) -> str:
+        return f"{self.function_prefix}trail"
+
+    def function_name(self, function: str) -> str:
+        return f"{self.function_prefix}{function}"
+
+    @property
+    def remediation_role_name(self) -> str:
+        """The role a central remediator assumes in each member account."""
+        return f"{self.function_prefix}remediation"
+
+    @property
+    def remediator_role_name_prefix(self) -> str:
+        """The central remediator's own role is named `<this><region>`."""
+        return f"{self.function_prefix}remediator-"
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> DeploySettings:
+        """Build from a context getter (`app.node.try_get_context`); None means the default."""
+
+        def value(key: str) -> Any:
+            got = get(key)
+            return CONTEXT_DEFAULTS[key] if got is None else got
+
+        settings = cls(
+            environment=_match(value, "invoke-audit:environment", _ENV_NAME, "lowercase name"),
+            allowlist_path=_text(value, "invoke-audit:allowlist") or "config/allowlist.yaml",
+            function_prefix=_match(
+                value, "invoke-audit:function-prefix", _PREFIX, "lowercase, ending in '-'"
+            ),
+            alert_email=_optional(value, "invoke-audit:alert-email", _EMAIL, "an e-mail address"),
+            existing_trail_arn=_optional(
+                value, "invoke-audit:existing-trail-arn", _TRAIL_ARN, "a CloudTrail trail ARN"
+            ),
+            existing_trail_bucket=_optional(
+                value, "invoke-audit:existing-trail-bucket", _BUCKET, "an S3 bucket name"
+            ),
+            existing_trail_key_arn=_optional(
+                value, "invoke-audit:existing-trail-key-arn", _KEY_ARN, "a KMS key ARN"
+            ),
+            management_events=_bool(value, "invoke-audit:management-events"),
+            s3_ingest=_bool(value, "invoke-audit:s3-ingest"),
+            ingest_prefix=_match(
+                value, "invoke-audit:ingest-prefix", _KEY_PREFIX, "an S3 key prefix"
+            ),
+            log_retention_days=_days(value, "invoke-audit:log-retention-days"),
+            trail_retention_days=_days(value, "invoke-audit:trail-retention-days"),
+            account_role=_role(value, "invoke-audit:account-role"),
+            central_account_id=_optional(
+                value, "invoke-audit:central-account-id", _ACCOUNT, "a 12-digit account id"
+            ),
+            central_bus_arn=_optional(
+                value, "invoke-audit:central-bus-arn", _BUS_ARN, "an EventBridge bus ARN"
+            ),
+            organization_id=_optional(
+                value, "invoke-audit:organization-id", _ORG_ID, "an organization id (o-...)"
+            ),
+            member_account_ids=_accounts(value, "invoke-audit:member-account-ids"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Cross-field rules: what each account role and option needs."""
+        if self.account_role is AccountRole.CENTRAL:
+            if not self.organization_id:
+                raise SettingsError(
+                    "context invoke-audit:organization-id: required when account-role is central"
+                )
+            if not self.member_account_ids:
+                raise SettingsError(
+                    "context invoke-audit:member-account-ids: required when account-role is "
+                    "central (the accounts whose Invoke events the central account judges)"
+                )
+        if self.account_role is AccountRole.MEMBER:
+            for key, given in (
+                ("invoke-audit:central-account-id", self.central_account_id),
+                ("invoke-audit:central-bus-arn", self.central_bus_arn),
+            ):
+                if not given:
+                    raise SettingsError(f"context {key}: required when account-role is member")
+            bus = _BUS_ARN.match(self.central_bus_arn or "")
+            if bus and bus.group("account") != self.central_account_id:
+                raise SettingsError(
+                    "context invoke-audit:central-bus-arn: its account is not "
+                    "invoke-audit:central-account-id"
+                )
+            if self.s3_ingest:
+                raise SettingsError(
+                    "context invoke-audit:s3-ingest: not available when account-role is member "
+                    "(the central account runs the functions)"
+                )
+        if self.s3_ingest and self.uses_existing_trail and not self.existing_trail_bucket:
+            raise SettingsError(
+                "context invoke-audit:existing-trail-bucket: required when s3-ingest is on "
+                "and existing-trail-arn is set"
+            )
+
+
+def _text(value: Callable[[str], Any], key: str) -> str:
+    got = value(key)
+    if not isinstance(got, str):
+        raise SettingsError(f"context {key}: expected a string, got {got!r}")
+    return got.strip()
+
+
+def _match(value: Callable[[str], Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+    got = _text(value, key)
+    if not pattern.match(got):
+        raise SettingsError(f"context {key}: expected {what}, got {got!r}")
+    return got
+
+
+def _optional(
+    value: Callable[[str], Any], key: str, pattern: re.Pattern[str], what: str
+) -> str | None:
+    got = _text(value, key)
+    if not got:
+        return None
+    if not pattern.match(got):
+        raise SettingsError(f"context {key}: expected {what}, got {got!r}")
+    return got
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+def _bool(value: Callable[[str], Any], key: str) -> bool:
+    got = value(key)
+    if isinstance(got, bool):
+        return got
+    if isinstance(got, str) and got.strip().lower() in _TRUE | _FALSE:
+        return got.strip().lower() in _TRUE
+    raise SettingsError(f"context {key}: expected true or false, got {got!r}")
+
+
+def _days(value: Callable[[str], Any], key: str) -> int:
+    got = value(key)
+    try:
+        days = int(got)
+    except (TypeError, ValueError):
+        raise SettingsError(f"context {key}: expected a number of days, got {got!r}") from None
+    if isinstance(got, bool) or days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        raise SettingsError(f"context {key}: expected one of {allowed}; got {got!r}")
+    return days
+
+
+def _accounts(value: Callable[[str], Any], key: str) -> tuple[str, ...]:
+    """Account ids as a list or a comma-separated string."""
+    got = value(key)
+    items = got.split(",") if isinstance(got, str) else got
+    if not isinstance(items, list | tuple):
+        raise SettingsError(f"context {key}: expected account ids, got {got!r}")
+    accounts = [str(item).strip() for item in items if str(item).strip()]
+    for account in accounts:
+        if not _ACCOUNT.match(account):
+            raise SettingsError(f"context {key}: {account!r} is not a 12-digit account id")
+    return tuple(sorted(set(accounts)))
+
+
+def _role(value: Callable[[str], Any], key: str) -> AccountRole:
+    got = _text(value, key)
+    try:
+        return AccountRole(got)
+    except ValueError:
+        allowed = ", ".join(role.value for role in AccountRole)
+        raise SettingsError(f"context {key}: expected one of {allowed}; got {got!r}") from None
+
+
+def settings_from_mapping(context: Mapping[str, Any]) -> DeploySettings:
+    """Settings from a plain mapping of context values (tests, tools)."""
+    return DeploySettings.from_context(context.get)

@@ -1,0 +1,196 @@
+"""The CloudTrail trail that records Lambda Invoke data events (and, optionally, management
+events), with its encrypted, access-logged bucket.
+
+Only advanced event selectors are used (a trail cannot have both kinds). The pipeline's own
+functions are left out by ARN prefix: EventBridge and SQS invoke them, and recording those
+invocations would make the pipeline trigger itself.
+
+To use an existing trail instead, set the context `invoke-audit:existing-trail-arn`: nothing
+is created here, and the stack outputs the selectors that trail needs (`trail_selectors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.keys import encryption_key, service_may_use_key
+
+__all__ = ["InvokeTrail", "trail_selectors"]
+
+
+def trail_selectors(
+    *, own_function_arn_prefix: str, management_events: bool
+) -> list[dict[str, Any]]:
+    """The advanced event selectors, in CloudFormation's shape (Name, FieldSelectors)."""
+    selectors: list[dict[str, Any]] = []
+    if management_events:
+        selectors.append(
+            {
+                "Name": "Management events",
+                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+            }
+        )
+    selectors.append(
+        {
+            "Name": "Lambda Invoke, except invoke-audit's own functions",
+            "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Data"]},
+                {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
+                {"Field": "eventName", "Equals": ["Invoke"]},
+                {"Field": "resources.ARN", "NotStartsWith": [own_function_arn_prefix]},
+            ],
+        }
+    )
+    return selectors
+
+
+def _cfn_selectors(
+    selectors: list[dict[str, Any]],
+) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
+    return [
+        cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
+            name=selector["Name"],
+            field_selectors=[
+                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                    field=field["Field"],
+                    equal_to=field.get("Equals"),
+                    not_starts_with=field.get("NotStartsWith"),
+                )
+                for field in selector["FieldSelectors"]
+            ],
+        )
+        for selector in selectors
+    ]
+
+
+class InvokeTrail(Construct):
+    """A multi-region trail with log file validation into a KMS-encrypted bucket."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        trail_name: str,
+        own_function_arn_prefix: str,
+        management_events: bool,
+        access_logs: s3.IBucket,
+        retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.trail_arn = stack.format_arn(
+            service="cloudtrail", resource="trail", resource_name=trail_name
+        )
+        source_arn = {"StringEquals": {"aws:SourceArn": self.trail_arn}}
+        trail_context = {
+            "StringLike": {
+                "kms:EncryptionContext:aws:cloudtrail:arn": stack.format_arn(
+                    service="cloudtrail", region="*", resource="trail", resource_name="*"
+                )
+            }
+        }
+        self.key = encryption_key(
+            self,
+            "Key",
+            description=f"CloudTrail log files of {trail_name}",
+            service_statements=[
+                service_may_use_key(
+                    "CloudTrailEncryptsLogFiles",
+                    "cloudtrail.amazonaws.com",
+                    ["kms:GenerateDataKey"],
+                    {**source_arn, **trail_context},
+                ),
+                service_may_use_key(
+                    "CloudTrailDescribesTheKey",
+                    "cloudtrail.amazonaws.com",
+                    ["kms:DescribeKey"],
+                    source_arn,
+                ),
+            ],
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="trail-bucket/",
+            lifecycle_rules=[_lifecycle(retention_days)],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailChecksTheBucketAcl",
+                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                actions=["s3:GetBucketAcl"],
+                resources=[self.bucket.bucket_arn],
+                conditions=source_arn,
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailWritesLogFiles",
+                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"AWSLogs/{cdk.Aws.ACCOUNT_ID}/*")],
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceArn": self.trail_arn,
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                    }
+                },
+            )
+        )
+        self.selectors = trail_selectors(
+            own_function_arn_prefix=own_function_arn_prefix,
+            management_events=management_events,
+        )
+        self.trail = cloudtrail.CfnTrail(
+            self,
+            "Trail",
+            trail_name=trail_name,
+            is_logging=True,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            s3_bucket_name=self.bucket.bucket_name,
+            kms_key_id=self.key.key_arn,
+            advanced_event_selectors=_cfn_selectors(self.selectors),
+        )
+        # CloudTrail checks the bucket policy when the trail is created.
+        if self.bucket.policy is not None:
+            self.trail.node.add_dependency(self.bucket.policy)
+
+    @property
+    def cfn_bucket(self) -> s3.CfnBucket:
+        return cast(s3.CfnBucket, self.bucket.node.default_child)
+
+
+def _lifecycle(retention_days: int) -> s3.LifecycleRule:
+    transitions = []
+    if retention_days > 60:
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                transition_after=cdk.Duration.days(30),
+            )
+        )
+    return s3.LifecycleRule(
+        id="expire-log-files",
+        expiration=cdk.Duration.days(retention_days),
+        noncurrent_version_expiration=cdk.Duration.days(30),
+        abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+        transitions=transitions,
+    )

@@ -1,0 +1,1 @@
+"""Functional tests: handlers and adapters against moto and botocore's Stubber."""

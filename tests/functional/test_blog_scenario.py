@@ -1,0 +1,144 @@
+"""The blog scenario, end to end: a function anyone may invoke, with an S3 trigger grant that
+lacks SourceAccount; an IAM user invokes it; the validator queues the violation, the remediator
+rewrites the policy; restore brings the original back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from lambdas.cli.remediation import register
+from lambdas.remediator import handler as remediator
+from lambdas.validator import handler as validator
+from lambdas.validator.runtime import runtime
+from tests.functional.test_adapters_fixtures import (
+    ACCOUNT,
+    REGION,
+    LambdaContext,
+    World,
+    aws,
+    blog_policy,
+    create_function,
+    envelope,
+    fifo_queue,
+    get_policy,
+    invoke_record,
+    notifications,
+    put_policy,
+    receive_all,
+    write_config,
+)
+
+pytestmark = pytest.mark.functional
+
+BLOG_ALLOWLIST = f"""
+version: 1
+rules:
+  - name: blog-s3-trigger
+    functions: ["BlogFunction"]
+    allow:
+      - service: s3.amazonaws.com
+        source_arn: "arn:aws:s3:::examplebucket"
+        source_account: "{ACCOUNT}"
+"""
+
+
+def lambda_sqs_event(messages):
+    """SQS messages as the Lambda event source mapping hands them to the function."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:violations.fifo",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def restore(capsys, backup):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["restore", backup])
+    capsys.readouterr()  # the handlers' logs and metrics so far
+    code = args.func(args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("ALLOWLIST_PATH", str(write_config(tmp_path, BLOG_ALLOWLIST)))
+    caches = (runtime, validator._reporter, remediator._remediator)
+    for cache in caches:
+        cache.cache_clear()
+    yield monkeypatch
+    for cache in caches:
+        cache.cache_clear()
+
+
+def test_blog_scenario(env, capsys):
+    with aws():
+        world = World()
+        queue = fifo_queue()
+        for name, value in (
+            ("QUEUE_URL", queue),
+            ("TOPIC_ARN", world.topic),
+            ("BACKUP_BUCKET", world.bucket),
+            ("RATE_TABLE", world.table),
+        ):
+            env.setenv(name, value)
+        function = create_function("BlogFunction")
+        original = blog_policy(function)
+        put_policy(function, original)
+        event = envelope(invoke_record(function, event_id="e7c1f8a2-0000-4000-8000-blog00000001"))
+
+        # 1. The IAM user's Invoke reaches the validator: one message on the FIFO queue.
+        decision = validator.lambda_handler(event, LambdaContext("invoke-audit-validator"))
+        assert (decision["verdict"], decision["action"]) == ("violation", "queued")
+        messages = receive_all(queue, attributes=True)
+        assert len(messages) == 1
+
+        # 2. The remediator rewrites the policy.
+        context = LambdaContext("invoke-audit-remediator")
+        assert remediator.lambda_handler(lambda_sqs_event(messages), context) == {
+            "batchItemFailures": []
+        }
+        rewritten, revision = get_policy(function)
+        assert all(s.get("Principal") != "*" for s in rewritten["Statement"])
+        (s3_grant,) = rewritten["Statement"]
+        assert s3_grant["Principal"] == {"Service": "s3.amazonaws.com"}
+        assert s3_grant["Condition"]["StringEquals"]["AWS:SourceAccount"] == ACCOUNT
+        assert s3_grant["Condition"]["ArnLike"]["AWS:SourceArn"] == "arn:aws:s3:::examplebucket"
+        (backup_key,) = world.backups()
+        assert world.backup(backup_key)["policy"] == original
+
+        # 3. A second identical event changes nothing. SQS drops the duplicate within five
+        #    minutes (moto forgets deleted messages' ids, so it may let it through); later the
+        #    same message can arrive again: the remediator finds nothing left to do either way.
+        second = validator.lambda_handler(event, LambdaContext("invoke-audit-validator"))
+        assert second["action"] == "queued"
+        again = lambda_sqs_event(messages + receive_all(queue, attributes=True))
+        assert remediator.lambda_handler(again, context) == {"batchItemFailures": []}
+        assert get_policy(function) == (rewritten, revision)
+        assert world.backups() == [backup_key]
+
+        # 4. People were told once.
+        (note,) = notifications(world.inbox)
+        assert "Removed statement public" in note["Message"]
+        assert f"s3://{world.bucket}/{backup_key}" in note["Message"]
+
+        # 5. The operator's undo brings the original back.
+        code, restored = restore(capsys, f"s3://{world.bucket}/{backup_key}")
+        assert code == 0
+        assert restored["outcome"] == "restored"
+        assert get_policy(function)[0] == original

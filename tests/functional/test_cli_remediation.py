@@ -1,0 +1,200 @@
+"""`invoke-audit remediate` and `invoke-audit restore` against moto and the policy emulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from lambdas.adapters.errors import PreconditionFailedError
+from lambdas.adapters.lambda_policy import LambdaPolicies
+from lambdas.cli.remediation import register
+from lambdas.core.exceptions import InputError
+from lambdas.remediator.restore import Restorer
+from tests.functional.test_adapters_fixtures import (
+    ALLOWLIST_YAML,
+    REGION,
+    World,
+    aws,
+    blog_policy,
+    client,
+    create_function,
+    get_policy,
+    put_policy,
+)
+
+pytestmark = pytest.mark.functional
+
+
+class CliWorld(World):
+    def __init__(self, config: str) -> None:
+        super().__init__()
+        self.config = config
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name in ("BACKUP_BUCKET", "RATE_TABLE", "TOPIC_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "allowlist.yaml"
+    config.write_text(ALLOWLIST_YAML)
+    with aws():
+        yield CliWorld(str(config))
+
+
+def cli(capsys, *argv):
+    parser = argparse.ArgumentParser(prog="invoke-audit")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def remediate(world, capsys, arn, *extra):
+    return cli(
+        capsys, "remediate", "--config", world.config, "--function", arn,
+        "--backup-bucket", world.bucket, "--rate-table", world.table, *extra,
+    )  # fmt: skip
+
+
+def blog_function():
+    arn = create_function("BlogFunction")
+    put_policy(arn, blog_policy(arn))
+    return arn
+
+
+def test_remediate_dry_run_shows_the_plan_and_changes_nothing(world, capsys):
+    arn = blog_function()
+    code, result, err = cli(
+        capsys, "remediate", "--config", world.config, "--function", arn, "--dry-run"
+    )
+    assert code == 0
+    assert result["outcome"] == "would-remediate"
+    assert [s["Sid"] for s in result["policy_after"]["Statement"]] == ["s3-trigger"]
+    assert "would-remediate" in err
+    assert get_policy(arn)[0] == blog_policy(arn)
+    assert world.backups() == []
+
+
+def test_remediate_then_restore_from_s3_round_trips(world, capsys):
+    arn = blog_function()
+    code, result, _ = remediate(world, capsys, arn)
+    assert code == 0
+    assert result["outcome"] == "remediated"
+    assert [s["Sid"] for s in get_policy(arn)[0]["Statement"]] == ["s3-trigger"]
+
+    code, restored, err = cli(capsys, "restore", result["backup"])
+    assert code == 0
+    assert restored["outcome"] == "restored"
+    assert get_policy(arn)[0] == blog_policy(arn)
+    # The policy restore replaced was backed up first, in the same bucket.
+    assert restored["safety_backup"].startswith(f"s3://{world.bucket}/backups/")
+    assert len(world.backups()) == 2
+    assert "current policy saved to" in err
+
+    code, again, _ = cli(capsys, "restore", result["backup"])
+    assert code == 0
+    assert again["outcome"] == "already-in-place"
+    assert len(world.backups()) == 2
+
+
+def test_restore_refuses_to_undo_a_later_change_unless_forced(world, capsys):
+    arn = blog_function()
+    _, result, _ = remediate(world, capsys, arn)
+    later = get_policy(arn)[0]
+    later["Statement"].append(
+        {
+            "Sid": "added-later",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": arn,
+        }
+    )
+    put_policy(arn, later)
+    with pytest.raises(InputError, match="changed since the remediation"):
+        cli(capsys, "restore", result["backup"])
+    assert get_policy(arn)[0] == later
+    code, forced, _ = cli(capsys, "restore", result["backup"], "--force")
+    assert code == 0
+    assert forced["outcome"] == "restored"
+    assert get_policy(arn)[0] == blog_policy(arn)
+
+
+def test_restore_of_a_null_policy_deletes_it_from_a_local_backup(world, capsys, tmp_path):
+    arn = create_function("StrictFunction")
+    _, result, _ = remediate(world, capsys, arn)
+    assert get_policy(arn)[0] is not None
+    local = tmp_path / "backup.json"
+    key = result["backup"].split(f"s3://{world.bucket}/", 1)[1]
+    local.write_text(json.dumps(world.backup(key)))
+
+    code, dry, _ = cli(capsys, "restore", str(local), "--dry-run")
+    assert code == 0
+    assert dry["outcome"] == "would-restore"
+    assert get_policy(arn)[0] is not None
+
+    code, restored, _ = cli(capsys, "restore", str(local))
+    assert code == 0
+    assert restored["outcome"] == "restored"
+    assert get_policy(arn) == (None, None)
+    safety = json.loads(Path(restored["safety_backup"]).read_text())
+    assert safety["policy"] == result["policy_after"]
+    assert safety["new_policy"] is None
+
+
+def test_remediate_without_a_bucket_refuses_to_write(world, capsys):
+    arn = blog_function()
+    with pytest.raises(InputError, match="never changed without a backup"):
+        cli(capsys, "remediate", "--config", world.config, "--function", arn)
+    assert get_policy(arn)[0] == blog_policy(arn)
+
+
+def test_remediate_a_protected_function_exits_1(world, capsys):
+    arn = create_function("ProtectedFunction")
+    code, result, _ = remediate(world, capsys, arn)
+    assert code == 1
+    assert result["outcome"] == "refused"
+
+
+def test_remediate_needs_a_full_arn(world, capsys):
+    with pytest.raises(InputError, match="names no region"):
+        cli(capsys, "remediate", "--config", world.config, "--function", "BlogFunction")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("[1]", "a backup is a JSON object"), ('{"policy": null}', "field function")],
+)
+def test_restore_names_what_is_wrong_with_a_backup(world, capsys, tmp_path, content, problem):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(InputError, match=problem):
+        cli(capsys, "restore", str(bad))
+
+
+def test_restore_is_compare_and_swap(world, capsys, tmp_path):
+    arn = blog_function()
+    _, result, _ = remediate(world, capsys, arn)
+    key = result["backup"].split(f"s3://{world.bucket}/", 1)[1]
+    store = LambdaPolicies(client("lambda"))
+
+    class Racing:
+        def read(self, ref):
+            return store.read(ref)
+
+        def write(self, ref, current, target):
+            # Someone writes between our read and our write.
+            put_policy(ref.arn, get_policy(ref.arn)[0])
+            return store.write(ref, current, target)
+
+    restorer = Restorer(policies_for=lambda ref: Racing())
+    local = tmp_path / "b.json"
+    local.write_text(json.dumps(world.backup(key)))
+    with pytest.raises(PreconditionFailedError):
+        restorer.restore(world.backup(key), source=str(local))
+    assert [s["Sid"] for s in get_policy(arn)[0]["Statement"]] == ["s3-trigger"]

@@ -1,0 +1,242 @@
+"""Fuzzing the validator Lambda with generated records, mutated corpus records and mangled
+EventBridge envelopes, against moto's SQS and SNS. The handler never raises; what it cannot
+judge, and any envelope whose `source`, `detail-type` or `account` does not fit, is `invalid`
+and sends nothing; the only AWS calls it ever makes are SendMessage and Publish (a violation's
+message, or its monitor-mode notification), never a Lambda policy call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lambdas.adapters.clients import ClientFactory
+from lambdas.core.config import allowlist_to_json
+from lambdas.core.decide import decide
+from lambdas.validator import handler, report
+from lambdas.validator.runtime import runtime
+from models.allowlist import AllowlistConfig
+from tests.functional.test_adapters_fixtures import (
+    LambdaContext,
+    aws,
+    envelope,
+    fifo_queue,
+    log_to_current_stdout,
+    topic_with_inbox,
+)
+from tests.reliability.support import (
+    ACCOUNT,
+    CORPUS_MISSING,
+    FUZZ_CONFIG,
+    OTHER_ACCOUNT,
+    OWN_PREFIX,
+    cloudtrail_records,
+    corpus_records,
+    json_values,
+    mutated_records,
+)
+
+pytestmark = [pytest.mark.reliability]
+
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+SEND, PUBLISH = "SendMessage", "Publish"
+
+
+class RecordingFactory(ClientFactory):
+    """The validator's own ClientFactory, with every call its clients make recorded."""
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        made = super().client(service, **kwargs)
+        if not getattr(made, "_recorded", False):
+
+            def record(model: Any, params: Any, **_: Any) -> None:
+                RecordingFactory.calls.append((model.name, params))
+
+            made.meta.events.register("before-parameter-build.*.*", record)
+            made._recorded = True
+        return made
+
+
+@pytest.fixture
+def validator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The validator under the fuzzing allowlist, its queue and topic in moto; yields the
+    list its AWS calls are recorded in."""
+    config = tmp_path / "allowlist.json"
+    config.write_text(allowlist_to_json(AllowlistConfig.model_validate(FUZZ_CONFIG)))
+    monkeypatch.setenv("ALLOWLIST_PATH", str(config))
+    monkeypatch.setenv("OWN_FUNCTION_PREFIX", OWN_PREFIX)
+    monkeypatch.delenv("ALLOWED_ACCOUNTS", raising=False)
+    monkeypatch.setattr(report, "ClientFactory", RecordingFactory)
+    RecordingFactory.calls = []
+    runtime.cache_clear()
+    handler._reporter.cache_clear()
+    with aws():
+        monkeypatch.setenv("QUEUE_URL", fifo_queue())
+        monkeypatch.setenv("TOPIC_ARN", topic_with_inbox()[0])
+        yield RecordingFactory.calls
+    runtime.cache_clear()
+    handler._reporter.cache_clear()
+
+
+def _invoke(
+    calls: list[tuple[str, dict[str, Any]]], event: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """Run the handler on one event; its result and the AWS calls it made."""
+    before = len(calls)
+    log_to_current_stdout(handler.logger)
+    result = handler.lambda_handler(event, LambdaContext(account=ACCOUNT))
+    made = calls[before:]
+    assert {name for name, _ in made} <= {SEND, PUBLISH}, made
+    return result, made
+
+
+def _check(result: dict[str, Any], made: list[tuple[str, dict[str, Any]]]) -> None:
+    verdict = result["verdict"]
+    assert result["reason"]
+    if verdict != "violation":
+        assert made == [], f"{verdict} event sent {made}"
+        assert result["action"] is None
+        return
+    if result["mode"] == "enforce":
+        assert [name for name, _ in made] == [SEND]
+        body = json.loads(made[0][1]["MessageBody"])
+        assert body["kind"] == "violation"
+        assert body["function"] == result["function"]
+        assert made[0][1]["MessageGroupId"]
+    else:
+        assert [name for name, _ in made] in ([PUBLISH], [])  # [] = suppressed repeat
+        assert result["action"] in ("notified", "suppressed")
+
+
+@FUZZ
+@given(cloudtrail_records())
+def test_validator_takes_generated_records(validator: Any, record: dict[str, Any]) -> None:
+    result, made = _invoke(validator, envelope(record))
+    _check(result, made)
+    expected = decide(record, _config(), own_prefix=OWN_PREFIX).verdict.value
+    # The validator adds only refusals (account checks) to the core's verdict.
+    assert result["verdict"] in (expected, "invalid")
+
+
+@FUZZ
+@given(data=st.data())
+def test_validator_takes_mutated_corpus_records(validator: Any, data: Any) -> None:
+    records = corpus_records()
+    if not records:
+        pytest.skip(CORPUS_MISSING)
+    result, made = _invoke(validator, envelope(data.draw(mutated_records(records))))
+    _check(result, made)
+
+
+GOOD = {"source": "aws.lambda", "detail-type": "AWS API Call via CloudTrail", "account": ACCOUNT}
+
+
+def _differs_from(good: Any) -> Any:
+    return lambda value: value != good
+
+
+_BAD_VALUES = {
+    "source": ["aws.s3", "custom.lambda", "AWS.LAMBDA", "aws.lambda ", ""],
+    "detail-type": [
+        "AWS API Call via CloudTrail ",
+        "Object Created",
+        "aws api call via cloudtrail",
+    ],
+    "account": [OTHER_ACCOUNT, "12345678901", "1234567890123", "12345678901a", 123456789012],
+}
+
+
+@st.composite
+def envelopes(draw: st.DrawFn) -> tuple[dict[str, Any], set[str]]:
+    """An envelope of a violating record with some of source / detail-type / account wrong
+    (or missing, or any JSON value); returns it and the names of the fields made wrong."""
+    record = {
+        "eventID": draw(st.uuids()).hex,
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory"},
+        "requestParameters": {"functionName": draw(st.sampled_from(["BlogFunction", "watch-me"]))},
+    }
+    event = envelope(record)
+    wrong: set[str] = set()
+    for field, bad in _BAD_VALUES.items():
+        choice = draw(st.sampled_from(["good", "bad", "missing", "json"]))
+        if choice == "bad":
+            event[field] = draw(st.sampled_from(bad))
+        elif choice == "missing":
+            del event[field]
+        elif choice == "json":
+            event[field] = draw(json_values.filter(_differs_from(GOOD[field])))
+        if choice != "good":
+            wrong.add(field)
+    if draw(st.booleans()):
+        if draw(st.booleans()):
+            del event["detail"]
+        else:
+            event["detail"] = draw(json_values.filter(lambda v: not isinstance(v, dict) or not v))
+        wrong.add("detail")
+    return event, wrong
+
+
+@FUZZ
+@given(envelopes())
+def test_envelopes_that_do_not_fit_are_rejected_not_acted_on(
+    validator: Any, drawn: tuple[dict[str, Any], set[str]]
+) -> None:
+    event, wrong = drawn
+    result, made = _invoke(validator, event)
+    if wrong:
+        assert result["verdict"] == "invalid", (wrong, result)
+        assert made == []
+    else:
+        assert result["verdict"] == "violation"
+        assert len(made) <= 1
+
+
+@FUZZ
+@given(json_values | st.lists(json_values))
+def test_validator_takes_any_event(validator: Any, event: Any) -> None:
+    result, made = _invoke(validator, event)
+    assert result["verdict"] == "invalid"
+    assert made == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.text(st.characters(codec=None, categories=["Cs", "Co", "Cc", "So"]), min_size=1))
+def test_validator_takes_strings_json_decodes_but_utf_8_cannot_encode(
+    validator: Any, text: str
+) -> None:
+    """Lambda's runtime decodes the event with Python's json, which lets lone surrogates
+    through (`"\\ud800"`); logs, queue message and alert must survive them."""
+    record = {
+        "eventID": text,
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/{text}"},
+        "requestParameters": {"functionName": "BlogFunction", "extra": text},
+    }
+    event = json.loads(json.dumps(envelope(record)))
+    result, made = _invoke(validator, event)
+    _check(result, made)
+    assert result["verdict"] == "violation"
+
+
+def _config() -> AllowlistConfig:
+    return runtime(ACCOUNT).config

@@ -1,0 +1,1 @@
+"""Unit tests: pure, no mocks, no network."""

@@ -1,0 +1,738 @@
+"""Every rewrite rule of DESIGN.md: what stays, what goes, what is narrowed or tightened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lambdas.core.exceptions import PostConditionError, RewriteError
+from lambdas.core.rewrite import (
+    DENY_SID,
+    PolicyRewrite,
+    _check,
+    deny_others_statement,
+    grants_invoke,
+    parse_policy,
+    rewrite_policy,
+)
+from models.policy import PolicyDocumentModel, PolicyStatementModel
+from tests.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
+from tests.unit.conftest import make_rule
+
+pytestmark = pytest.mark.unit
+
+FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:BlogFunction"
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+INTRUDER = f"arn:aws:iam::{FOREIGN_ACCOUNT}:root"
+
+RULE_YAML = f"""
+rules:
+  - name: blog
+    functions: [BlogFunction]
+    deny_others: {{deny}}
+    allow:
+      - service: s3.amazonaws.com
+        source_arn: "{BUCKET_ARN}"
+        source_account: "{ACCOUNT}"
+      - service: sns.amazonaws.com
+      - principal: "{DEPLOYER}"
+      - account: "{PARTNER_ACCOUNT}"
+"""
+RULE = make_rule(RULE_YAML.replace("{deny}", "false"))
+DENY_RULE = make_rule(RULE_YAML.replace("{deny}", "true"))
+
+
+def stmt(
+    principal: Any = None,
+    *,
+    sid: str = "S",
+    effect: str = "Allow",
+    action: Any = "lambda:InvokeFunction",
+    condition: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Sid": sid, "Effect": effect}
+    if principal is not None:
+        statement["Principal"] = principal
+    if action is not None:
+        statement["Action"] = action
+    statement["Resource"] = FN
+    if condition is not None:
+        statement["Condition"] = condition
+    statement.update(extra)
+    return statement
+
+
+def doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
+
+
+def run(policy: Any, rule=RULE, resource: str = FN) -> PolicyRewrite:
+    result = rewrite_policy(policy, rule, resource)
+    # every rewrite is idempotent
+    if result.policy is not None:
+        again = rewrite_policy(result.policy, rule, resource)
+        assert again.policy == result.policy
+        assert not again.changed, again.changes
+    return result
+
+
+def kinds(result: PolicyRewrite) -> dict[str | None, str]:
+    return {c.sid: c.kind for c in result.changes}
+
+
+def statements(result: PolicyRewrite) -> list[dict[str, Any]]:
+    assert result.policy is not None
+    return result.policy["Statement"]
+
+
+def by_sid(result: PolicyRewrite) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in statements(result)}
+
+
+# --- what stays as it is --------------------------------------------------------------------
+
+
+def test_deny_statements_stay():
+    deny = stmt("*", effect="Deny", condition={"StringEquals": {"aws:PrincipalAccount": "1"}})
+    result = run(doc(deny))
+    assert statements(result) == [deny]
+    assert kinds(result) == {"S": "kept"}
+    assert not result.changed
+
+
+def test_deny_with_not_principal_stays():
+    deny = stmt(None, effect="Deny", NotPrincipal={"AWS": DEPLOYER})
+    assert statements(run(doc(deny))) == [deny]
+
+
+@pytest.mark.parametrize(
+    "action", ["lambda:GetFunction", ["lambda:GetPolicy", "lambda:GetFunction"], "s3:*"]
+)
+def test_statements_that_grant_no_invoke_stay(action):
+    statement = stmt("*", action=action)
+    result = run(doc(statement))
+    assert statements(result) == [statement]
+    assert result.changes[0].kind == "kept"
+
+
+def test_allow_is_kept_when_every_principal_is_covered():
+    statement = stmt({"AWS": [DEPLOYER, f"arn:aws:iam::{PARTNER_ACCOUNT}:role/any"]})
+    result = run(doc(statement))
+    assert statements(result) == [statement]
+    assert kinds(result) == {"S": "kept"}
+    assert not result.changed
+
+
+def test_version_id_and_extra_keys_are_preserved():
+    policy = doc(stmt({"AWS": DEPLOYER}, Extra="kept")) | {"Custom": 1}
+    result = run(policy)
+    assert result.policy is not None
+    assert result.policy["Version"] == "2012-10-17"
+    assert result.policy["Id"] == "default"
+    assert result.policy["Custom"] == 1
+    assert statements(result)[0]["Extra"] == "kept"
+
+
+# --- removed and narrowed -------------------------------------------------------------------
+
+
+def test_allow_is_removed_when_no_principal_is_covered():
+    result = run(doc(stmt({"AWS": INTRUDER}, sid="bad"), stmt({"AWS": DEPLOYER}, sid="good")))
+    assert [s["Sid"] for s in statements(result)] == ["good"]
+    change = result.changes[0]
+    assert (change.kind, change.sid) == ("removed", "bad")
+    assert change.principals == (INTRUDER,)
+    assert result.changed
+
+
+def test_allow_is_narrowed_to_the_covered_principals():
+    result = run(doc(stmt({"AWS": [DEPLOYER, INTRUDER], "Service": "sqs.amazonaws.com"})))
+    assert statements(result) == [stmt({"AWS": DEPLOYER})]
+    change = result.changes[0]
+    assert change.kind == "narrowed"
+    assert set(change.principals) == {INTRUDER, "Service:sqs.amazonaws.com"}
+
+
+def test_federated_principals_are_never_covered():
+    result = run(doc(stmt({"Federated": "cognito-identity.amazonaws.com"})))
+    assert result.policy is None
+
+
+def test_allow_without_principal_is_removed():
+    result = run(doc(stmt(None)))
+    assert result.policy is None
+    assert result.changes[0].kind == "removed"
+
+
+def test_not_principal_allow_is_removed():
+    result = run(doc(stmt(None, NotPrincipal={"AWS": INTRUDER}), stmt({"AWS": DEPLOYER}, sid="x")))
+    assert [s["Sid"] for s in statements(result)] == ["x"]
+    assert kinds(result)["S"] == "removed"
+    assert "NotPrincipal" in result.changes[0].detail
+
+
+# --- the wildcard principal -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}])
+def test_unconditioned_wildcard_is_removed(principal):
+    result = run(doc(stmt(principal)))
+    assert result.policy is None
+    assert result.changes[0].kind == "removed"
+    assert result.changes[0].principals == ("*",)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"ArnLike": {"AWS:SourceArn": BUCKET_ARN}},
+        {"ArnEquals": {"aws:SourceArn": BUCKET_ARN}},
+        {"StringEquals": {"aws:PrincipalAccount": PARTNER_ACCOUNT}},
+        {"StringEquals": {"aws:PrincipalAccount": [PARTNER_ACCOUNT]}},
+        {"ArnEquals": {"aws:PrincipalArn": DEPLOYER}},
+        {"StringLike": {"aws:PrincipalArn": [DEPLOYER, f"arn:aws:iam::{PARTNER_ACCOUNT}:root"]}},
+        # conditions are ANDed: one pinning key is enough
+        {
+            "StringEquals": {"aws:PrincipalAccount": PARTNER_ACCOUNT},
+            "StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"},
+        },
+    ],
+)
+def test_wildcard_pinned_to_allowed_sources_is_kept(condition):
+    statement = stmt("*", condition=condition)
+    result = run(doc(statement))
+    assert statements(result) == [statement]
+    assert kinds(result) == {"S": "kept"}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::otherbucket"}},
+        {"ArnLike": {"AWS:SourceArn": [BUCKET_ARN, "arn:aws:s3:::otherbucket"]}},
+        {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::*"}},
+        {"StringEquals": {"aws:PrincipalAccount": FOREIGN_ACCOUNT}},
+        {"StringEquals": {"aws:PrincipalAccount": [PARTNER_ACCOUNT, FOREIGN_ACCOUNT]}},
+        {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}},
+        {"ArnEquals": {"aws:PrincipalArn": INTRUDER}},
+        # not pinning: negative or IfExists operators, unrelated keys
+        {"StringEqualsIfExists": {"aws:PrincipalAccount": PARTNER_ACCOUNT}},
+        {"ArnLikeIfExists": {"AWS:SourceArn": BUCKET_ARN}},
+        {"StringNotEquals": {"aws:PrincipalAccount": FOREIGN_ACCOUNT}},
+        {"Bool": {"aws:SecureTransport": "true"}},
+        {"StringEquals": {"AWS:SourceAccount": ACCOUNT}},
+    ],
+)
+def test_wildcard_not_pinned_to_allowed_sources_is_removed(condition):
+    result = run(doc(stmt("*", condition=condition)))
+    assert result.policy is None
+    assert result.changes[0].kind == "removed"
+
+
+# --- service grants and confused-deputy conditions ------------------------------------------
+
+
+def test_service_grant_gains_source_account_and_source_arn():
+    result = run(doc(stmt({"Service": "s3.amazonaws.com"})))
+    (statement,) = statements(result)
+    assert statement["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    change = result.changes[0]
+    assert change.kind == "tightened"
+    assert "AWS:SourceArn" in change.detail and "AWS:SourceAccount" in change.detail
+
+
+def test_service_grant_gains_only_what_it_lacks():
+    condition = {"ArnLike": {"AWS:SourceArn": BUCKET_ARN}}
+    (statement,) = statements(run(doc(stmt({"Service": "s3.amazonaws.com"}, condition=condition))))
+    assert statement["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
+
+
+def test_service_grant_with_the_owners_conditions_is_kept():
+    condition = {
+        "StringEquals": {"aws:sourceaccount": ACCOUNT},
+        "ArnEquals": {"aws:sourcearn": BUCKET_ARN},
+    }
+    statement = stmt({"Service": "s3.amazonaws.com"}, condition=condition)
+    result = run(doc(statement))
+    assert statements(result) == [statement]
+    assert kinds(result) == {"S": "kept"}
+
+
+def test_service_allowed_without_sources_needs_no_conditions():
+    statement = stmt({"Service": "sns.amazonaws.com"})
+    assert statements(run(doc(statement))) == [statement]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"AWS:SourceAccount": FOREIGN_ACCOUNT}},
+        {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::attackerbucket"}},
+        {"ArnLike": {"AWS:SourceArn": [BUCKET_ARN, "arn:aws:s3:::attackerbucket"]}},
+        {"StringEquals": {"AWS:SourceAccount": [ACCOUNT, FOREIGN_ACCOUNT]}},
+    ],
+)
+def test_service_grant_with_a_foreign_source_is_removed(condition):
+    result = run(doc(stmt({"Service": "s3.amazonaws.com"}, condition=condition)))
+    assert result.policy is None
+    assert result.changes[0].kind == "removed"
+    assert result.changes[0].principals == ("Service:s3.amazonaws.com",)
+
+
+def test_service_not_on_the_allowlist_is_removed():
+    result = run(doc(stmt({"Service": "events.amazonaws.com"})))
+    assert result.policy is None
+
+
+def test_several_allowed_sources_of_one_service():
+    rule = make_rule(
+        """
+        rules:
+          - name: r
+            functions: [f]
+            allow:
+              - {service: s3.amazonaws.com, source_arn: "arn:aws:s3:::a", source_account: "123456789012"}
+              - {service: s3.amazonaws.com, source_arn: "arn:aws:s3:::b", source_account: "123456789012"}
+        """
+    )
+    result = run(doc(stmt({"Service": "s3.amazonaws.com"})), rule)
+    (statement,) = statements(result)
+    assert statement["Condition"]["ArnLike"] == {"AWS:SourceArn": ["arn:aws:s3:::a", "arn:aws:s3:::b"]}
+    assert statement["Condition"]["StringEquals"] == {"AWS:SourceAccount": ACCOUNT}
+    # a grant pinned to one of them, or to both, is covered
+    for pinned in ("arn:aws:s3:::b", ["arn:aws:s3:::a", "arn:aws:s3:::b"]):
+        condition = {"ArnLike": {"AWS:SourceArn": pinned}}
+        kept = run(doc(stmt({"Service": "s3.amazonaws.com"}, condition=condition)), rule)
+        assert kinds(kept)["S"] == "tightened"  # SourceAccount added
+        assert statements(kept)[0]["Condition"]["ArnLike"] == {"AWS:SourceArn": pinned}
+    # ...but not one pinned to an unlisted bucket as well
+    condition = {"ArnLike": {"AWS:SourceArn": ["arn:aws:s3:::a", "arn:aws:s3:::c"]}}
+    assert run(doc(stmt({"Service": "s3.amazonaws.com"}, condition=condition)), rule).policy is None
+
+
+def test_glob_source_arn_is_carried_into_the_condition():
+    rule = make_rule(
+        """
+        rules:
+          - name: r
+            functions: [f]
+            allow:
+              - {service: events.amazonaws.com, source_arn: "arn:aws:events:*:123456789012:rule/app-*"}
+        """
+    )
+    result = run(doc(stmt({"Service": "events.amazonaws.com"})), rule)
+    assert statements(result)[0]["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": "arn:aws:events:*:123456789012:rule/app-*"}
+    }
+    narrower = {"ArnLike": {"AWS:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/app-1"}}
+    kept = run(doc(stmt({"Service": "events.amazonaws.com"}, condition=narrower)), rule)
+    assert kinds(kept) == {"S": "kept"}
+
+
+def test_multi_principal_statement_is_split_when_tightening():
+    statement = stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"], "AWS": INTRUDER})
+    result = run(doc(statement))
+    out = statements(result)
+    assert [s["Sid"] for s in out] == ["S-1", "S-2"]
+    s3, sns = out
+    assert s3["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert s3["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
+    assert sns["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert "Condition" not in sns  # nothing to add: no empty Condition block
+    change = result.changes[0]
+    assert change.kind == "tightened"
+    assert change.principals == (INTRUDER,)
+    assert "uncovered principals removed" in change.detail
+
+
+def test_multi_principal_split_keeps_existing_conditions():
+    condition = {"Bool": {"aws:SecureTransport": "true"}}
+    statement = stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"]}, condition=condition)
+    s3, sns = statements(run(doc(statement)))
+    assert s3["Condition"]["Bool"] == condition["Bool"]
+    assert sns["Condition"] == condition
+
+
+def test_single_kept_principal_is_narrowed_and_tightened_in_place():
+    result = run(doc(stmt({"Service": ["s3.amazonaws.com", "sqs.amazonaws.com"]})))
+    (statement,) = statements(result)
+    assert statement["Sid"] == "S"
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert "AWS:SourceArn" in statement["Condition"]["ArnLike"]
+
+
+def test_split_without_sid():
+    statement = stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"]})
+    del statement["Sid"]
+    assert [s["Sid"] for s in statements(run(doc(statement)))] == ["Stmt-1", "Stmt-2"]
+
+
+# --- function URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "condition"),
+    [
+        ("lambda:InvokeFunctionUrl", {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}),
+        ("lambda:InvokeFunction", {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}),
+    ],
+)
+def test_function_url_grants_are_reported_not_removed(action, condition):
+    statement = stmt("*", action=action, condition=condition)
+    result = run(doc(statement))
+    assert statements(result) == [statement]
+    change = result.changes[0]
+    assert change.kind == "reported"
+    assert change.principals == ("*",)
+    assert not result.changed
+
+
+# --- principals written as account ids ------------------------------------------------------
+
+
+def test_account_id_principal_is_the_accounts_root():
+    result = run(doc(stmt({"AWS": PARTNER_ACCOUNT}, sid="a"), stmt({"AWS": FOREIGN_ACCOUNT}, sid="b")))
+    assert [s["Sid"] for s in statements(result)] == ["a"]
+    assert kinds(result) == {"a": "kept", "b": "removed"}
+
+
+def test_account_id_principal_covered_by_a_root_principal_entry():
+    rule = make_rule(
+        f"""
+        rules:
+          - name: r
+            functions: [f]
+            allow: [{{principal: "arn:aws:iam::{PARTNER_ACCOUNT}:root"}}]
+        """
+    )
+    assert kinds(run(doc(stmt({"AWS": PARTNER_ACCOUNT})), rule)) == {"S": "kept"}
+
+
+def test_root_grant_is_not_covered_by_one_role_of_that_account():
+    rule = make_rule(
+        f"""
+        rules:
+          - name: r
+            functions: [f]
+            allow: [{{principal: "arn:aws:iam::{PARTNER_ACCOUNT}:role/ci"}}]
+        """
+    )
+    result = run(doc(stmt({"AWS": f"arn:aws:iam::{PARTNER_ACCOUNT}:root"})), rule)
+    assert result.policy is None
+
+
+def test_principal_globs_cover_matching_roles():
+    rule = make_rule(
+        f"""
+        rules:
+          - name: r
+            functions: [f]
+            allow: [{{principal: "arn:aws:iam::{ACCOUNT}:role/ci-*"}}]
+        """
+    )
+    result = run(
+        doc(
+            stmt({"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci-build"}, sid="a"),
+            stmt({"AWS": f"arn:aws:iam::{ACCOUNT}:role/admin"}, sid="b"),
+        ),
+        rule,
+    )
+    assert kinds(result) == {"a": "kept", "b": "removed"}
+
+
+# --- action forms -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "invoke"),
+    [
+        ({"Action": "lambda:InvokeFunction"}, True),
+        ({"Action": "lambda:invokefunction"}, True),
+        ({"Action": "lambda:*"}, True),
+        ({"Action": "*"}, True),
+        ({"Action": "lambda:Invoke*"}, True),
+        ({"Action": "lambda:Inv*Function"}, True),
+        ({"Action": ["lambda:GetFunction", "lambda:InvokeFunction"]}, True),
+        ({"Action": ["lambda:GetFunction", "lambda:GetPolicy"]}, False),
+        ({"Action": []}, False),
+        ({"Action": "lambda:InvokeFunctionUrl"}, False),
+        ({"NotAction": "lambda:GetPolicy"}, True),
+        ({"NotAction": ["lambda:InvokeFunction"]}, False),
+        ({"NotAction": "lambda:*"}, False),
+        ({"NotAction": []}, True),
+        ({}, False),
+    ],
+)
+def test_grants_invoke(statement, invoke):
+    model = PolicyStatementModel.model_validate({"Effect": "Allow", "Principal": "*", **statement})
+    assert grants_invoke(model) is invoke
+
+
+@pytest.mark.parametrize(
+    "action", ["lambda:*", "*", "lambda:Invoke*", ["lambda:GetFunction", "lambda:InvokeFunction"]]
+)
+def test_every_invoke_action_form_is_rewritten(action):
+    result = run(doc(stmt({"AWS": [DEPLOYER, INTRUDER]}, action=action)))
+    (statement,) = statements(result)
+    assert statement["Principal"] == {"AWS": DEPLOYER}
+    assert statement["Action"] == action
+
+
+def test_not_action_invoke_grant_is_rewritten():
+    statement = stmt({"AWS": INTRUDER}, action=None, NotAction="lambda:GetPolicy")
+    assert run(doc(statement)).policy is None
+
+
+# --- deny_others ----------------------------------------------------------------------------
+
+
+def test_deny_others_adds_exactly_one_deny():
+    result = run(doc(stmt({"AWS": DEPLOYER})), DENY_RULE)
+    denies = [s for s in statements(result) if s.get("Sid") == DENY_SID]
+    assert len(denies) == 1
+    deny = denies[0]
+    assert statements(result)[-1] is deny
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "lambda:InvokeFunction"
+    assert deny["Resource"] == FN
+    assert deny["Condition"] == {
+        "ArnNotLikeIfExists": {"aws:PrincipalArn": [DEPLOYER], "aws:SourceArn": [BUCKET_ARN]},
+        "StringNotEqualsIfExists": {
+            "aws:PrincipalAccount": [PARTNER_ACCOUNT],
+            "aws:PrincipalServiceName": ["s3.amazonaws.com", "sns.amazonaws.com"],
+        },
+    }
+    assert kinds(result)[DENY_SID] == "added"
+    assert result.changed
+
+
+def test_deny_others_is_kept_on_rerun():
+    first = rewrite_policy(doc(stmt({"AWS": DEPLOYER})), DENY_RULE, FN)
+    second = rewrite_policy(first.policy, DENY_RULE, FN)
+    assert second.policy == first.policy
+    assert kinds(second)[DENY_SID] == "kept"
+    assert not second.changed
+    assert sum(s.get("Sid") == DENY_SID for s in statements(second)) == 1
+
+
+def test_deny_others_is_removed_when_the_rule_turns_it_off():
+    first = rewrite_policy(doc(stmt({"AWS": DEPLOYER})), DENY_RULE, FN)
+    off = rewrite_policy(first.policy, RULE, FN)
+    assert all(s.get("Sid") != DENY_SID for s in statements(off))
+    assert kinds(off)[DENY_SID] == "removed"
+    assert off.changed
+
+
+def test_outdated_deny_others_is_replaced():
+    first = rewrite_policy(doc(stmt({"AWS": DEPLOYER})), DENY_RULE, FN)
+    narrower = make_rule(
+        f"""
+        rules:
+          - name: blog
+            functions: [BlogFunction]
+            deny_others: true
+            allow: [{{principal: "{DEPLOYER}"}}]
+        """
+    )
+    result = rewrite_policy(first.policy, narrower, FN)
+    denies = [s for s in statements(result) if s.get("Sid") == DENY_SID]
+    assert len(denies) == 1
+    assert denies[0]["Condition"] == {"ArnNotLikeIfExists": {"aws:PrincipalArn": [DEPLOYER]}}
+    assert kinds(result)[DENY_SID] == "added"
+    assert "replaces" in next(c.detail for c in result.changes if c.sid == DENY_SID)
+
+
+def test_deny_others_on_a_function_without_policy():
+    result = run(None, DENY_RULE)
+    assert result.policy is not None
+    assert [s["Sid"] for s in statements(result)] == [DENY_SID]
+    assert result.policy["Version"] == "2012-10-17"
+
+
+def test_deny_others_with_an_empty_allowlist_denies_everyone():
+    rule = make_rule("rules: [{name: r, functions: [f], deny_others: true}]")
+    assert "Condition" not in deny_others_statement(rule, FN)
+
+
+def test_a_users_own_deny_with_another_sid_is_not_touched_by_deny_others():
+    own = stmt("*", sid="MyDeny", effect="Deny")
+    result = run(doc(own), DENY_RULE)
+    assert statements(result)[0] == own
+    assert [s["Sid"] for s in statements(result)] == ["MyDeny", DENY_SID]
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def test_statement_as_a_single_object():
+    policy = {"Version": "2012-10-17", "Statement": stmt({"AWS": [DEPLOYER, INTRUDER]})}
+    result = run(policy)
+    assert statements(result) == [stmt({"AWS": DEPLOYER})]
+
+
+def test_json_text_and_bytes_inputs():
+    policy = doc(stmt({"AWS": INTRUDER}, sid="bad"), stmt({"AWS": DEPLOYER}, sid="good"))
+    for form in (json.dumps(policy), json.dumps(policy).encode()):
+        assert [s["Sid"] for s in statements(run(form))] == ["good"]
+
+
+def test_get_policy_response_and_revision_id():
+    policy = doc(stmt({"AWS": DEPLOYER}))
+    response = {
+        "Policy": json.dumps(policy),
+        "RevisionId": "7c2e5bd2-0f8b-4a5e-a1c4-d2f7a0b6f7e1",
+        "ResponseMetadata": {"HTTPStatusCode": 200},
+    }
+    result = run(response)
+    assert result.revision_id == "7c2e5bd2-0f8b-4a5e-a1c4-d2f7a0b6f7e1"
+    assert result.policy == policy
+    assert run(json.dumps(response)).revision_id == response["RevisionId"]
+    assert run({"Policy": json.dumps(policy)}).revision_id is None
+    assert run(policy).revision_id is None
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_no_policy(empty):
+    result = run(empty)
+    assert result.policy is None
+    assert result.changes == []
+    assert not result.changed
+    assert parse_policy(empty) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+        (5, "JSON object"),
+        ([], "JSON object"),
+        ({"Version": "2012-10-17"}, "no Statement"),
+        ({"Statement": [{"Effect": "Maybe", "Principal": "*"}]}, "Statement.0.Effect"),
+        ({"Statement": [{"Effect": "Allow", "Principal": {"AWS": 5}}]}, "Principal"),
+        ({"Statement": 5}, "Statement"),
+        ({"Policy": 5}, "Policy"),
+        ({"Policy": "{broken"}, "not valid JSON"),
+        ({"Policy": "[]"}, "JSON object"),
+    ],
+)
+def test_unreadable_policies_are_rewrite_errors(policy, message):
+    with pytest.raises(RewriteError) as caught:
+        rewrite_policy(policy, RULE, FN)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# --- the result -----------------------------------------------------------------------------
+
+
+def test_everything_removed_gives_no_policy():
+    result = run(doc(stmt("*", sid="a"), stmt({"AWS": INTRUDER}, sid="b")))
+    assert result.policy is None
+    assert result.changed
+    assert kinds(result) == {"a": "removed", "b": "removed"}
+
+
+def test_to_dict_shape():
+    result = rewrite_policy(doc(stmt({"AWS": [DEPLOYER, INTRUDER]})), RULE, FN)
+    out = result.to_dict()
+    assert set(out) >= {"policy", "changes", "changed"}
+    assert out["policy"] == result.policy
+    assert out["changed"] is True
+    assert out["changes"] == [
+        {
+            "kind": "narrowed",
+            "sid": "S",
+            "detail": "uncovered principals removed",
+            "principals": [INTRUDER],
+        }
+    ]
+    json.dumps(out)  # serialisable
+
+
+def test_a_mixed_policy_is_idempotent():
+    policy = doc(
+        stmt("*", effect="Deny", sid="d", condition={"Bool": {"aws:SecureTransport": "false"}}),
+        stmt("*", sid="pub"),
+        stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"]}, sid="svc"),
+        stmt({"AWS": [DEPLOYER, INTRUDER, PARTNER_ACCOUNT]}, sid="aws"),
+        stmt("*", sid="url", action="lambda:InvokeFunctionUrl",
+             condition={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}),
+        stmt("*", sid="get", action="lambda:GetFunction"),
+    )
+    first = run(policy, DENY_RULE)
+    assert kinds(first) == {
+        "d": "kept",
+        "pub": "removed",
+        "svc": "tightened",
+        "aws": "narrowed",
+        "url": "reported",
+        "get": "kept",
+        DENY_SID: "added",
+    }
+    second = rewrite_policy(first.policy, DENY_RULE, FN)
+    third = rewrite_policy(second.policy, DENY_RULE, FN)
+    assert first.policy == second.policy == third.policy
+    assert not second.changed and not third.changed
+
+
+# --- the post-condition -----------------------------------------------------------------------
+
+
+def model(policy: dict[str, Any]) -> PolicyDocumentModel:
+    return PolicyDocumentModel.model_validate(policy)
+
+
+def test_post_condition_refuses_an_uncovered_grant():
+    with pytest.raises(PostConditionError) as caught:
+        _check(None, model(doc(stmt({"AWS": INTRUDER}, sid="left"))), RULE)
+    assert "'left'" in str(caught.value)
+    assert INTRUDER in str(caught.value)
+
+
+def test_post_condition_refuses_a_service_grant_that_still_needs_conditions():
+    with pytest.raises(PostConditionError):
+        _check(None, model(doc(stmt({"Service": "s3.amazonaws.com"}))), RULE)
+
+
+def test_post_condition_refuses_a_not_principal_grant():
+    with pytest.raises(PostConditionError) as caught:
+        _check(None, model(doc(stmt(None, NotPrincipal={"AWS": INTRUDER}))), RULE)
+    assert "NotPrincipal" in str(caught.value)
+
+
+def test_post_condition_refuses_a_lost_allowed_principal():
+    before = model(doc(stmt({"AWS": [DEPLOYER, PARTNER_ACCOUNT]})))
+    after = model(doc(stmt({"AWS": DEPLOYER})))
+    with pytest.raises(PostConditionError) as caught:
+        _check(before, after, RULE)
+    assert PARTNER_ACCOUNT in str(caught.value)
+    with pytest.raises(PostConditionError):
+        _check(before, None, RULE)
+
+
+def test_post_condition_accepts_a_good_result():
+    before = model(doc(stmt({"AWS": [DEPLOYER, INTRUDER]}), stmt("*", sid="pub")))
+    after = model(
+        doc(
+            stmt({"AWS": DEPLOYER}),
+            stmt("*", effect="Deny", sid="deny"),
+            stmt("*", sid="url", condition={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}),
+        )
+    )
+    _check(before, after, RULE)
+    _check(None, None, RULE)
