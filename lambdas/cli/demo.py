@@ -50,10 +50,13 @@ class _Context:
     function_name: str
     aws_request_id: str = "demo-request"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = ""
     log_group_name: str = "/aws/lambda/demo"
     log_stream_name: str = "demo"
     function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
@@ -243,10 +246,10 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     played = events()
     violations = 0
     for what, record in played:
-        decision = decide(record, config)
-        validator.lambda_handler(envelope(record), _Context("invoke-audit-validator"))
-        violations += decision.verdict == "violation"
-        out.line(f"- {what}\n    {decision.verdict.value.upper()}: {decision.reason}")
+        result = validator.lambda_handler(envelope(record), _Context("invoke-audit-validator"))
+        _check(result["verdict"] == decide(record, config).verdict, f"{what}: unexpected verdict")
+        violations += result["verdict"] == "violation"
+        out.line(f"- {what}\n    {result['verdict'].upper()}: {result['reason']}")
     queued = _drain(sqs, names["queue"])
     out.line(f"\n{len(queued)} violation(s) queued for the remediator")
     _check(

@@ -285,7 +285,7 @@ def _judge(
         return replace(found, verdict=Verdict.ALLOWED, reason=reason)
     foreign = (
         f" from another account ({caller.account})"
-        if caller.account and caller.account != ref.account
+        if caller.account and caller.account != ref.account and (caller.principal or caller.service)
         else ""
     )
     reason = f"{caller.describe()}{foreign} is not on the allowlist of rule {rule.name!r}"
