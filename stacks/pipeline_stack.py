@@ -210,13 +210,22 @@ class InvokeAuditStack(cdk.Stack):
         )
 
     def _lambda_scope(self) -> ServiceScope:
+        """Functions of this account in every region (the trail is multi-region, so the
+        S3 ingest path sees them all); never the pipeline's own."""
         functions = self.format_arn(
             service="lambda",
+            region="*",
             resource="function",
             resource_name="*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        return ServiceScope(resources=[functions], deny_resources=[f"{self.own_prefix}*"])
+        own_everywhere = own_function_arn_prefix(
+            partition=cdk.Aws.PARTITION,
+            region="*",
+            account=cdk.Aws.ACCOUNT_ID,
+            prefix=self.settings.function_prefix,
+        )
+        return ServiceScope(resources=[functions], deny_resources=[f"{own_everywhere}*"])
 
     def _grants(self) -> None:
         key = self.key.key_arn
@@ -253,11 +262,11 @@ class InvokeAuditStack(cdk.Stack):
                 function.role.add_to_principal_policy(statement)
         acknowledge(
             self.remediator.role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:"
-            "<AWS::AccountId>:function:*]",
-            "The remediator rewrites the policy of whichever function in this account a caller "
-            "not on the allowlist invoked, so it cannot name the functions in advance. Its own "
-            "functions are excluded by an explicit Deny; protected ones by its code.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:*]",
+            "The remediator rewrites the policy of whichever function of this account (in any "
+            "region: the trail is multi-region) a caller not on the allowlist invoked, so it "
+            "cannot name the functions in advance. Its own functions are excluded by an "
+            "explicit Deny; protected ones by its code.",
         )
         acknowledge(
             self.remediator.role,

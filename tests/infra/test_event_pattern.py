@@ -11,7 +11,7 @@ matches the ARN of each element of `resources`, see aws/event-ruler, JSON Array 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def deliver(aws_env: None, eventbridge_flattening: None) -> Iterator[Deliver]:
     yield from _bus(event_pattern(own_function_arn_prefix=PREFIX))
 
 
-def _bus(pattern: dict[str, Any]) -> Iterator[Deliver]:
+def _bus(pattern: dict[str, Any]) -> Generator[Deliver, None, None]:
     with mock_aws():
         events = boto3.client("events", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)

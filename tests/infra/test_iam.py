@@ -110,12 +110,18 @@ def test_the_remediator_may_not_touch_the_pipelines_own_functions(synth):
         assert len(denies) == 1
         assert set(_actions(denies[0])) == lambda_allowed
         assert denies[0]["Resource"]["Fn::Join"][1][-1] == ":function:invoke-audit-*"
+        (allow,) = [s for s in statements if s["Effect"] == "Allow" and "lambda:" in str(s)]
+        assert allow["Resource"]["Fn::Join"][1][-2:] == [
+            {"Ref": "AWS::AccountId"},
+            ":function:*",
+        ]
+        assert ":lambda:*:" in str(allow["Resource"])  # every region: the trail is multi-region
 
 
 def test_the_validator_can_only_send_to_the_queue_and_publish(synth):
     statements = _role_statements(synth, "standalone", "validator")
     resources = synth.templates["standalone"]["Resources"]
-    targets = {}
+    targets: dict[str, list[Any]] = {}
     for statement in statements:
         for action in _actions(statement):
             targets.setdefault(action, []).append(statement["Resource"])
