@@ -87,7 +87,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _synth_summary(out: _Printer, workdir: Path) -> None:
+def _synth_summary(out: _Printer) -> None:
     """Synthesize the stack and say what `cdk deploy` would create."""
     root = Path(__file__).resolve().parents[2]
     if not (root / "app.py").exists():
@@ -95,13 +95,14 @@ def _synth_summary(out: _Printer, workdir: Path) -> None:
         return
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["CDK_OUTDIR"] = str(workdir / "cdk.out")
+    env.pop("CDK_OUTDIR", None)
+    env.pop("CDK_CONTEXT_JSON", None)
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, check=False
     )
     _check(result.returncode == 0, f"cdk synth failed: {(result.stderr or result.stdout)[-2000:]}")
-    for template in sorted((workdir / "cdk.out").glob("*.template.json")):
+    for template in sorted((root / "cdk.out").glob("*.template.json")):
         resources = json.loads(template.read_text())["Resources"]
         kinds: dict[str, int] = {}
         for resource in resources.values():
@@ -348,7 +349,7 @@ def run_demo(*, synth: bool = True) -> int:
             workdir = Path(tmp)
             if synth:
                 out.step("1. cdk synth: what `cdk deploy` would create")
-                _synth_summary(out, workdir)
+                _synth_summary(out)
             with running_server() as endpoint:
                 _run_on(endpoint, out, workdir)
     except DemoFailed as exc:
