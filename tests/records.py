@@ -201,7 +201,9 @@ def step_functions_invoke(
     """Step Functions: AssumedRole + invokedBy states, `requestParameters: null`,
     the version in `additionalEventData.functionVersion`, `resources[].ARN` unqualified."""
     record = invoke(
-        name, assumed_role(role, account=account, invoked_by="states.amazonaws.com"), account=account
+        name,
+        assumed_role(role, account=account, invoked_by="states.amazonaws.com"),
+        account=account,
     )
     record["requestParameters"] = None
     record["sourceIPAddress"] = record["userAgent"] = "states.amazonaws.com"
@@ -313,9 +315,9 @@ def envelope(record: dict[str, Any]) -> dict[str, Any]:
 
 def log_file_bytes(records: list[Any], *, gz: bool = False) -> bytes:
     data = json.dumps(log_file(records)).encode()
-    return gzip.compress(data) if gz else data
+    return gzip.compress(data, mtime=0) if gz else data
 
 
 def json_lines_bytes(items: list[Any], *, gz: bool = False) -> bytes:
     data = "".join(json.dumps(item) + "\n" for item in items).encode()
-    return gzip.compress(data) if gz else data
+    return gzip.compress(data, mtime=0) if gz else data

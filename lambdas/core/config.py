@@ -16,6 +16,16 @@ __all__ = ["allowlist_to_json", "load_allowlist", "load_allowlist_json", "parse_
 
 Loc = tuple[str | int, ...]
 
+# Garbage limits: an allowlist is small; anchors and aliases must not expand it past this.
+_MAX_VALUES = 100_000
+_MAX_PROBLEMS = 50
+_MAX_LINE = 400
+
+
+class _TooLarge(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
 
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
@@ -25,6 +35,8 @@ def _walk(
     node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[tuple[Loc, str]]
 ) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
+    if len(lines) > _MAX_VALUES:
+        raise _TooLarge(node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -70,8 +82,28 @@ def _message(error: Any) -> tuple[Loc, str]:
     return loc, message
 
 
+def _capped(problems: list[str], source: str) -> ConfigError:
+    shown = [p if len(p) <= _MAX_LINE else p[:_MAX_LINE] + "..." for p in problems[:_MAX_PROBLEMS]]
+    if len(problems) > _MAX_PROBLEMS:
+        line = problems[_MAX_PROBLEMS][len(source) + 1 :].split(":", 1)[0]
+        more = len(problems) - _MAX_PROBLEMS
+        shown.append(f"{source}:{line}: {more} more problems not shown, from this line on")
+    return ConfigError(shown)
+
+
 def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
     """Validate allowlist YAML text; raise ConfigError with one `FILE:LINE: field: reason` per problem."""
+    try:
+        return _parse(text, source)
+    except RecursionError:
+        raise ConfigError([f"{source}:1: nested too deeply to be an allowlist"]) from None
+    except _TooLarge as exc:
+        raise ConfigError(
+            [f"{source}:{exc.line}: too large: more than {_MAX_VALUES} values (aliases included)"]
+        ) from None
+
+
+def _parse(text: str, source: str) -> AllowlistConfig:
     try:
         root = yaml.compose(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
@@ -85,8 +117,9 @@ def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
     duplicates: list[tuple[Loc, str]] = []
     _walk(root, (), lines, duplicates)
     if duplicates:
-        raise ConfigError(
-            [f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {m}" for loc, m in duplicates]
+        raise _capped(
+            [f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {m}" for loc, m in duplicates],
+            source,
         )
     try:
         data = yaml.load(text, Loader=_LineLoader)
@@ -101,7 +134,7 @@ def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
         for error in exc.errors():
             loc, message = _message(error)
             problems.append(f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {message}")
-        raise ConfigError(problems) from None
+        raise _capped(problems, source) from None
 
 
 def load_allowlist(path: str | Path) -> AllowlistConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,9 @@ rules:
 """
 
 
+Writer = Callable[[str, str | bytes], Path]
+
+
 def make_config(text: str, source: str = "test.yaml") -> AllowlistConfig:
     return parse_allowlist(textwrap.dedent(text), source)
 
@@ -77,7 +81,7 @@ def standard() -> AllowlistConfig:
 
 
 @pytest.fixture()
-def write(tmp_path: Path):
+def write(tmp_path: Path) -> Writer:
     """Write text or bytes to a file under tmp_path; returns its path."""
 
     def _write(name: str, content: str | bytes) -> Path:

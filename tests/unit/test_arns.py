@@ -70,7 +70,9 @@ def test_non_string_is_an_error_not_a_crash():
         parse_function_arn(5, **DEFAULTS)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("defaults", "missing"), [({}, "region"), ({"default_region": "r"}, "account")])
+@pytest.mark.parametrize(
+    ("defaults", "missing"), [({}, "region"), ({"default_region": "r"}, "account")]
+)
 def test_bare_name_needs_region_and_account(defaults, missing):
     with pytest.raises(InputError) as caught:
         parse_function_arn("fn", **defaults)

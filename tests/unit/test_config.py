@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.arns import parse_function_arn
+from lambdas.core.arns import FunctionRef, parse_function_arn
 from lambdas.core.config import (
     allowlist_to_json,
     load_allowlist,
@@ -51,7 +51,7 @@ def test_the_shipped_example_is_valid():
     assert blog.functions == ["BlogFunction"]
     assert blog.allow[0].service == "s3.amazonaws.com"
     assert blog.allow[0].source_arn == "arn:aws:s3:::examplebucket"
-    assert config.is_protected(parse_function_arn("arn:aws:lambda:us-east-1:1:function:x") )is None
+    assert config.is_protected(parse_function_arn("arn:aws:lambda:us-east-1:1:function:x")) is None
     assert config.is_protected(
         parse_function_arn("arn:aws:lambda:us-east-1:123456789012:function:invoke-audit-remediator")
     )
@@ -211,7 +211,11 @@ def test_unquoted_account_number_says_to_quote_it():
         ('{principal: "arn:aws:sts::123456789012:assumed-role/x/y"}', "principal", "bad principal"),
         ('{principal: "deployer"}', "principal", "bad principal"),
         ('{principal: "arn:aws:iam::123456789012:role/[x"}', "principal", "bad glob"),
-        ('{service: s3.amazonaws.com, source_arn: "examplebucket"}', "source_arn", "bad source ARN"),
+        (
+            '{service: s3.amazonaws.com, source_arn: "examplebucket"}',
+            "source_arn",
+            "bad source ARN",
+        ),
         ('{service: s3.amazonaws.com, source_arn: "arn:aws:s3:::[x"}', "source_arn", "bad glob"),
         ('{account: "111122223333", service: s3.amazonaws.com}', "", "exactly one"),
         ("{}", "", "exactly one"),
@@ -293,13 +297,19 @@ def test_same_pattern_twice_in_one_rule():
     [
         ('functions: ["Blog*"]', 'functions: ["BlogFunction"]'),
         ('functions: ["*"]', 'functions: ["x", "y"]'),
-        ('functions: ["Blog*"]', 'functions: ["arn:aws:lambda:us-east-1:123456789012:function:Blog1"]'),
+        (
+            'functions: ["Blog*"]',
+            'functions: ["arn:aws:lambda:us-east-1:123456789012:function:Blog1"]',
+        ),
         (
             'functions: ["arn:aws:lambda:*:123456789012:function:*"]',
             'functions: ["arn:aws:lambda:us-east-1:123456789012:function:x"]',
         ),
         ('functions: ["api-*"]', 'functions: ["api-?"]'),
-        ('functions: ["x"]\n    qualifiers: ["*"]', 'functions: ["x", "x*"]\n    qualifiers: ["p?"]'),
+        (
+            'functions: ["x"]\n    qualifiers: ["*"]',
+            'functions: ["x", "x*"]\n    qualifiers: ["p?"]',
+        ),
     ],
 )
 def test_shadowed_rules_are_errors(earlier, later):
@@ -369,7 +379,7 @@ def test_several_problems_are_all_reported():
     assert {2, 5, 7} <= lines
 
 
-def test_load_allowlist_names_the_file(tmp_path: Path):
+def test_load_allowlist_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "allow.yaml"
     path.write_text("version: 1\nrulez: []\n")
     with pytest.raises(ConfigError) as caught:
@@ -377,14 +387,14 @@ def test_load_allowlist_names_the_file(tmp_path: Path):
     assert caught.value.problems[0].startswith(f"{path}:2: ")
 
 
-def test_missing_file(tmp_path: Path):
+def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_allowlist(tmp_path / "nope.yaml")
     assert "cannot read" in str(caught.value)
     assert "nope.yaml" in str(caught.value)
 
 
-def test_not_utf8(tmp_path: Path):
+def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "bin.yaml"
     path.write_bytes(b"version: 1\n\xff\xfe\n")
     with pytest.raises(ConfigError) as caught:
@@ -392,7 +402,7 @@ def test_not_utf8(tmp_path: Path):
     assert "UTF-8" in str(caught.value)
 
 
-def test_json_round_trip(tmp_path: Path):
+def test_json_round_trip(tmp_path: Path) -> None:
     config = make_config(STANDARD_YAML)
     path = tmp_path / "allowlist.json"
     path.write_text(allowlist_to_json(config))
@@ -401,7 +411,7 @@ def test_json_round_trip(tmp_path: Path):
     assert [r.name for r in again.rules] == [r.name for r in config.rules]
 
 
-def test_json_config_is_validated_again(tmp_path: Path):
+def test_json_config_is_validated_again(tmp_path: Path) -> None:
     path = tmp_path / "allowlist.json"
     path.write_text('{"version": 1, "rules": [{"name": "a", "functions": ["[x"]}]}')
     with pytest.raises(ConfigError) as caught:
@@ -424,11 +434,12 @@ def test_config_is_immutable():
 
 
 def test_rule_for_and_protection(standard):
-    def ref(text: str):
+    def ref(text: str) -> FunctionRef:
         return parse_function_arn(text, default_region="us-east-1", default_account="123456789012")
 
-    assert standard.rule_for(ref("orders:prod")).name == "orders-prod"  # type: ignore[union-attr]
-    assert standard.rule_for(ref("orders")).name == "team"  # type: ignore[union-attr]
+    prod, plain = standard.rule_for(ref("orders:prod")), standard.rule_for(ref("orders"))
+    assert prod is not None and prod.name == "orders-prod"
+    assert plain is not None and plain.name == "team"
     assert standard.rule_for(ref("nothing")) is None
     assert standard.is_protected(ref("protected-x")) == "protected-*"
     assert standard.is_protected(ref("vault")) == "arn:aws:lambda:*:123456789012:function:vault"
@@ -459,3 +470,55 @@ def test_glob_matching():
     assert not matches("a.b", "axb")
     assert not matches("Blog", "BlogX")
     assert has_magic("a*") and has_magic("a?") and has_magic("a[b]") and not has_magic("ab")
+
+
+# --- garbage limits -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rules: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "".join("  " * i + f"k{i}:\n" for i in range(3000)),
+    ],
+    ids=["lists", "mappings"],
+)
+def test_deep_nesting_is_a_config_error(text):
+    line, rest = only(text)
+    assert line == 1
+    assert "nested too deeply" in rest
+
+
+def test_alias_expansion_is_bounded():
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    line, rest = only("\n".join(levels) + "\n")
+    assert "too large" in rest
+    assert line >= 1
+
+
+def test_anchors_and_aliases_within_reason_are_fine():
+    config = make_config(
+        """
+        rules:
+          - name: a
+            functions: [a]
+            allow: &shared
+              - account: "111122223333"
+          - name: b
+            functions: [b]
+            allow: *shared
+        """
+    )
+    assert config.rules[0].allow == config.rules[1].allow
+
+
+def test_many_problems_are_capped_and_lines_stay_short():
+    functions = ", ".join(f'"[bad{i}"' for i in range(200))
+    found = problems(f"rules:\n  - name: a\n    functions: [{functions}]\n")
+    assert len(found) == 51
+    assert "150 more problems not shown" in found[-1]
+    long_name = "a" * 5000
+    found = problems(f"rules:\n  - name: a\n    functions: ['{long_name}!']\n")
+    assert all(len(p) < 500 for p in found)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.decide import Verdict, base_event_name, decide
+from lambdas.core.decide import Decision, Verdict, base_event_name, decide
+from models.allowlist import AllowlistConfig
 from tests import records as r
 from tests.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT, REGION
 from tests.unit.conftest import make_config
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.unit
 SFN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/My-RoleName-1746R4C1N6UFS"
 
 
-def judge(record: Any, config, **kwargs):
+def judge(record: Any, config: AllowlistConfig, **kwargs: Any) -> Decision:
     decision = decide(record, config, **kwargs)
     assert isinstance(decision.reason, str)
     assert decision.reason, "every decision says why"
@@ -125,11 +126,19 @@ def test_cross_account_aws_account_identity_allowed_by_account(standard):
     assert d.caller_account == PARTNER_ACCOUNT
 
 
-def test_cross_account_caller_not_on_the_list_is_named_as_foreign(standard):
+def test_cross_account_caller_not_on_the_list_is_named(standard):
     d = judge(r.invoke("orders:prod", r.aws_account(FOREIGN_ACCOUNT)), standard)
     assert d.verdict is Verdict.VIOLATION
-    assert "another account" in d.reason
-    assert FOREIGN_ACCOUNT in d.reason
+    assert f"account {FOREIGN_ACCOUNT}" in d.reason
+    assert d.caller_account == FOREIGN_ACCOUNT
+
+
+def test_principal_from_another_account_is_named_as_foreign(standard):
+    d = judge(r.invoke("team-x", r.iam_user("eve", account=FOREIGN_ACCOUNT)), standard)
+    assert d.verdict is Verdict.VIOLATION
+    assert f"from another account ({FOREIGN_ACCOUNT})" in d.reason
+    same = judge(r.invoke("team-x", r.iam_user("eve")), standard)
+    assert "another account" not in same.reason
 
 
 def test_assumed_role_principal_is_the_session_issuer(standard):

@@ -17,6 +17,7 @@ from lambdas.core.rewrite import (
     parse_policy,
     rewrite_policy,
 )
+from models.allowlist import Rule
 from models.policy import PolicyDocumentModel, PolicyStatementModel
 from tests.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
 from tests.unit.conftest import make_rule
@@ -69,7 +70,7 @@ def doc(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
 
 
-def run(policy: Any, rule=RULE, resource: str = FN) -> PolicyRewrite:
+def run(policy: Any, rule: Rule = RULE, resource: str = FN) -> PolicyRewrite:
     result = rewrite_policy(policy, rule, resource)
     # every rewrite is idempotent
     if result.policy is not None:
@@ -307,7 +308,9 @@ def test_several_allowed_sources_of_one_service():
     )
     result = run(doc(stmt({"Service": "s3.amazonaws.com"})), rule)
     (statement,) = statements(result)
-    assert statement["Condition"]["ArnLike"] == {"AWS:SourceArn": ["arn:aws:s3:::a", "arn:aws:s3:::b"]}
+    assert statement["Condition"]["ArnLike"] == {
+        "AWS:SourceArn": ["arn:aws:s3:::a", "arn:aws:s3:::b"]
+    }
     assert statement["Condition"]["StringEquals"] == {"AWS:SourceAccount": ACCOUNT}
     # a grant pinned to one of them, or to both, is covered
     for pinned in ("arn:aws:s3:::b", ["arn:aws:s3:::a", "arn:aws:s3:::b"]):
@@ -404,7 +407,9 @@ def test_function_url_grants_are_reported_not_removed(action, condition):
 
 
 def test_account_id_principal_is_the_accounts_root():
-    result = run(doc(stmt({"AWS": PARTNER_ACCOUNT}, sid="a"), stmt({"AWS": FOREIGN_ACCOUNT}, sid="b")))
+    result = run(
+        doc(stmt({"AWS": PARTNER_ACCOUNT}, sid="a"), stmt({"AWS": FOREIGN_ACCOUNT}, sid="b"))
+    )
     assert [s["Sid"] for s in statements(result)] == ["a"]
     assert kinds(result) == {"a": "kept", "b": "removed"}
 
@@ -670,8 +675,12 @@ def test_a_mixed_policy_is_idempotent():
         stmt("*", sid="pub"),
         stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"]}, sid="svc"),
         stmt({"AWS": [DEPLOYER, INTRUDER, PARTNER_ACCOUNT]}, sid="aws"),
-        stmt("*", sid="url", action="lambda:InvokeFunctionUrl",
-             condition={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}),
+        stmt(
+            "*",
+            sid="url",
+            action="lambda:InvokeFunctionUrl",
+            condition={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        ),
         stmt("*", sid="get", action="lambda:GetFunction"),
     )
     first = run(policy, DENY_RULE)
