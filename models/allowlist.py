@@ -45,6 +45,14 @@ def _check_glob(value: str) -> str:
     return value
 
 
+def _check_iam_glob(value: str) -> str:
+    """Source ARNs and principals end up in IAM ArnLike conditions, which know * and ? only."""
+    _check_glob(value)
+    if "[" in value or "]" in value:
+        raise ValueError(f"{value!r}: only * and ? globs here ([...] has no meaning in IAM)")
+    return value
+
+
 def _check_account(value: str) -> str:
     if not _ACCOUNT.match(value):
         raise ValueError(
@@ -97,7 +105,7 @@ class AllowEntry(_Strict):
     @classmethod
     def _source_arn(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_glob(value)
+            _check_iam_glob(value)
             if not value.startswith("arn:") or value.count(":") < 5:
                 raise ValueError(f"bad source ARN {value!r}: expected arn:PARTITION:SERVICE:...")
         return value
@@ -120,7 +128,7 @@ class AllowEntry(_Strict):
     @classmethod
     def _principal(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_glob(value)
+            _check_iam_glob(value)
             match = _PRINCIPAL.match(value)
             if not match or not _ACCOUNT_GLOB.match(match["account"]):
                 raise ValueError(

@@ -18,6 +18,7 @@ Loc = tuple[str | int, ...]
 
 # Garbage limits: an allowlist is small; anchors and aliases must not expand it past this.
 _MAX_VALUES = 100_000
+_MAX_BYTES = 1_000_000
 _MAX_PROBLEMS = 50
 _MAX_LINE = 400
 
@@ -141,6 +142,8 @@ def load_allowlist(path: str | Path) -> AllowlistConfig:
     """Read and validate an allowlist YAML file."""
     source = str(path)
     try:
+        if Path(path).stat().st_size > _MAX_BYTES:
+            raise ConfigError([f"{source}:1: too large for an allowlist (over {_MAX_BYTES} bytes)"])
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None

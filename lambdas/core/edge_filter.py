@@ -583,9 +583,32 @@ def _pattern(
         # or, without a functionName (Step Functions), from functionVersion (or resources).
         _nest(absent),
     ]
-    for _, forms in rules:
-        clauses.extend(_deliver_clauses(forms, level))
-    return {**plain, "detail": {**detail, "$or": clauses}}
+    delivers = [clause for _, forms in rules for clause in _deliver_clauses(forms, level)]
+    return {**plain, "detail": {**detail, "$or": clauses + _merge_names(delivers)}}
+
+
+def _merge_names(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(A and X) or (B and X) as (A or B) and X, for the function name A, B of clauses that
+    say the same about the caller X (rules that allow the same callers)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for clause in clauses:
+        for parent, key in (FUNCTION_NAME, FUNCTION_VERSION):
+            node = clause.get(parent)
+            if isinstance(node, dict) and isinstance(node.get(key), list) and "$or" not in node:
+                rest = {**clause, parent: {k: v for k, v in node.items() if k != key}}
+                if not rest[parent]:
+                    del rest[parent]
+                signature = json.dumps([parent, key, rest], sort_keys=True)
+                if signature in merged:
+                    names = merged[signature][parent][key]
+                    names.extend(v for v in node[key] if v not in names)
+                    names.sort(key=json.dumps)
+                else:
+                    merged[signature] = {**clause, parent: {**node, key: list(node[key])}}
+                break
+        else:
+            merged[json.dumps(clause, sort_keys=True)] = clause
+    return list(merged.values())
 
 
 def _rule_to_drop(
@@ -594,8 +617,8 @@ def _rule_to_drop(
     rules: list[tuple[str, _RuleForms]],
     budget: int,
 ) -> tuple[str, _RuleForms]:
-    """The compiled rule to leave out: the cheapest one whose absence makes the pattern fit
-    (so that as many rules as possible stay), else the most expensive one."""
+    """The compiled rule to leave out: the last one (in the file's order) whose absence makes
+    the pattern fit, so that as many rules as possible stay, else the most expensive one."""
     lowest = LEVELS[-1]
     compiled = [(name, forms) for name, forms in rules if forms.compiled]
 
@@ -608,9 +631,7 @@ def _rule_to_drop(
         return _fits(_pattern(plain, detail, rest, lowest), budget)
 
     enough = [item for item in compiled if fits_without(item[1])]
-    if enough:
-        return min(enough, key=lambda item: cost(item[1]))
-    return max(compiled, key=lambda item: cost(item[1]))
+    return enough[-1] if enough else max(compiled, key=lambda item: cost(item[1]))
 
 
 def _level_notes(level: _Level) -> list[str]:

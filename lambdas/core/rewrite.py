@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from lambdas.core.exceptions import PostConditionError, RewriteError
-from lambdas.core.globs import matches
+from lambdas.core.globs import has_magic, matches
 from models.allowlist import AllowEntry, Rule
 from models.policy import (
     PolicyDocumentModel,
@@ -46,7 +46,8 @@ __all__ = [
 
 DENY_SID = "InvokeAuditDenyOthers"
 ChangeKind = Literal["kept", "removed", "narrowed", "tightened", "added", "reported"]
-_INVOKE = "lambda:invokefunction"
+# InvokeAsync is the deprecated asynchronous form; a grant of it lets the caller run the code too.
+_INVOKE_ACTIONS = ("lambda:invokefunction", "lambda:invokeasync")
 _URL_KEYS = frozenset({"lambda:invokedviafunctionurl", "lambda:functionurlauthtype"})
 _PINNING = frozenset({"stringequals", "stringlike", "arnequals", "arnlike"})
 Principal = tuple[str, str]
@@ -114,9 +115,11 @@ def parse_policy(policy: Any) -> tuple[PolicyDocumentModel | None, str | None]:
 
 def grants_invoke(statement: PolicyStatementModel) -> bool:
     if statement.Action is not None:
-        return any(matches(a.lower(), _INVOKE) for a in as_list(statement.Action))
+        actions = [a.lower() for a in as_list(statement.Action)]
+        return any(matches(a, target) for a in actions for target in _INVOKE_ACTIONS)
     if statement.NotAction is not None:
-        return not any(matches(a.lower(), _INVOKE) for a in as_list(statement.NotAction))
+        excluded = [a.lower() for a in as_list(statement.NotAction)]
+        return not all(any(matches(a, t) for a in excluded) for t in _INVOKE_ACTIONS)
     return False
 
 
@@ -230,10 +233,31 @@ def _judge_principals(statement: PolicyStatementModel, rule: Rule) -> list[_Judg
             covered, tighten = needed is not None, needed or {}
         elif kind == "AWS":
             covered = _aws_covered(value, rule)
+            if not covered:
+                # An account-root grant (the whole account) narrows to the principals of that
+                # account the rule names, so that they keep the access they had through it.
+                judged += [
+                    _Judged(("AWS", arn), True, {}) for arn in _named_in_account(value, rule)
+                ]
         else:
             covered = False
         judged.append(_Judged((kind, value), covered, tighten))
     return judged
+
+
+def _named_in_account(value: str, rule: Rule) -> list[str]:
+    arn = _principal_arn(value)
+    if not arn.endswith(":root") or arn.count(":") < 5:
+        return []
+    account = arn.split(":")[4]
+    return [
+        e.principal
+        for e in rule.allow
+        if e.principal
+        and not has_magic(e.principal)
+        and e.principal.split(":")[4] == account
+        and not e.principal.endswith(":root")
+    ]
 
 
 def _describe(principals: Iterable[Principal]) -> tuple[str, ...]:
@@ -248,7 +272,8 @@ def _with_principals(
     else:
         grouped: dict[str, list[str]] = {}
         for kind, value in principals:
-            grouped.setdefault(kind, []).append(value)
+            if value not in grouped.setdefault(kind, []):
+                grouped[kind].append(value)
         principal = {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
     return statement.model_copy(update={"Principal": principal, "Sid": sid})
 
@@ -361,6 +386,29 @@ def _statement_changes(
     return out, changes, old_deny
 
 
+def _unique_sids(
+    statements: list[PolicyStatementModel], originals: list[PolicyStatementModel]
+) -> list[PolicyStatementModel]:
+    """Lambda requires unique Sids, and a split statement's `Sid-1` may exist already: the
+    statements the rewrite made are renamed where needed; the others keep their Sids."""
+    kept = {id(s) for s in originals}
+    taken = {s.Sid for s in statements if id(s) in kept or s.Sid == DENY_SID}
+    unique: list[PolicyStatementModel] = []
+    for statement in statements:
+        sid = statement.Sid
+        if sid is None or id(statement) in kept or sid == DENY_SID:
+            unique.append(statement)
+            continue
+        candidate, number = sid, 2
+        while candidate in taken:
+            candidate, number = f"{sid}-{number}", number + 1
+        taken.add(candidate)
+        unique.append(
+            statement if candidate == sid else statement.model_copy(update={"Sid": candidate})
+        )
+    return unique
+
+
 def _allowed_grants(document: PolicyDocumentModel | None, rule: Rule) -> set[Principal]:
     if document is None:
         return set()
@@ -420,6 +468,7 @@ def rewrite_policy(policy: Any, rule: Rule, resource_arn: str) -> PolicyRewrite:
     elif old_deny is not None:
         changes.append(Change("removed", DENY_SID, "deny_others is off for this rule"))
     base = document or PolicyDocumentModel()
+    statements = _unique_sids(statements, document.Statement if document else [])
     new_document = base.model_copy(update={"Statement": statements}) if statements else None
     _check(document, new_document, rule)
     return PolicyRewrite(

@@ -522,3 +522,28 @@ def test_many_problems_are_capped_and_lines_stay_short():
     long_name = "a" * 5000
     found = problems(f"rules:\n  - name: a\n    functions: ['{long_name}!']\n")
     assert all(len(p) < 500 for p in found)
+
+
+@pytest.mark.parametrize("field", ["source_arn", "principal"])
+def test_bracket_globs_are_refused_where_they_become_iam_conditions(field):
+    value = (
+        '"arn:aws:s3:::bucket-[ab]"'
+        if field == "source_arn"
+        else '"arn:aws:iam::123456789012:role/[ab]"'
+    )
+    entry = (
+        f"{{service: s3.amazonaws.com, source_arn: {value}}}"
+        if field == "source_arn"
+        else f"{{principal: {value}}}"
+    )
+    found = problems(f"version: 1\nrules:\n  - name: r\n    functions: [f]\n    allow: [{entry}]\n")
+    assert len(found) == 1
+    assert f".{field}: " in found[0] and "only * and ? globs here" in found[0]
+
+
+def test_an_oversized_allowlist_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("version: 1\n# " + "x" * 1_100_000 + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_allowlist(path)
+    assert error.value.problems == [f"{path}:1: too large for an allowlist (over 1000000 bytes)"]

@@ -383,6 +383,23 @@ def test_split_without_sid():
     assert [s["Sid"] for s in statements(run(doc(statement)))] == ["Stmt-1", "Stmt-2"]
 
 
+def test_split_statements_never_reuse_an_existing_sid():
+    taken = stmt(
+        {"Service": "s3.amazonaws.com"},
+        condition={
+            "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+            "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+        },
+    )
+    taken["Sid"] = "S-1"
+    statement = stmt({"Service": ["s3.amazonaws.com", "sns.amazonaws.com"]})
+    result = run(doc(taken, statement))
+    sids = [s["Sid"] for s in statements(result)]
+    assert sids == ["S-1", "S-1-2", "S-2"]
+    assert len(set(sids)) == len(sids)
+    assert not run(result.policy).changed
+
+
 # --- function URLs ----------------------------------------------------------------------------
 
 
@@ -426,7 +443,7 @@ def test_account_id_principal_covered_by_a_root_principal_entry():
     assert kinds(run(doc(stmt({"AWS": PARTNER_ACCOUNT})), rule)) == {"S": "kept"}
 
 
-def test_root_grant_is_not_covered_by_one_role_of_that_account():
+def test_root_grant_narrows_to_the_roles_of_that_account_the_rule_names():
     rule = make_rule(
         f"""
         rules:
@@ -436,7 +453,12 @@ def test_root_grant_is_not_covered_by_one_role_of_that_account():
         """
     )
     result = run(doc(stmt({"AWS": f"arn:aws:iam::{PARTNER_ACCOUNT}:root"})), rule)
-    assert result.policy is None
+    # the grant to the whole account narrows to the one role the rule names in it
+    (statement,) = result.policy["Statement"]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{PARTNER_ACCOUNT}:role/ci"}
+    assert [c.kind for c in result.changes] == ["narrowed"]
+    assert result.changes[0].principals == (f"arn:aws:iam::{PARTNER_ACCOUNT}:root",)
+    assert not run(result.policy, rule).changed
 
 
 def test_principal_globs_cover_matching_roles():
@@ -475,7 +497,10 @@ def test_principal_globs_cover_matching_roles():
         ({"Action": []}, False),
         ({"Action": "lambda:InvokeFunctionUrl"}, False),
         ({"NotAction": "lambda:GetPolicy"}, True),
-        ({"NotAction": ["lambda:InvokeFunction"]}, False),
+        # everything but InvokeFunction still includes InvokeAsync, which runs the code too
+        ({"NotAction": ["lambda:InvokeFunction"]}, True),
+        ({"NotAction": ["lambda:InvokeFunction", "lambda:InvokeAsync"]}, False),
+        ({"Action": "lambda:InvokeAsync"}, True),
         ({"NotAction": "lambda:*"}, False),
         ({"NotAction": []}, True),
         ({}, False),
