@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
-from lambdas.adapters.backup import BackupReader, BackupWriter
+from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
 from lambdas.adapters.notifier import Notifier
@@ -24,7 +24,7 @@ __all__ = [
     "VALIDATOR_ADAPTERS",
     "Adapter",
     "BackupReader",
-    "BackupWriter",
+    "BackupStore",
     "HourlyRateLimiter",
     "LambdaPermissions",
     "LambdaPolicies",
@@ -47,7 +47,7 @@ VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
 # RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
-    BackupWriter,
+    BackupStore,
     HourlyRateLimiter,
     Notifier,
 )
@@ -55,7 +55,7 @@ REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
     BackupReader,
-    BackupWriter,
+    BackupStore,
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,

@@ -6,14 +6,15 @@ AwsError                   an AWS call failed (names the service, operation, res
 ├── ResourceGoneError        the function, version or alias does not exist (nothing to do)
 ├── AccessDeniedError        not allowed: fix the role, the message goes to the DLQ
 ├── PolicyRejectedError      the policy itself was refused (too long, public, malformed)
-└── ApiUnavailableError      the operation is unknown here (older SDK, or region without it)
+├── ApiUnavailableError      the operation is unknown here (older SDK, or region without it)
+└── UnreachableError         no answer (connection failed, timed out): it may have happened
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.core.exceptions import InvokeAuditError
 
@@ -25,6 +26,8 @@ __all__ = [
     "PreconditionFailedError",
     "ResourceGoneError",
     "ThrottledError",
+    "UnreachableError",
+    "translate_botocore_error",
     "translate_client_error",
 ]
 
@@ -67,10 +70,19 @@ _UNKNOWN_OPERATION = frozenset(
 
 
 class AwsError(InvokeAuditError):
-    """An AWS call failed; `code` is AWS's error code, `status` the HTTP status."""
+    """An AWS call failed; `code` is AWS's error code, `status` the HTTP status (0: none),
+    `retry_attempts` how often botocore had retried before this answer."""
 
     def __init__(
-        self, *, service: str, operation: str, resource: str, code: str, status: int, message: str
+        self,
+        *,
+        service: str,
+        operation: str,
+        resource: str,
+        code: str,
+        status: int,
+        message: str,
+        retry_attempts: int = 0,
     ) -> None:
         self.service = service
         self.operation = operation
@@ -78,6 +90,7 @@ class AwsError(InvokeAuditError):
         self.code = code
         self.status = status
         self.aws_message = message
+        self.retry_attempts = retry_attempts
         super().__init__(f"{service} {operation} on {resource}: {code} ({status}): {message}")
 
 
@@ -103,6 +116,10 @@ class PolicyRejectedError(AwsError):
 
 class ApiUnavailableError(AwsError):
     """The operation does not exist for this SDK or endpoint."""
+
+
+class UnreachableError(AwsError):
+    """No answer came back (network error, timeout): the call may or may not have happened."""
 
 
 def _error_class(code: str, status: int, message: str) -> type[AwsError]:
@@ -136,7 +153,8 @@ def translate_client_error(
     details: dict[str, Any] = dict(response.get("Error") or {})
     code = str(details.get("Code") or "Unknown")
     message = str(details.get("Message") or details.get("message") or "")
-    status = int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    metadata: dict[str, Any] = dict(response.get("ResponseMetadata") or {})
+    status = int(metadata.get("HTTPStatusCode") or 0)
     cls = _error_class(code, status, message)
     return cls(
         service=service,
@@ -145,4 +163,19 @@ def translate_client_error(
         code=code,
         status=status,
         message=message,
+        retry_attempts=int(metadata.get("RetryAttempts") or 0),
+    )
+
+
+def translate_botocore_error(
+    error: BotoCoreError, *, service: str, operation: str, resource: str
+) -> AwsError:
+    """A botocore error that is no AWS answer (connection, timeout, bad parameter)."""
+    return UnreachableError(
+        service=service,
+        operation=operation,
+        resource=resource,
+        code=type(error).__name__,
+        status=0,
+        message=str(error),
     )

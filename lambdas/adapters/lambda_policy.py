@@ -13,14 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from botocore.exceptions import ClientError
-
-from lambdas.adapters.errors import (
-    ApiUnavailableError,
-    AwsError,
-    ResourceGoneError,
-    translate_client_error,
-)
+from lambdas.adapters._calls import call
+from lambdas.adapters.errors import ApiUnavailableError, AwsError, ResourceGoneError
 from lambdas.core.arns import FunctionRef
 from lambdas.core.exceptions import RewriteError
 
@@ -89,13 +83,7 @@ class _LambdaCalls:
                 message=f"this botocore ({self._client.meta.service_model.api_version}) "
                 f"has no {operation}",
             )
-        try:
-            response: dict[str, Any] = fn(**kwargs)
-        except ClientError as error:
-            raise translate_client_error(
-                error, service="lambda", operation=operation, resource=resource
-            ) from error
-        return response
+        return call("lambda", operation, resource, fn, **kwargs)
 
 
 class LambdaResourcePolicy(_LambdaCalls):

@@ -13,10 +13,15 @@ _MAX_SUBJECT = 100
 _MAX_MESSAGE = 250_000  # SNS takes 256 KiB
 
 
+def _encodable(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (lone surrogates from a record) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _subject(text: str) -> str:
     # SNS subjects: printable ASCII, no line breaks, at most 100 characters.
     flat = " ".join(text.split())
-    ascii_only = flat.encode("ascii", "replace").decode()
+    ascii_only = "".join(c if " " <= c <= "~" else "?" for c in flat)
     return ascii_only if len(ascii_only) <= _MAX_SUBJECT else ascii_only[: _MAX_SUBJECT - 3] + "..."
 
 
@@ -32,7 +37,7 @@ class Notifier:
     def publish(self, subject: str, summary: str, details: dict[str, Any]) -> str:
         """Publish; returns the SNS MessageId."""
         payload = json.dumps(details, indent=2, sort_keys=True, default=str)
-        message = f"{summary.rstrip()}\n\n--- details (JSON) ---\n{payload}\n"
+        message = _encodable(f"{summary.rstrip()}\n\n--- details (JSON) ---\n{payload}\n")
         if len(message.encode()) > _MAX_MESSAGE:
             message = message.encode()[:_MAX_MESSAGE].decode(errors="ignore") + "\n[truncated]\n"
         response = call(

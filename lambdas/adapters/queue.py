@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, ClassVar
 
 from lambdas.adapters._calls import call
 
 __all__ = ["ViolationQueue"]
 
-# SQS limits both ids to 128 characters; a longer ARN (long alias names) is hashed, stably.
-_MAX_ID = 128
+# SQS takes 1-128 characters of a-z, A-Z, 0-9 and punctuation for both ids. Anything else (a
+# long alias ARN, an odd eventID) is replaced by its SHA-256, so the same value keeps the
+# same id.
+_FIFO_ID = re.compile(r"[!-~]{1,128}\Z")
 
 
 def _fifo_id(value: str) -> str:
-    if len(value) <= _MAX_ID:
+    if _FIFO_ID.match(value):
         return value
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ViolationQueue:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
-
-from lambdas.adapters.errors import translate_client_error
+from lambdas.adapters._calls import call
+from lambdas.adapters.errors import AwsError
 
 __all__ = ["HourlyRateLimiter"]
 
@@ -49,6 +48,16 @@ class HourlyRateLimiter:
             },
         )
 
+    def release(self, *, now: datetime) -> bool:
+        """Give back one remediation taken at `now` (its hour) that changed nothing."""
+        return self._update_if(
+            now,
+            "ADD #count :minus_one",
+            "#count > :zero",
+            {"#count": self.COUNT_ATTRIBUTE},
+            {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+        )
+
     def first_trip(self, *, now: datetime | None = None) -> bool:
         """Mark this hour's budget as spent; True only for the first caller to do so (one
         alert per hour, not one per parked message)."""
@@ -71,7 +80,11 @@ class HourlyRateLimiter:
     ) -> bool:
         """One conditional UpdateItem on the hour's item; False when the condition fails."""
         try:
-            self._client.update_item(
+            call(
+                "dynamodb",
+                "UpdateItem",
+                self._table,
+                self._client.update_item,
                 TableName=self._table,
                 Key={self.PARTITION_KEY: {"S": self.window(moment)}},
                 UpdateExpression=update,
@@ -79,10 +92,8 @@ class HourlyRateLimiter:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
                 return False
-            raise translate_client_error(
-                error, service="dynamodb", operation="UpdateItem", resource=self._table
-            ) from error
+            raise
         return True

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from lambdas.adapters.backup import BackupReader, BackupWriter
+from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.cli.scan import DEFAULT_CONFIG
 from lambdas.core.arns import parse_function_arn
@@ -75,7 +75,7 @@ def _restore(args: argparse.Namespace) -> int:
     ref = parse_function_arn(backup["function"])
     restorer = Restorer(
         policies_for=PolicyStores(factory),
-        writer=lambda bucket: BackupWriter(factory.client("s3"), bucket),
+        writer=lambda bucket: BackupStore(factory.client("s3"), bucket),
     )
     result = restorer.restore(backup, source=args.backup, dry_run=args.dry_run, force=args.force)
     extra = f" (current policy saved to {result.safety_backup})" if result.safety_backup else ""

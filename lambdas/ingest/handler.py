@@ -12,7 +12,6 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.adapters.clients import ClientFactory
@@ -21,12 +20,11 @@ from lambdas.core.decide import Verdict
 from lambdas.ingest.logfiles import decisions, log_objects
 from lambdas.validator.envelope import metric_name
 from lambdas.validator.report import ViolationReporter, reporter_from_env
-from lambdas.validator.runtime import METRICS_NAMESPACE, SERVICE_NAME, own_account, runtime
+from lambdas.validator.runtime import own_account, runtime, telemetry
 
 __all__ = ["lambda_handler"]
 
-logger = Logger(service=SERVICE_NAME)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+logger, metrics = telemetry()
 
 
 @cache

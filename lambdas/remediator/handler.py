@@ -12,7 +12,6 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     SqsFifoPartialProcessor,
@@ -22,16 +21,23 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lambdas.adapters.clients import ClientFactory
+from lambdas.core.exceptions import ConfigError
 from lambdas.remediator.remediate import RateLimitedError, Remediator, Violation
 from lambdas.remediator.wiring import build_remediator
 from lambdas.validator.envelope import metric_name
-from lambdas.validator.runtime import METRICS_NAMESPACE, SERVICE_NAME, own_account, runtime
+from lambdas.validator.runtime import own_account, runtime, telemetry
 
 __all__ = ["lambda_handler"]
 
-logger = Logger(service=SERVICE_NAME)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+logger, metrics = telemetry()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError([f"environment variable {name} is not set"])
+    return value
 
 
 @cache
@@ -40,8 +46,8 @@ def _remediator(account: str | None) -> Remediator:
     return build_remediator(
         settings.config,
         factory=ClientFactory(),
-        backup_bucket=os.environ["BACKUP_BUCKET"],
-        rate_table=os.environ["RATE_TABLE"],
+        backup_bucket=_required("BACKUP_BUCKET"),
+        rate_table=_required("RATE_TABLE"),
         topic_arn=os.environ.get("TOPIC_ARN"),
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
@@ -56,7 +62,8 @@ def _count(name: str) -> None:
 def _remediate(remediator: Remediator, record: SQSRecord) -> None:
     where = {"message_id": record.message_id, "group": record.attributes.message_group_id}
     try:
-        violation = Violation.from_message(json.loads(record.body))
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        violation = Violation.from_message(json.loads(record.body), receive_count=receive_count)
         result = remediator.remediate(violation)
     except RateLimitedError as error:
         _count("RateLimitTripped")

@@ -21,6 +21,7 @@ the remediator fails the message, which ends in the dead-letter queue with its r
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from lambdas.adapters.backup import BackupWriter
+from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.errors import (
     AwsError,
     PreconditionFailedError,
@@ -43,6 +44,7 @@ from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.core.arns import FunctionRef, parse_function_arn
 from lambdas.core.exceptions import InputError, InvokeAuditError, PostConditionError
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
+from lambdas.validator.report import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
 
 __all__ = [
@@ -53,6 +55,8 @@ __all__ = [
     "Remediator",
     "Violation",
     "backup_key",
+    "backup_prefix",
+    "same_policy",
     "summary",
     "utcnow",
 ]
@@ -96,9 +100,10 @@ class Violation:
     reason: str | None = None
     event_time: str | None = None
     record: Any = None
+    redelivered: bool = False  # SQS delivered this message before (an earlier attempt died)
 
     @classmethod
-    def from_message(cls, body: Any) -> Violation:
+    def from_message(cls, body: Any, *, receive_count: int = 1) -> Violation:
         """Read a queue message body (see the contract); InputError if it is not one."""
         if not isinstance(body, Mapping) or body.get("kind") != "violation":
             raise InputError("not a violation message (kind must be 'violation')")
@@ -117,6 +122,7 @@ class Violation:
             reason=text("reason"),
             event_time=text("event_time"),
             record=body.get("record"),
+            redelivered=receive_count > 1,
         )
 
 
@@ -138,6 +144,7 @@ class RemediationResult:
     attempts: int = 0
     notified: bool = False
     notification_error: str | None = None
+    cleanup_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,14 +164,33 @@ class RemediationResult:
             "attempts": self.attempts,
             "notified": self.notified,
             "notification_error": self.notification_error,
+            "cleanup_errors": self.cleanup_errors,
         }
 
 
-def backup_key(ref: FunctionRef, moment: datetime, event_id: str) -> str:
-    """`backups/{account}/{region}/{function}/{qualifier or $UNQUALIFIED}/{time}-{event}.json`"""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def backup_prefix(ref: FunctionRef) -> str:
+    """`backups/{account}/{region}/{function}/{qualifier or $UNQUALIFIED}/`"""
     qualifier = ref.policy_qualifier or "$UNQUALIFIED"
-    return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/{stamp}-{event_id}.json"
+    return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/"
+
+
+def backup_key(ref: FunctionRef, moment: datetime, event_id: str) -> str:
+    """`{backup_prefix}{UTC time}-{event id}.json`: one resource's backups sort by time."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{backup_prefix(ref)}{stamp}-{event_id}.json"
+
+
+def same_policy(left: dict[str, Any] | None, right: dict[str, Any] | None) -> bool:
+    """Equal as policies: the same statements, in any order (Version, Id aside)."""
+    if left is None or right is None:
+        return left is right
+
+    def statements(document: dict[str, Any]) -> list[str]:
+        value = document.get("Statement") or []
+        items = value if isinstance(value, list) else [value]
+        return sorted(json.dumps(s, sort_keys=True) for s in items)
+
+    return statements(left) == statements(right)
 
 
 def utcnow() -> datetime:
@@ -179,12 +205,13 @@ class Remediator:
 
     config: AllowlistConfig
     policies_for: Callable[[FunctionRef], PolicyStore]
-    backups: BackupWriter | None
+    backups: BackupStore | None
     limiter: HourlyRateLimiter | None
     notifier: Notifier | None
     own_prefix: str = "invoke-audit-"
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
+    quiet: QuietPeriod = field(default_factory=QuietPeriod)
 
     def remediate(self, violation: Violation, *, dry_run: bool = False) -> RemediationResult:
         ref = parse_function_arn(violation.function)
@@ -203,7 +230,12 @@ class Remediator:
                 raise
             result.outcome = Outcome.GONE
             result.detail = f"the function, version or alias no longer exists ({error.code})"
-        if result.outcome in (Outcome.REMEDIATED, Outcome.IDENTITY_BASED) and not dry_run:
+        if dry_run:
+            return result
+        if result.outcome is Outcome.REMEDIATED or (
+            result.outcome is Outcome.IDENTITY_BASED
+            and self.quiet.first(result.function, violation.caller)
+        ):
             self._notify(violation, result)
         return result
 
@@ -235,35 +267,90 @@ class Remediator:
         *,
         dry_run: bool,
     ) -> None:
-        budget_taken = False
-        for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
-            result.attempts = attempt
-            current = self._retrying(store.read, ref)
-            rewrite = rewrite_policy(current.document, rule, ref.arn)
-            self._record_plan(result, current, rewrite)
-            if not rewrite.changed:
-                self._nothing_to_write(result, current, rule)
+        budget: datetime | None = None  # when a remediation was taken from the hourly budget
+        in_doubt: dict[str, Any] | None = None  # a write that may have landed: {"policy": ...}
+        sent = False  # a write was sent and not refused outright
+        try:
+            for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+                result.attempts = attempt
+                current = self._retrying(store.read, ref)
+                if in_doubt is not None and same_policy(current.document, in_doubt["policy"]):
+                    self._done(result, current, "the write landed (its answer was lost)")
+                    return
+                rewrite = rewrite_policy(current.document, rule, ref.arn)
+                if not rewrite.changed:
+                    if in_doubt is None:
+                        self._record_plan(result, current, rewrite)
+                        self._nothing_to_write(result, current, rule)
+                        self._recover(ref, violation, result, current)
+                    else:
+                        result.outcome = Outcome.UNCHANGED
+                        result.detail = "another change made the policy compliant meanwhile"
+                    return
+                self._record_plan(result, current, rewrite)
+                if dry_run:
+                    result.outcome = Outcome.WOULD_REMEDIATE
+                    result.detail = "dry run: the policy would be rewritten as shown"
+                    return
+                budget = budget or self._take_budget()
+                result.backup = self._backup(ref, current, rewrite, violation)
+                sent = True
+                try:
+                    stored = self._retrying(store.write, ref, current, rewrite.policy)
+                except PreconditionFailedError as error:
+                    if error.retry_attempts:
+                        # botocore retried: an earlier try may have written before its answer
+                        # was lost, and the 412 may be about our own write. Keep the backup.
+                        in_doubt = {"policy": rewrite.policy}
+                    else:
+                        # Lost the compare-and-swap: nothing was written, so the backup of
+                        # the policy we did not replace goes; the next round reads anew.
+                        sent = in_doubt is not None
+                        self._discard_backup(result)
+                    if attempt == MAX_WRITE_ATTEMPTS:
+                        raise
+                    continue
+                self._verify(stored, rule, ref)
+                self._done(result, stored, _what_changed(result.changes))
                 return
-            if dry_run:
-                result.outcome = Outcome.WOULD_REMEDIATE
-                result.detail = "dry run: the policy would be rewritten as shown"
-                return
-            if not budget_taken:
-                self._take_budget()
-                budget_taken = True
-            result.backup = self._backup(ref, current, rewrite, violation)
-            try:
-                stored = self._retrying(store.write, ref, current, rewrite.policy)
-            except PreconditionFailedError:
-                if attempt == MAX_WRITE_ATTEMPTS:
-                    raise
-                continue
-            self._verify(stored, rule, ref)
-            result.outcome = Outcome.REMEDIATED
-            result.revision_after = stored.revision_id
-            result.policy_after = stored.document
-            result.detail = _what_changed(result.changes)
+        finally:
+            if budget is not None and not sent:
+                self._release_budget(budget, result)
+
+    @staticmethod
+    def _done(result: RemediationResult, stored: PolicyState, detail: str) -> None:
+        result.outcome = Outcome.REMEDIATED
+        result.revision_after = stored.revision_id
+        result.policy_after = stored.document
+        result.detail = detail
+
+    def _recover(
+        self,
+        ref: FunctionRef,
+        violation: Violation,
+        result: RemediationResult,
+        current: PolicyState,
+    ) -> None:
+        """A redelivered message finds the policy already compliant: if an earlier attempt of
+        this very message backed it up and wrote what is there now, that attempt made the
+        change and died before telling anyone. Report it as its change."""
+        if not violation.redelivered or not violation.event_id or self.backups is None:
             return
+        found = self._retrying(
+            self.backups.latest, backup_prefix(ref), f"-{violation.event_id}.json"
+        )
+        if found is None or not same_policy(found[1].get("new_policy"), current.document):
+            return
+        result.backup, backup = found
+        result.changes = list(backup.get("changes") or [])
+        result.policy_before = backup.get("policy")
+        result.revision_before = backup.get("revision_id")
+        self._done(
+            result,
+            current,
+            "an earlier delivery of this message made the change and stopped before "
+            f"telling anyone: {_what_changed(result.changes)}",
+        )
 
     @staticmethod
     def _record_plan(
@@ -291,17 +378,20 @@ class Remediator:
                 "still gets in does so through its identity-based (IAM) policies"
             )
 
-    def _take_budget(self) -> None:
+    def _take_budget(self) -> datetime:
+        """One remediation from this hour's budget (RateLimitedError past it); returns the
+        moment it was taken, which names the hour to give it back to."""
+        moment = self.clock()
         limiter = self.limiter
         if limiter is None:
-            return
+            return moment
         limit = self.config.limits.max_remediations_per_hour
-        if self._retrying(limiter.try_acquire, limit):
-            return
+        if self._retrying(limiter.try_acquire, limit, now=moment):
+            return moment
         error = RateLimitedError(
             f"the limit of {limit} remediations per hour is reached: nothing was changed"
         )
-        if self.notifier is not None and self._retrying(limiter.first_trip):
+        if self.notifier is not None and self._retrying(limiter.first_trip, now=moment):
             self.notifier.publish(
                 "invoke-audit: remediation rate limit reached, remediations paused",
                 f"{error}.\n\nThe remediator changes no policy until the next hour. Messages "
@@ -309,9 +399,28 @@ class Remediator:
                 "dead-letter queue. Many violations at once can mean an attack, or an allowlist "
                 "that misses a legitimate caller: check before raising limits."
                 "max_remediations_per_hour.",
-                {"limit": limit, "window": limiter.window(self.clock())},
+                {"limit": limit, "window": limiter.window(moment)},
             )
         raise error
+
+    def _release_budget(self, moment: datetime, result: RemediationResult) -> None:
+        """Give back a remediation that changed nothing (another remediator won the race)."""
+        if self.limiter is None:
+            return
+        try:
+            self._retrying(self.limiter.release, now=moment)
+        except AwsError as error:
+            result.cleanup_errors.append(f"the hourly budget was not given back: {error}")
+
+    def _discard_backup(self, result: RemediationResult) -> None:
+        """Delete the backup of a write that did not happen."""
+        uri, result.backup = result.backup, None
+        if uri is None or self.backups is None:
+            return
+        try:
+            self._retrying(self.backups.delete, uri)
+        except AwsError as error:
+            result.cleanup_errors.append(f"backup {uri} of a write that lost a race stays: {error}")
 
     def _backup(
         self, ref: FunctionRef, current: PolicyState, rewrite: PolicyRewrite, violation: Violation
@@ -342,11 +451,11 @@ class Remediator:
             pending = _what_changed([c.to_dict() for c in again.changes])
             raise PostConditionError(f"{ref.arn}: the stored policy still needs changes: {pending}")
 
-    def _retrying(self, call: Callable[..., T], *args: Any) -> T:
-        """`call(*args)`, backing off and trying again while AWS throttles (bounded)."""
+    def _retrying(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`call(*args, **kwargs)`, backing off and trying again while AWS throttles (bounded)."""
         for attempt in range(1, MAX_THROTTLE_TRIES + 1):
             try:
-                return call(*args)
+                return call(*args, **kwargs)
             except ThrottledError:
                 if attempt == MAX_THROTTLE_TRIES:
                     raise
@@ -362,10 +471,15 @@ class Remediator:
                 summary(violation, result),
                 result.to_dict() | {"event": violation.record},
             )
-        except AwsError as error:
+        except Exception as error:  # a network error too: the change is made, it must stand
             result.notification_error = str(error)
         else:
             result.notified = True
+
+
+def _account_of(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4] else None
 
 
 def _what_changed(changes: list[dict[str, Any]]) -> str:
@@ -424,6 +538,15 @@ def summary(violation: Violation, result: RemediationResult) -> str:
             f"Backup of the original policy: {result.backup}",
             f"To undo: invoke-audit restore {result.backup}",
         ]
+        caller_account = _account_of(violation.caller)
+        denies = any(c["kind"] == "added" for c in result.changes)
+        if caller_account and caller_account == _account_of(result.function) and not denies:
+            lines += [
+                "",
+                "Note: the caller is in the function's own account. A resource policy cannot "
+                "take away what its identity-based (IAM) policies grant: review them, or set "
+                "deny_others: true on the rule.",
+            ]
     lines += [
         "",
         f"Rule: {result.rule}",

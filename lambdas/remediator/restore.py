@@ -21,30 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambdas.adapters.backup import BackupReader, BackupWriter, parse_s3_uri
+from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
 from lambdas.adapters.lambda_policy import PolicyState
 from lambdas.core.arns import FunctionRef, parse_function_arn
 from lambdas.core.exceptions import InputError
-from lambdas.remediator.remediate import PolicyStore, backup_key, utcnow
+from lambdas.remediator.remediate import PolicyStore, backup_key, same_policy, utcnow
 
-__all__ = ["RestoreResult", "Restorer", "load_backup", "same_policy"]
-
-
-def _statement_key(statement: Any) -> str:
-    return json.dumps(statement, sort_keys=True)
-
-
-def same_policy(left: dict[str, Any] | None, right: dict[str, Any] | None) -> bool:
-    """Equal as policies: the same statements, in any order (Version, Id aside)."""
-    if left is None or right is None:
-        return left is right
-
-    def statements(document: dict[str, Any]) -> list[str]:
-        value = document.get("Statement") or []
-        items = value if isinstance(value, list) else [value]
-        return sorted(_statement_key(s) for s in items)
-
-    return statements(left) == statements(right)
+__all__ = ["RestoreResult", "Restorer", "load_backup"]
 
 
 def load_backup(source: str, reader: Callable[[], BackupReader]) -> dict[str, Any]:
@@ -96,7 +79,7 @@ class Restorer:
     """Restores backups. `writer` stores the safety backup when the source is in S3."""
 
     policies_for: Callable[[FunctionRef], PolicyStore]
-    writer: Callable[[str], BackupWriter] | None = None
+    writer: Callable[[str], BackupStore] | None = None
     clock: Callable[[], datetime] = utcnow
 
     def restore(

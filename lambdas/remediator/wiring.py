@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.adapters.backup import BackupWriter
+from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.notifier import Notifier
@@ -61,7 +61,7 @@ def build_remediator(
     return Remediator(
         config=config,
         policies_for=PolicyStores(factory, own_account, role_name),
-        backups=BackupWriter(factory.client("s3"), backup_bucket) if backup_bucket else None,
+        backups=BackupStore(factory.client("s3"), backup_bucket) if backup_bucket else None,
         limiter=HourlyRateLimiter(factory.client("dynamodb"), rate_table) if rate_table else None,
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
         own_prefix=own_prefix,

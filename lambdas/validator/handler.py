@@ -9,20 +9,18 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.core.decide import Verdict
 from lambdas.validator.envelope import judge_envelope, metric_name
-from lambdas.validator.runtime import METRICS_NAMESPACE, SERVICE_NAME, own_account, runtime
+from lambdas.validator.runtime import own_account, runtime, telemetry
 
 if TYPE_CHECKING:
     from lambdas.validator.report import ViolationReporter
 
 __all__ = ["lambda_handler"]
 
-logger = Logger(service=SERVICE_NAME)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+logger, metrics = telemetry()
 
 
 @cache

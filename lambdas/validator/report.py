@@ -20,11 +20,28 @@ from lambdas.core.decide import Decision
 from lambdas.core.exceptions import ConfigError
 from lambdas.validator.envelope import violation_message
 
-__all__ = ["ViolationReporter", "reporter_from_env"]
+__all__ = ["QuietPeriod", "ViolationReporter", "reporter_from_env"]
 
-# A monitored function called again and again by the same caller would otherwise send one
-# email per call: a container tells people about a (function, caller) pair once an hour.
-QUIET_SECONDS = 3600.0
+
+class QuietPeriod:
+    """Yes once per key per period, within one container. A function called again and again
+    by the same caller would otherwise send one email per call."""
+
+    def __init__(
+        self, seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._last: dict[tuple[str | None, ...], float] = {}
+
+    def first(self, *key: str | None) -> bool:
+        """Whether `key` was not seen in the last period (and remember it now if so)."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._seconds:
+            return False
+        self._last[key] = now
+        return True
 
 
 def _deduplication_id(decision: Decision, record: Any) -> str:
@@ -66,12 +83,11 @@ class ViolationReporter:
         queue: ViolationQueue | None,
         notifier: Notifier | None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        quiet: QuietPeriod | None = None,
     ) -> None:
         self._queue = queue
         self._notifier = notifier
-        self._clock = clock
-        self._notified: dict[tuple[str | None, str | None], float] = {}
+        self._quiet = quiet or QuietPeriod()
 
     def report(self, decision: Decision, record: Any) -> str:
         """Send it on; returns what was done: "queued", "notified" or "suppressed"."""
@@ -89,9 +105,7 @@ class ViolationReporter:
     def _notify(self, decision: Decision, record: Any) -> str:
         if self._notifier is None:
             raise ConfigError(["TOPIC_ARN is not set: monitor-mode violations cannot be reported"])
-        key = (decision.function, decision.caller)
-        now = self._clock()
-        if now - self._notified.get(key, -QUIET_SECONDS) < QUIET_SECONDS:
+        if not self._quiet.first(decision.function, decision.caller):
             return "suppressed"
         self._notifier.publish(
             f"invoke-audit [monitor]: {_short(decision.function)} invoked by "
@@ -99,7 +113,6 @@ class ViolationReporter:
             monitor_summary(decision),
             {"decision": decision.to_dict(), "record": record},
         )
-        self._notified[key] = now
         return "notified"
 
 

@@ -10,10 +10,13 @@ deploy per change, which is how changes to access rules should be reviewed anywa
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.core.config import load_allowlist_json
 from models.allowlist import AllowlistConfig
@@ -25,6 +28,7 @@ __all__ = [
     "Runtime",
     "own_account",
     "runtime",
+    "telemetry",
 ]
 
 DEFAULT_ALLOWLIST_PATH = "/var/task/allowlist.json"
@@ -32,6 +36,17 @@ DEFAULT_OWN_PREFIX = "invoke-audit-"
 # Powertools reads these too; the defaults make logs and metrics complete without them.
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "invoke-audit")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InvokeAudit")
+
+
+def telemetry() -> tuple[Logger, Metrics]:
+    """A function's Powertools Logger (one JSON line per call) and EMF Metrics.
+
+    The log lines are ASCII JSON: a record can carry strings that Python's json decodes but
+    UTF-8 cannot encode (lone surrogates), and Powertools' default serializer would fail to
+    write such a line, losing it."""
+    serializer = partial(json.dumps, separators=(",", ":"), ensure_ascii=True, default=str)
+    logger = Logger(service=SERVICE_NAME, json_serializer=serializer)
+    return logger, Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
 @dataclass(frozen=True, slots=True)

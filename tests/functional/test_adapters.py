@@ -17,7 +17,7 @@ from lambdas.adapters import (
     REMEDIATOR_ADAPTERS,
     VALIDATOR_ADAPTERS,
     BackupReader,
-    BackupWriter,
+    BackupStore,
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,
@@ -69,6 +69,30 @@ def test_queue_sends_one_fifo_message_grouped_by_function_and_deduplicated_by_ev
     assert set(recorder.actions) == set(ViolationQueue.IAM_ACTIONS)
 
 
+def test_queue_replaces_ids_sqs_would_refuse_by_their_hash():
+    with aws():
+        url = fifo_queue()
+        queue = ViolationQueue(client("sqs"), url)
+        odd = "évent\ud800 id"
+        queue.send({"caller": odd}, group_id="g", deduplication_id=odd)
+        queue.send({"caller": odd}, group_id="g", deduplication_id=odd)
+        messages = receive_all(url, attributes=True)
+    assert len(messages) == 1
+    dedup = messages[0]["Attributes"]["MessageDeduplicationId"]
+    assert len(dedup) == 64
+    assert dedup.isalnum()
+    assert json.loads(messages[0]["Body"]) == {"caller": odd}
+
+
+def test_notifier_survives_text_utf_8_cannot_encode():
+    with aws():
+        topic, inbox = topic_with_inbox()
+        Notifier(client("sns"), topic).publish("user/\ud800", "caller user/\ud800", {"c": "\ud800"})
+        (note,) = notifications(inbox)
+    assert note["Subject"] == "user/?"
+    assert "user/\\ud800" in note["Message"]
+
+
 def test_queue_hashes_a_group_id_longer_than_sqs_allows():
     with aws():
         url = fifo_queue()
@@ -103,17 +127,30 @@ def test_backup_round_trip_and_errors():
         name = bucket()
         recorder = CallRecorder()
         s3 = recorder.attach(client("s3"))
-        uri = BackupWriter(s3, name).put("backups/a/b.json", {"policy": None, "n": 1})
+        uri = BackupStore(s3, name).put("backups/a/b.json", {"policy": None, "n": 1})
         reader = BackupReader(s3)
         assert uri == f"s3://{name}/backups/a/b.json"
         assert reader.get(uri) == {"policy": None, "n": 1}
+        BackupStore(s3, name).delete(uri)
+        with pytest.raises(InputError, match="not in the backup bucket"):
+            BackupStore(s3, "other").delete(uri)
         with pytest.raises(ResourceGoneError, match="NoSuchKey"):
-            reader.get(f"s3://{name}/missing.json")
+            reader.get(uri)  # deleted
+        store = BackupStore(s3, name)
+        for key in ("p/2025-01-01T00:00:00Z-ev.json", "p/2025-01-02T00:00:00Z-ev.json"):
+            store.put(key, {"key": key})
+        store.put("p/2025-01-03T00:00:00Z-other.json", {})
+        latest = store.latest("p/", "-ev.json")
+        assert latest == (
+            f"s3://{name}/p/2025-01-02T00:00:00Z-ev.json",
+            {"key": "p/2025-01-02T00:00:00Z-ev.json"},
+        )
+        assert store.latest("p/", "-missing.json") is None
         with pytest.raises(ResourceGoneError, match="NoSuchBucket"):
-            BackupWriter(s3, "no-such-bucket").put("k", {})
+            BackupStore(s3, "no-such-bucket").put("k", {})
     with pytest.raises(InputError, match="not an s3://BUCKET/KEY"):
         reader.get("https://example.com/x")
-    assert set(recorder.actions) == set(BackupWriter.IAM_ACTIONS + BackupReader.IAM_ACTIONS)
+    assert set(recorder.actions) == set(BackupStore.IAM_ACTIONS + BackupReader.IAM_ACTIONS)
 
 
 def test_rate_limiter_counts_per_hour_and_refuses_past_the_limit():
@@ -123,14 +160,19 @@ def test_rate_limiter_counts_per_hour_and_refuses_past_the_limit():
         limiter = HourlyRateLimiter(recorder.attach(client("dynamodb")), table)
         now = datetime(2025, 1, 2, 3, 59, tzinfo=UTC)
         granted = [limiter.try_acquire(3, now=now) for _ in range(5)]
+        released = limiter.release(now=now)
+        regranted = limiter.try_acquire(3, now=now)
         next_hour = limiter.try_acquire(3, now=now + timedelta(minutes=1))
         zero = limiter.try_acquire(0, now=now)
+        trips = [limiter.first_trip(now=now), limiter.first_trip(now=now)]
         item = client("dynamodb").get_item(
             TableName=table, Key={"pk": {"S": "remediations#2025-01-02T03"}}
         )["Item"]
         with pytest.raises(AwsError):
             HourlyRateLimiter(client("dynamodb"), "no-such-table").try_acquire(1, now=now)
     assert granted == [True, True, True, False, False]
+    assert (released, regranted) == (True, True)
+    assert trips == [True, False]
     assert next_hour is True
     assert zero is False
     assert item["remediations"] == {"N": "3"}
@@ -286,5 +328,7 @@ def test_every_adapter_declares_iam_actions_and_the_function_lists_use_known_ada
     for group in (VALIDATOR_ADAPTERS, REMEDIATOR_ADAPTERS, INGEST_ADAPTERS):
         assert set(group) <= set(ADAPTERS)
     assert iam_actions(VALIDATOR_ADAPTERS) == ("sns:Publish", "sqs:SendMessage")
-    assert "s3:GetObject" not in iam_actions(REMEDIATOR_ADAPTERS)
-    assert "lambda:PutResourcePolicy" in iam_actions(REMEDIATOR_ADAPTERS)
+    assert iam_actions(INGEST_ADAPTERS) == ("s3:GetObject", "sns:Publish", "sqs:SendMessage")
+    remediator = iam_actions(REMEDIATOR_ADAPTERS)
+    assert "lambda:PutResourcePolicy" in remediator
+    assert not any(a.startswith(("sqs:", "sts:")) for a in remediator)

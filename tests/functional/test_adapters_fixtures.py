@@ -123,7 +123,10 @@ def statements(document: Any) -> list[dict[str, Any]]:
 
 
 class CallRecorder:
-    """Records the IAM action (`service:Operation`) of every call a client makes."""
+    """Records the IAM action of every call a client makes: `service:Operation`, except for
+    the operations whose IAM action has another name."""
+
+    IAM_NAMES = {"s3:ListObjectsV2": "s3:ListBucket"}
 
     def __init__(self) -> None:
         self.actions: list[str] = []
@@ -134,7 +137,8 @@ class CallRecorder:
             prefix = "cloudwatch"
 
         def record(model: Any, **_: Any) -> None:
-            self.actions.append(f"{prefix}:{model.name}")
+            action = f"{prefix}:{model.name}"
+            self.actions.append(self.IAM_NAMES.get(action, action))
 
         aws_client.meta.events.register("before-call.*.*", record)
         return aws_client
@@ -316,6 +320,10 @@ class World:
         listing = client("s3").list_objects_v2(Bucket=self.bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
+    def remediations_counted(self) -> int:
+        items = client("dynamodb").scan(TableName=self.table)["Items"]
+        return sum(int(item.get("remediations", {}).get("N", "0")) for item in items)
+
     def backup(self, key: str) -> dict[str, Any]:
         body = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return dict(json.loads(body))
@@ -326,14 +334,16 @@ def remediator(world: World, config: Any = None, factory: Any = None, **options:
     from lambdas.adapters.clients import ClientFactory
     from lambdas.remediator.wiring import build_remediator
 
+    settings = {
+        "backup_bucket": world.bucket,
+        "rate_table": world.table,
+        "topic_arn": world.topic,
+        "own_account": ACCOUNT,
+    }
     return build_remediator(
         config if config is not None else load_config(),
         factory=factory or ClientFactory(region=REGION),
-        backup_bucket=world.bucket,
-        rate_table=world.table,
-        topic_arn=world.topic,
-        own_account=ACCOUNT,
-        **options,
+        **(settings | options),
     )
 
 

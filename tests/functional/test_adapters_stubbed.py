@@ -8,6 +8,7 @@ import uuid
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
 from lambdas.adapters.errors import (
@@ -18,6 +19,7 @@ from lambdas.adapters.errors import (
     PreconditionFailedError,
     ResourceGoneError,
     ThrottledError,
+    UnreachableError,
 )
 from lambdas.adapters.lambda_policy import (
     LambdaPermissions,
@@ -164,6 +166,31 @@ def test_write_errors_become_what_the_caller_acts_on(lam, code, status, expected
     assert raised.value.status == status
     assert ALIAS in str(raised.value)
     assert "PutResourcePolicy" in str(raised.value)
+
+
+def test_a_412_after_botocores_retries_says_so(lam):
+    client, stubber = lam
+    stubber.add_client_error(
+        "put_resource_policy",
+        service_error_code="PreconditionFailedException",
+        http_status_code=412,
+        response_meta={"RetryAttempts": 1},
+    )
+    with pytest.raises(PreconditionFailedError) as raised:
+        LambdaResourcePolicy(client).write(parse_function_arn(ALIAS), doc(S3_GRANT), REV1)
+    assert raised.value.retry_attempts == 1
+
+
+def test_no_answer_at_all_is_unreachable_not_a_crash():
+    def unreachable(**_):
+        raise EndpointConnectionError(endpoint_url="https://lambda.example")
+
+    class Client:
+        put_resource_policy = staticmethod(unreachable)
+
+    with pytest.raises(UnreachableError, match="EndpointConnectionError") as raised:
+        LambdaResourcePolicy(Client()).write(parse_function_arn(ALIAS), doc(S3_GRANT), REV1)
+    assert raised.value.status == 0
 
 
 def test_delete_carries_the_revision(lam):

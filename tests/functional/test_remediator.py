@@ -4,7 +4,7 @@ what is written, what is backed up, what people are told, and every way it stops
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -106,6 +106,7 @@ def test_remediation_removes_the_wildcard_tightens_s3_backs_up_and_notifies(worl
     assert "Tightened statement s3-trigger" in message
     assert "not on the allowlist of rule 'blog'" in message
     assert f"invoke-audit restore {result.backup}" in message
+    assert "the caller is in the function's own account" in message
     details = json.loads(message.split("--- details (JSON) ---", 1)[1])
     assert details["outcome"] == "remediated"
     assert details["backup"] == result.backup
@@ -169,10 +170,14 @@ def test_the_alias_policy_is_rewritten_and_the_function_policy_left_alone(world)
     assert world.backups()[0].startswith(f"backups/{ACCOUNT}/{REGION}/BlogFunction/prod/")
 
 
-def test_no_policy_is_reported_as_identity_based_access(world):
+def test_no_policy_is_reported_as_identity_based_access_once_an_hour(world):
     arn = create_function("BlogFunction")
-    result = remediator(world).remediate(violation(arn))
+    engine = remediator(world)
+    result = engine.remediate(violation(arn))
+    again = engine.remediate(violation(arn, "ev-2"))
     (note,) = notifications(world.inbox)
+    assert again.outcome is Outcome.IDENTITY_BASED
+    assert again.notified is False
     assert result.outcome is Outcome.IDENTITY_BASED
     assert get_policy(arn) == (None, None)
     assert world.backups() == []
@@ -275,9 +280,36 @@ def test_a_412_rereads_and_recomputes_with_the_concurrent_change(world):
     assert len(set(store.reads)) == 2
     # The concurrent grant (an account outside the allowlist) was judged too: removed.
     assert [s["Sid"] for s in stored["Statement"]] == ["s3-trigger"]
-    # Each attempt backed up the policy it was about to overwrite.
-    backups = [world.backup(k) for k in world.backups()]
-    assert sorted(len(b["policy"]["Statement"]) for b in backups) == [2, 3]
+    # The backup of the lost attempt is gone; the one left holds the policy replaced.
+    (key,) = world.backups()
+    assert len(world.backup(key)["policy"]["Statement"]) == 3
+    assert result.backup == f"s3://{world.bucket}/{key}"
+    assert world.remediations_counted() == 1
+
+
+def test_losing_the_race_to_another_remediator_gives_back_budget_and_backup(world):
+    arn, _ = blog_function()
+    loser = remediator(world)
+    winner = remediator(world)
+    inner = loser.policies_for(parse_function_arn(arn))
+
+    class LosesToWinner:
+        def read(self, ref):
+            return inner.read(ref)
+
+        def write(self, ref, current, target):
+            winner.remediate(violation(arn, "ev-winner"))
+            return inner.write(ref, current, target)
+
+    loser.policies_for = lambda ref: LosesToWinner()
+    result = loser.remediate(violation(arn, "ev-loser"))
+    (key,) = world.backups()
+    assert result.outcome is Outcome.UNCHANGED
+    assert result.backup is None
+    assert result.cleanup_errors == []
+    assert key.endswith("-ev-winner.json")
+    assert world.remediations_counted() == 1
+    assert len(notifications(world.inbox)) == 1
 
 
 def test_three_lost_races_fail_the_message(world):
@@ -288,6 +320,51 @@ def test_three_lost_races_fail_the_message(world):
     with pytest.raises(PreconditionFailedError):
         engine.remediate(violation(arn))
     assert store.writes == 3
+
+
+def test_a_write_whose_answer_was_lost_counts_as_made_once(world):
+    """botocore's retry of a write that landed gets a 412 about our own revision."""
+    arn, _ = blog_function()
+    engine = remediator(world)
+    inner = engine.policies_for(parse_function_arn(arn))
+
+    class AnswerLost:
+        def read(self, ref):
+            return inner.read(ref)
+
+        def write(self, ref, current, target):
+            inner.write(ref, current, target)
+            raise PreconditionFailedError(
+                service="lambda", operation="PutResourcePolicy", resource=ref.arn,
+                code="PreconditionFailedException", status=412, message="m", retry_attempts=1,
+            )  # fmt: skip
+
+    engine.policies_for = lambda ref: AnswerLost()
+    result = engine.remediate(violation(arn))
+    (key,) = world.backups()
+    assert result.outcome is Outcome.REMEDIATED
+    assert "answer was lost" in result.detail
+    assert result.backup == f"s3://{world.bucket}/{key}"
+    assert world.backup(key)["policy"] == blog_policy(arn)
+    assert world.remediations_counted() == 1
+    assert len(notifications(world.inbox)) == 1
+
+
+def test_a_redelivered_message_tells_of_the_change_its_first_delivery_made(world):
+    arn, _ = blog_function()
+    remediator(world, topic_arn=None).remediate(violation(arn))  # died before telling
+    assert notifications(world.inbox) == []
+    engine = remediator(world)
+    unrelated = engine.remediate(violation(arn, "ev-other"))
+    again = engine.remediate(replace(violation(arn), redelivered=True))
+    (note,) = notifications(world.inbox)
+    (key,) = world.backups()
+    assert unrelated.outcome is Outcome.UNCHANGED
+    assert again.outcome is Outcome.REMEDIATED
+    assert "earlier delivery" in again.detail
+    assert again.backup == f"s3://{world.bucket}/{key}"
+    assert "Removed statement public" in note["Message"]
+    assert world.remediations_counted() == 1
 
 
 @dataclass

@@ -1,15 +1,17 @@
 """Fixtures of the reliability tier: fake credentials (nothing reaches AWS), one emulator server
-per test session (per xdist worker), a Lambda context."""
+per test session (per xdist worker), the remediator Lambda wired to it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from lambdas.emulator import running_server
-from tests.reliability.support import ACCOUNT, REGION
+from tests.infra.conftest import allowlist_json, synth  # noqa: F401 - the infra tier's CDK synth
+from tests.reliability.pipeline import Pipeline, start_pipeline, stop_pipeline
+from tests.reliability.support import REGION
 
 
 @pytest.fixture(autouse=True)
@@ -29,20 +31,14 @@ def server_endpoint() -> Iterator[str]:
         yield endpoint_url
 
 
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "invoke-audit-validator"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-validator"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/invoke-audit-validator"
-    log_stream_name: str = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture
-def lambda_context() -> LambdaContext:
-    return LambdaContext()
+def pipeline(
+    server_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Pipeline]:
+    """The remediator Lambda against the emulator's server, faults injectable."""
+    piped = start_pipeline(server_endpoint, tmp_path, monkeypatch, capsys)
+    yield piped
+    stop_pipeline(piped, server_endpoint)

@@ -7,6 +7,8 @@ message, or its monitor-mode notification), never a Lambda policy call."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,7 +150,7 @@ def _differs_from(good: Any) -> Any:
     return lambda value: value != good
 
 
-_BAD_VALUES = {
+_BAD_VALUES: dict[str, list[Any]] = {
     "source": ["aws.s3", "custom.lambda", "AWS.LAMBDA", "aws.lambda ", ""],
     "detail-type": [
         "AWS API Call via CloudTrail ",
@@ -219,7 +221,7 @@ def test_validator_takes_any_event(validator: Any, event: Any) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.text(st.characters(codec=None, categories=["Cs", "Co", "Cc", "So"]), min_size=1))
 def test_validator_takes_strings_json_decodes_but_utf_8_cannot_encode(
-    validator: Any, text: str
+    validator: Any, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
     """Lambda's runtime decodes the event with Python's json, which lets lone surrogates
     through (`"\\ud800"`); logs, queue message and alert must survive them."""
@@ -233,9 +235,44 @@ def test_validator_takes_strings_json_decodes_but_utf_8_cannot_encode(
         "requestParameters": {"functionName": "BlogFunction", "extra": text},
     }
     event = json.loads(json.dumps(envelope(record)))
-    result, made = _invoke(validator, event)
+    # pytest-xdist cannot ship captured text that UTF-8 cannot encode back to the controller:
+    # the log lines stay out of pytest's capture (they are checked to be written, below).
+    service_log = logging.getLogger(handler.logger.name)
+    propagate, service_log.propagate = service_log.propagate, False
+    try:
+        result, made = _invoke(validator, event)
+    finally:
+        service_log.propagate = propagate
+    assert '"verdict":"violation"' in capsys.readouterr().out.replace(" ", "")
     _check(result, made)
     assert result["verdict"] == "violation"
+
+
+# SQS: MessageGroupId and MessageDeduplicationId are 1-128 characters of a-z, A-Z, 0-9 and
+# punctuation !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~ (anything else is InvalidParameterValue, which
+# moto does not check).
+SQS_ID = re.compile(r"[!-~]{1,128}\Z")
+
+
+@FUZZ
+@given(st.one_of(st.uuids().map(str), st.text(max_size=200)))
+def test_queue_ids_are_ones_sqs_accepts_whatever_the_event_id(
+    validator: Any, event_id: str
+) -> None:
+    record = {
+        "eventID": event_id,
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory"},
+        "requestParameters": {"functionName": "BlogFunction"},
+    }
+    result, made = _invoke(validator, envelope(record))
+    assert result["verdict"] == "violation"
+    ((_, params),) = made
+    assert SQS_ID.match(params["MessageGroupId"])
+    assert SQS_ID.match(params["MessageDeduplicationId"]), params["MessageDeduplicationId"]
 
 
 def _config() -> AllowlistConfig:

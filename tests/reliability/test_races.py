@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from lambdas.core.arns import parse_function_arn
 from lambdas.core.rewrite import rewrite_policy
 from lambdas.emulator import reset_server
-from lambdas.remediator.remediate import Outcome, RemediationResult, Remediator
+from lambdas.remediator.remediate import Outcome, Remediator
 from tests.reliability.support import DEPLOYER, OTHER_ACCOUNT
 from tests.reliability.world import World, config, messy_policy, violation
 
@@ -64,7 +65,7 @@ def _check_resource(
 ) -> list[str]:
     """Exactly the rewrite (plus the grant added meanwhile) and one real change (asserted);
     one backup per real change (returned as problems, so that every resource is checked)."""
-    rule = config().rule_for(_ref(resource))
+    rule = config().rule_for(parse_function_arn(resource))
     assert rule is not None
     expected = rewrite_policy(original, rule, resource).policy
     final = world.policy(resource)
@@ -73,6 +74,8 @@ def _check_resource(
     assert not rewrite_policy(final, rule, resource).changed, "the stored policy needs changes"
     if extra_sid:
         assert any(s.get("Sid") == extra_sid for s in final["Statement"]), "a concurrent grant lost"
+    assert _invoke_grantees(original) & {DEPLOYER, f"arn:aws:iam::{OTHER_ACCOUNT}:root"}
+    assert not _allowed_lost(rule, original, final), "an allowed principal lost access"
 
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
@@ -97,10 +100,24 @@ def _check_resource(
     return []
 
 
-def _ref(resource: str) -> Any:
-    from lambdas.core.arns import parse_function_arn
+def _invoke_grantees(document: dict[str, Any] | None) -> set[str]:
+    """Who an Allow statement of `document` lets invoke: AWS principals and services."""
+    found: set[str] = set()
+    for statement in (document or {}).get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if statement.get("Effect") != "Allow" or "lambda:InvokeFunction" not in actions:
+            continue
+        principal = statement.get("Principal")
+        for values in principal.values() if isinstance(principal, dict) else [principal]:
+            found.update(values if isinstance(values, list) else [values])
+    return found
 
-    return parse_function_arn(resource)
+
+def _allowed_lost(rule: Any, before: dict[str, Any], after: dict[str, Any] | None) -> set[str]:
+    """The allowed grantees `before` had that `after` lost (should be none)."""
+    allowed = {e.principal or e.service or f"arn:aws:iam::{e.account}:root" for e in rule.allow}
+    return (_invoke_grantees(before) & allowed) - _invoke_grantees(after)
 
 
 def test_twenty_concurrent_remediations_of_one_function(world: World) -> None:
@@ -147,24 +164,18 @@ def test_five_functions_at_once_with_a_concurrent_legitimate_grant(world: World)
     ]
     operator = world.client("lambda")
 
-    def grant(resource: str) -> RemediationResult | None:
-        name, _, qualifier = resource.partition(":function:")[2].partition(":")
-        principal = DEPLOYER if "app" in name or "Blog" in name else OTHER_ACCOUNT
-        target = {"FunctionName": name} | ({"Qualifier": qualifier} if qualifier else {})
-        operator.add_permission(
-            **target,
-            StatementId="operator-grant",
-            Action="lambda:InvokeFunction",
-            Principal=principal,
-        )
-        return None
-
-    lock = threading.Lock()  # one operator, one client: its calls are sequential
-
     def operator_job() -> None:
-        with lock:
-            for resource in resources:
-                grant(resource)
+        """An operator grants an allowed principal on every resource, one after the other."""
+        for resource in resources:
+            name, _, qualifier = resource.partition(":function:")[2].partition(":")
+            principal = DEPLOYER if name.startswith(("app", "Blog")) else OTHER_ACCOUNT
+            operator.add_permission(
+                FunctionName=name,
+                **({"Qualifier": qualifier} if qualifier else {}),
+                StatementId="operator-grant",
+                Action="lambda:InvokeFunction",
+                Principal=principal,
+            )
 
     results = _run_together([*jobs, operator_job])
 

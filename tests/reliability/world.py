@@ -152,7 +152,7 @@ class World:
 
     def put_policy(self, resource: str, document: dict[str, Any]) -> str:
         response = self.client("lambda").put_resource_policy(
-            ResourceArn=resource, Policy=json.dumps(document)
+            ResourceArn=resource, Policy=json.dumps(document, separators=(",", ":"))
         )
         return str(response["RevisionId"])
 
