@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
 from lambdas.core.exceptions import ConfigError
@@ -28,8 +27,9 @@ class _TooLarge(Exception):
         self.line = line
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+# PyYAML is imported where YAML is read: the functions load the shipped JSON and never need it.
+if TYPE_CHECKING:
+    import yaml
 
 
 def _walk(
@@ -38,6 +38,8 @@ def _walk(
     lines.setdefault(loc, node.start_mark.line + 1)
     if len(lines) > _MAX_VALUES:
         raise _TooLarge(node.start_mark.line + 1)
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -105,8 +107,10 @@ def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
 
 
 def _parse(text: str, source: str) -> AllowlistConfig:
+    import yaml
+
     try:
-        root = yaml.compose(text, Loader=_LineLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -123,7 +127,7 @@ def _parse(text: str, source: str) -> AllowlistConfig:
             source,
         )
     try:
-        data = yaml.load(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, ValueError, TypeError) as exc:
         raise ConfigError([f"{source}:1: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):

@@ -15,6 +15,15 @@ quote; everything else is decided again here, in this order (DESIGN.md, "Safety 
 7. verify what is stored (the write's own answer) passes the post-condition;
 8. notify people: what was removed from which resource, why, where the backup is.
 
+Races and lost answers. A remediation that loses the compare-and-swap wrote nothing: it
+deletes the backup it made and, if the policy needs nothing more, gives its remediation back
+to the hourly budget, so that one change costs one backup, one unit of budget, one email. A
+412 that follows botocore's own retry may be about our own write (its answer was lost):
+the backup stays, and a re-read that finds exactly our policy counts the change as made.
+A redelivered message (an earlier attempt died after writing) that finds the policy already
+compliant looks for the backup of its own event; if that backup's new policy is what is
+stored, the change was its own and people are told now.
+
 Errors it does not handle (AccessDenied, a policy AWS refuses, anything unknown) propagate:
 the remediator fails the message, which ends in the dead-letter queue with its reason logged.
 """

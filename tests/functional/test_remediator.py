@@ -21,9 +21,11 @@ from lambdas.core.arns import parse_function_arn
 from lambdas.core.exceptions import InvokeAuditError
 from lambdas.core.rewrite import DENY_SID
 from lambdas.remediator.remediate import Outcome, RateLimitedError, Violation, backup_key
+from lambdas.remediator.wiring import PolicyStores
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     ALLOWLIST_YAML,
+    OTHER_ACCOUNT,
     REGION,
     USER_ARN,
     CallRecorder,
@@ -511,3 +513,15 @@ def test_backup_key_follows_the_contract():
     assert backup_key(ref, moment, "ev") == (
         f"backups/{ACCOUNT}/{REGION}/f/7/2025-01-02T03:04:05.678901Z-ev.json"
     )
+
+
+def test_member_account_functions_are_reached_through_the_remediation_role(world):
+    recorder = CallRecorder()
+    stores = PolicyStores(RecordingFactory(recorder), ACCOUNT, "invoke-audit-remediation")
+    member = parse_function_arn(f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:f")
+    member_alias = parse_function_arn(f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:f:prod")
+    own = parse_function_arn(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f")
+    first, second, mine = stores(member), stores(member_alias), stores(own)
+    assert first is second  # one store (and one fallback decision) per account and region
+    assert mine is not first
+    assert recorder.actions == ["sts:AssumeRole"]
