@@ -294,7 +294,7 @@ def mutated_records(draw: st.DrawFn, records: tuple[dict[str, Any], ...]) -> dic
             else None
         )
         operation = draw(st.sampled_from(["delete", "null", "wrong-type", "random", "string"]))
-        if operation == "delete" and isinstance(parent, dict):
+        if operation == "delete" and isinstance(parent, dict) and key in parent:
             del parent[key]
         elif operation == "null":
             parent[key] = None
