@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -19,13 +20,15 @@ def test_demo_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert "VIOLATION: arn:aws:iam::123456789012:user/alice" in out
     assert '-      "Principal": "*",' in out  # the public grant is gone in the diff
     assert '+          "AWS:SourceAccount": "123456789012"' in out
-    assert "backup: s3://invoke-audit-demo-backups/backups/123456789012/us-east-1/BlogFunction/" in out
+    assert (
+        "backup: s3://invoke-audit-demo-backups/backups/123456789012/us-east-1/BlogFunction/" in out
+    )
     assert "To undo: invoke-audit restore s3://" in out
     assert "BlogFunction's original policy is back" in out
     assert "demo: OK" in out
 
 
-def test_learned_allowlist_has_no_violation_on_the_demo_events(tmp_path) -> None:
+def test_learned_allowlist_has_no_violation_on_the_demo_events(tmp_path: Path) -> None:
     logs = tmp_path / "logs.json"
     logs.write_text(json.dumps({"Records": [record for _, record in events()]}))
     learned = tmp_path / "learned.yaml"
