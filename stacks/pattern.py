@@ -7,9 +7,13 @@ to EventBridge as is, and the infra tests run it through an emulated bus.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-__all__ = ["INVOKE_DETAIL_TYPE", "event_pattern", "own_function_arn_prefix"]
+from lambdas.core.edge_filter import PATTERN_SIZE_LIMIT, edge_filtered_pattern
+from models.allowlist import AllowlistConfig
+
+__all__ = ["INVOKE_DETAIL_TYPE", "EdgeFilterWarning", "event_pattern", "own_function_arn_prefix"]
 
 INVOKE_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
@@ -19,15 +23,28 @@ def own_function_arn_prefix(*, partition: str, region: str, account: str, prefix
     return f"arn:{partition}:lambda:{region}:{account}:function:{prefix}"
 
 
-def event_pattern(*, own_function_arn_prefix: str) -> dict[str, Any]:
+class EdgeFilterWarning(UserWarning):
+    """The allowlist did not fit (wholly) into the rule's pattern: more reaches the validator."""
+
+
+def event_pattern(
+    *,
+    own_function_arn_prefix: str,
+    allowlist: AllowlistConfig | None = None,
+    size_limit: int = PATTERN_SIZE_LIMIT,
+) -> dict[str, Any]:
     """Invoke records of every function except this pipeline's own.
+
+    With `allowlist`, Invokes by callers it allows for the invoked function are left out
+    (`lambdas.core.edge_filter`); a warning says so when the pattern's size limit left part
+    of the allowlist out.
 
     `detail.resources[].ARN` is the invoked function's unqualified ARN and is present on every
     Invoke record, also when `requestParameters` is null (Step Functions); EventBridge matches
     a field inside an array of objects against each element. `InvokeExecution` (the second
     record of an asynchronous invoke) has another eventName and is not selected.
     """
-    return {
+    plain = {
         "source": ["aws.lambda"],
         "detail-type": [INVOKE_DETAIL_TYPE],
         "detail": {
@@ -38,3 +55,9 @@ def event_pattern(*, own_function_arn_prefix: str) -> dict[str, Any]:
             },
         },
     }
+    if allowlist is None:
+        return plain
+    compiled = edge_filtered_pattern(plain, allowlist, limit=size_limit)
+    if compiled.warning:
+        warnings.warn(compiled.warning, EdgeFilterWarning, stacklevel=2)
+    return compiled.pattern

@@ -7,6 +7,7 @@ may assume the remediation role in those accounts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lambdas.core.config import load_allowlist_json
 from stacks.alerts import METRICS_NAMESPACE, SERVICE_NAME, AlertTopic, Monitoring
 from stacks.assets import ALLOWLIST_FILE, BuiltAsset
 from stacks.events_rules import OrganizationBusPolicy, cdk_event_pattern
@@ -88,6 +90,7 @@ class InvokeAuditStack(cdk.Stack):
             visibility_timeout=cdk.Duration.seconds(REMEDIATOR_TIMEOUT.to_seconds() * 6),
         )
         self.validator_dlq = dead_letter_queue(self, "ValidatorDeadLetterQueue", key=self.key)
+        self.allowlist = load_allowlist_json(assets["validator"].path / ALLOWLIST_FILE)
         self._functions(assets)
         self._grants()
         self._rule()
@@ -280,12 +283,23 @@ class InvokeAuditStack(cdk.Stack):
         )
 
     def _rule(self) -> None:
+        pattern = event_pattern(
+            own_function_arn_prefix=self.own_prefix,
+            allowlist=self.allowlist,
+            size_limit=self.settings.pattern_size_limit,
+        )
         self.rule = events.Rule(
             self,
             "InvokeRule",
             description="Lambda Invoke data events, except invoke-audit's own functions",
-            event_pattern=cdk_event_pattern(event_pattern(own_function_arn_prefix=self.own_prefix)),
+            event_pattern=cdk_event_pattern(pattern),
         )
+        # The edge filter matches explicit JSON nulls, which CDK drops from an object pattern:
+        # the template carries the pattern as JSON text instead (CloudFormation takes either),
+        # exactly as compiled and tested.
+        cfn_rule = self.rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_property_override("EventPattern", json.dumps(pattern, separators=(",", ":")))
         self.rule.add_target(
             targets.LambdaFunction(
                 self.validator.function,

@@ -54,6 +54,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:central-bus-arn": "",
     "invoke-audit:organization-id": "",
     "invoke-audit:member-account-ids": "",
+    "invoke-audit:event-pattern-size-limit": 2048,
 }
 
 # CloudWatch Logs accepts only these retention periods.
@@ -94,6 +95,7 @@ class DeploySettings:
     central_bus_arn: str | None = None
     organization_id: str | None = None
     member_account_ids: tuple[str, ...] = ()
+    pattern_size_limit: int = 2048  # EventBridge's default quota; adjustable up to 4096
 
     @property
     def uses_existing_trail(self) -> bool:
@@ -158,6 +160,7 @@ class DeploySettings:
                 value, "invoke-audit:organization-id", _ORG_ID, "an organization id (o-...)"
             ),
             member_account_ids=_accounts(value, "invoke-audit:member-account-ids"),
+            pattern_size_limit=_pattern_limit(value, "invoke-audit:event-pattern-size-limit"),
         )
         settings.check()
         return settings
@@ -247,6 +250,17 @@ def _days(value: Callable[[str], Any], key: str) -> int:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
         raise SettingsError(f"context {key}: expected one of {allowed}; got {got!r}")
     return days
+
+
+def _pattern_limit(value: Callable[[str], Any], key: str) -> int:
+    got = value(key)
+    if isinstance(got, bool) or not isinstance(got, (int, str)) or not str(got).isdigit():
+        raise SettingsError(f"context {key}: expected a number of characters, got {got!r}")
+    if not 2048 <= int(got) <= 4096:
+        raise SettingsError(
+            f"context {key}: EventBridge allows 2048 (default) to 4096 characters; got {got!r}"
+        )
+    return int(got)
 
 
 def _accounts(value: Callable[[str], Any], key: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lambdas.core.arns import FunctionRef, parse_function_arn
+from lambdas.core.decision_cache import DecisionCache, decision_key
 from lambdas.core.exceptions import InputError
 from lambdas.core.globs import matches
 from models.allowlist import AllowEntry, AllowlistConfig, Rule
@@ -194,8 +195,42 @@ def _field_problem(exc: ValidationError) -> str:
     return f"field {where}: {first['msg']}"
 
 
+_DECISIONS: DecisionCache[Decision] = DecisionCache()
+
+
 def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_OWN_PREFIX) -> Decision:
-    """Judge one CloudTrail record. Never raises: what cannot be judged is `invalid`."""
+    """Judge one CloudTrail record. Never raises: what cannot be judged is `invalid`.
+
+    A record whose deciding fields were judged before under this allowlist gets that
+    decision again, with its own event id, time and name (see lambdas.core.decision_cache).
+    """
+    key = decision_key(raw)
+    if key is None:
+        return _decide(raw, config, own_prefix)
+    known = _DECISIONS.table(config, own_prefix)
+    seen = known.get(key)
+    if seen is None:
+        seen = _decide(raw, config, own_prefix)
+        if not seen.reason.startswith("cannot read the record"):
+            known[key] = seen
+        return seen
+    return Decision(
+        raw.get("eventID"),
+        seen.verdict,
+        seen.reason,
+        seen.function,
+        seen.caller,
+        seen.rule,
+        seen.mode,
+        raw.get("eventTime"),
+        raw.get("eventName"),
+        seen.account,
+        seen.region,
+        seen.caller_account,
+    )
+
+
+def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
     if not isinstance(raw, Mapping):
         kind = type(raw).__name__
         return Decision(None, Verdict.INVALID, f"a record must be a JSON object, not {kind}")

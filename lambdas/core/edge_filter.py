@@ -1,28 +1,33 @@
 """Edge filtering: the allowlist compiled into the EventBridge rule's event pattern.
 
 An Invoke by a caller that the allowlist allows for the invoked function needs no judging, so
-the rule can drop it before the validator runs (and before it is billed as a Lambda request).
-The compiled pattern is the plain pattern AND one `$or` of "deliver" clauses:
+the rule can drop it before the validator runs (and before it costs a Lambda request and log
+lines). The compiled pattern is the plain pattern AND one `$or` of "deliver" clauses:
 
-- `C0`: `requestParameters.functionName` is absent, null, or none of the forms the compiler
-  knows for sure belong to a compiled rule (name, `name:qualifier`, partial and full ARN);
-- `D_i`, one group per rule: the function name could belong to rule *i* (`*NAME*`) AND the
+- `C0`: `decide` would read the function from `requestParameters.functionName`, and it is
+  none of the forms that surely name a function of a compiled rule; or, without a
+  functionName (Step Functions), from `additionalEventData.functionVersion`, likewise;
+- `D_i`, for each rule: the function name (either field) could be one of rule *i*'s AND the
   caller is none of rule *i*'s allowed callers that the pattern can express exactly. "None
-  of" is a conjunction of negations; a negation that spans fields (the service AND its
-  source ARN AND its source account) is a disjunction, so `D_i` is the product of those
-  alternatives, with conditions on the same field merged into one `anything-but` list.
+  of" is a conjunction of negations; a negation that spans fields (the service, its source
+  ARN, its source account) is a disjunction: groups that share fields get one `$or` (at the
+  clause, or under `userIdentity` / `requestParameters`), further ones split the clause, and
+  conditions on one field merge into one `anything-but` list.
 
-An event is dropped only when it is in no clause: its function name is one a compiled rule
-surely matches, and for every rule whose function names it could match, the caller is one
-that rule allows. The first rule that matches in `decide` is among those, so a dropped Invoke
-is one `decide` judges `allowed` (or not a violation for another reason: a failed call,
-an unparsable function name). What the pattern language cannot say exactly (`?` and `[...]`
-globs, qualifier-restricted rules, callers known only from derived fields) is delivered,
-never guessed: under-approximate what is dropped, over-approximate what is delivered.
+An event is dropped only when it is in no clause: its function name surely belongs to a
+compiled rule, and for every rule whose functions it could name, the caller is one that rule
+allows. The rule `decide` picks (the first that matches) is among those, so a dropped Invoke
+is one `decide` judges `allowed`, or no violation for another reason (a failed call, an
+unparsable name). What the pattern language cannot say exactly (`?` and `[...]` globs, callers
+known only from derived fields) is delivered, never guessed: what is dropped is
+under-approximated, what is delivered over-approximated. Records CloudTrail never writes
+(a functionName that is a JSON array) are outside this argument.
 
-Operators used, all documented for EventBridge event buses: `$or`, `wildcard`,
-`anything-but` with a list and with `wildcard`, `exists`, and `null` matching. Patterns are
-limited to 2048 characters; past that, the plain pattern is returned with a warning.
+Operators used, all documented for EventBridge event buses: `$or` (nested), `wildcard`,
+`anything-but` with a list and with `wildcard`, `exists`, and `null`. A pattern is limited to
+2048 characters by default (an adjustable quota) and to 1000 `$or` combinations: when the
+compiled one does not fit, less is compiled (see `edge_filtered_pattern`), down to the plain
+pattern, with a warning.
 
 Pure: no AWS SDK, no I/O.
 """
@@ -571,8 +576,10 @@ def _pattern(
     rules: list[tuple[str, _RuleForms]],
     level: _Level,
 ) -> dict[str, Any]:
-    """The plain pattern AND the `$or` of the deliver clauses."""
+    """The plain pattern AND the `$or` of the deliver clauses (the plain one: none compiled)."""
     sure = frozenset(form for _, forms in rules for form in forms.sure(level))
+    if not sure:
+        return plain
     absent: _Term = {FUNCTION_NAME: _Absent()}
     if level.versions:
         versions = frozenset(form for _, forms in rules for form in forms.sure_versions(level))
@@ -587,28 +594,70 @@ def _pattern(
     return {**plain, "detail": {**detail, "$or": clauses + _merge_names(delivers)}}
 
 
-def _merge_names(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(A and X) or (B and X) as (A or B) and X, for the function name A, B of clauses that
-    say the same about the caller X (rules that allow the same callers)."""
-    merged: dict[str, dict[str, Any]] = {}
-    for clause in clauses:
+def _name_field(node: Any) -> tuple[str, str] | None:
+    """The (parent, key) of a clause part that only names the function, else None."""
+    if isinstance(node, dict) and len(node) == 1:
         for parent, key in (FUNCTION_NAME, FUNCTION_VERSION):
-            node = clause.get(parent)
-            if isinstance(node, dict) and isinstance(node.get(key), list) and "$or" not in node:
-                rest = {**clause, parent: {k: v for k, v in node.items() if k != key}}
-                if not rest[parent]:
-                    del rest[parent]
-                signature = json.dumps([parent, key, rest], sort_keys=True)
-                if signature in merged:
-                    names = merged[signature][parent][key]
-                    names.extend(v for v in node[key] if v not in names)
-                    names.sort(key=json.dumps)
-                else:
-                    merged[signature] = {**clause, parent: {**node, key: list(node[key])}}
-                break
+            inner = node.get(parent)
+            if isinstance(inner, dict) and list(inner) == [key]:
+                return parent, key
+    return None
+
+
+def _merge_names(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(A and X) or (B and X) as (A or B) and X, for the function names A, B of clauses that
+    say the same about the caller X (rules that allow the same callers)."""
+    groups: dict[str, tuple[dict[str, Any], dict[tuple[str, str], list[Any]], bool]] = {}
+    for clause in clauses:
+        split = _split_names(clause)
+        if split is None:
+            groups[json.dumps(clause, sort_keys=True)] = (clause, {}, False)
+            continue
+        rest, names, inline = split
+        signature = json.dumps([inline, sorted(names), rest], sort_keys=True)
+        _, merged, _ = groups.setdefault(signature, (rest, {}, inline))
+        for name_field, values in names.items():
+            known = merged.setdefault(name_field, [])
+            known.extend(v for v in values if v not in known)
+    out = []
+    for rest, names, inline in groups.values():
+        parts = [
+            {parent: {key: sorted(values, key=json.dumps)}}
+            for (parent, key), values in sorted(names.items())
+        ]
+        if not parts:
+            out.append(rest)
+        elif inline:
+            ((parent, inner),) = parts[0].items()
+            out.append({**rest, parent: {**rest.get(parent, {}), **inner}})
         else:
-            merged[json.dumps(clause, sort_keys=True)] = clause
-    return list(merged.values())
+            out.append({**rest, "$or": parts})
+    return out
+
+
+def _split_names(
+    clause: dict[str, Any],
+) -> tuple[dict[str, Any], dict[tuple[str, str], list[Any]], bool] | None:
+    """A clause as (the rest, its function name fields and values, whether the one name field
+    is inline rather than in its `$or`), or None when its names are not separable."""
+    alternatives = clause.get("$or")
+    if alternatives:
+        fields = [_name_field(a) for a in alternatives]
+        if not all(fields) or len(set(fields)) != len(fields):
+            return None
+        names = {f: a[f[0]][f[1]] for f, a in zip(fields, alternatives, strict=True) if f}
+        return {k: v for k, v in clause.items() if k != "$or"}, names, False
+    inline = [
+        (parent, key)
+        for parent, key in (FUNCTION_NAME, FUNCTION_VERSION)
+        if isinstance(clause.get(parent), dict) and key in clause[parent]
+    ]
+    if len(inline) != 1:
+        return None
+    parent, key = inline[0]
+    inner = {k: v for k, v in clause[parent].items() if k != key}
+    rest = {k: v for k, v in clause.items() if k != parent} | ({parent: inner} if inner else {})
+    return rest, {(parent, key): clause[parent][key]}, True
 
 
 def _rule_to_drop(
@@ -618,12 +667,9 @@ def _rule_to_drop(
     budget: int,
 ) -> tuple[str, _RuleForms]:
     """The compiled rule to leave out: the last one (in the file's order) whose absence makes
-    the pattern fit, so that as many rules as possible stay, else the most expensive one."""
+    the pattern fit, so that as many rules as possible stay, else the last one."""
     lowest = LEVELS[-1]
     compiled = [(name, forms) for name, forms in rules if forms.compiled]
-
-    def cost(forms: _RuleForms) -> int:
-        return pattern_size([_deliver_clauses(forms, lowest), sorted(forms.sure(lowest))])
 
     def fits_without(forms: _RuleForms) -> bool:
         stub = _RuleForms(maybe_arns=forms.maybe_arns, maybe_names=forms.maybe_names)
@@ -631,7 +677,7 @@ def _rule_to_drop(
         return _fits(_pattern(plain, detail, rest, lowest), budget)
 
     enough = [item for item in compiled if fits_without(item[1])]
-    return enough[-1] if enough else max(compiled, key=lambda item: cost(item[1]))
+    return enough[-1] if enough else compiled[-1]
 
 
 def _level_notes(level: _Level) -> list[str]:

@@ -274,7 +274,7 @@ def invoke_records(draw: Any) -> dict[str, Any]:
     return record
 
 
-def _envelope(record: dict[str, Any]) -> dict[str, Any]:
+def _envelope(record: dict[str, Any]) -> Any:
     return {
         "version": "0",
         "id": record["eventID"],
@@ -296,11 +296,11 @@ def anything_but_never_matches_null() -> Iterator[None]:
             return False
         return original.__func__(item, pattern)
 
-    EventPattern._does_item_match_named_filter = staticmethod(stricter)
+    setattr(EventPattern, "_does_item_match_named_filter", staticmethod(stricter))  # noqa: B010
     try:
         yield
     finally:
-        EventPattern._does_item_match_named_filter = original
+        setattr(EventPattern, "_does_item_match_named_filter", original)  # noqa: B010
 
 
 def _all_levels(config: AllowlistConfig) -> list[dict[str, Any]]:
@@ -333,7 +333,7 @@ def _without_nulls(node: Any) -> Any:
 )
 @given(config=configs(), batch=st.lists(invoke_records(), min_size=20, max_size=20))
 def test_what_the_pattern_drops_is_never_a_violation(null_semantics, config, batch):
-    strict = null_semantics != "moto"
+    strict = null_semantics == "anything-but never matches null"
     with (
         edge.eventbridge_array_matching(),
         anything_but_never_matches_null() if strict else contextlib.nullcontext(),

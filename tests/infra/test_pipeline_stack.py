@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
+from lambdas.core.config import load_allowlist
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -14,6 +17,7 @@ from tests.infra.conftest import EXISTING_BUCKET, Synth
 
 pytestmark = pytest.mark.infra
 
+REPO = Path(__file__).resolve().parents[2]
 OWN_PREFIX = {
     "Fn::Join": [
         "",
@@ -141,9 +145,16 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 
 def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
     _, rule = _one(synth, "standalone", "AWS::Events::Rule")
-    expected = event_pattern(own_function_arn_prefix="PREFIX")
-    expected["detail"]["resources"]["ARN"][0]["anything-but"]["prefix"] = OWN_PREFIX
-    assert rule["Properties"]["EventPattern"] == expected
+    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
+    expected = event_pattern(own_function_arn_prefix="PREFIX", allowlist=allowlist)
+    # The pattern is JSON text (so that the edge filter's nulls survive), joined around the
+    # own-function prefix, whose partition, region and account are resolved at deploy time.
+    joined = rule["Properties"]["EventPattern"]["Fn::Join"]
+    assert joined[0] == ""
+    text = "".join(part if isinstance(part, str) else f"<{next(iter(part))}>" for part in joined[1])
+    prefix = "arn:<Ref>:lambda:<Ref>:<Ref>:function:invoke-audit-"
+    assert json.loads(text.replace(prefix, "PREFIX")) == expected
+    assert "null" in text  # the edge filter's null matches are in the deployed pattern
     assert "EventBusName" not in rule["Properties"]  # the default bus
 
 

@@ -94,3 +94,15 @@ def test_role_settings_are_read():
     assert member.account_role is AccountRole.MEMBER
     assert member.remediation_role_name == "invoke-audit-remediation"
     assert member.function_name("validator") == "invoke-audit-validator"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(2048, 2048), ("4096", 4096), (3000, 3000)])
+def test_pattern_size_limit_is_read(given, expected):
+    context = {"invoke-audit:event-pattern-size-limit": given}
+    assert settings_from_mapping(context).pattern_size_limit == expected
+
+
+@pytest.mark.parametrize("given", [1024, 4097, "big", True, 2048.5])
+def test_pattern_size_limit_outside_eventbridge_quota_is_refused(given):
+    with pytest.raises(SettingsError, match="invoke-audit:event-pattern-size-limit"):
+        settings_from_mapping({"invoke-audit:event-pattern-size-limit": given})

@@ -1,0 +1,414 @@
+"""`make bench`: invoke-audit measured side by side with what users would otherwise pick.
+
+Every timed figure is the median of RUNS runs, the contenders interleaved run by run so that
+a noisy machine slows them alike; the counts (edge filter, API calls) are deterministic.
+Prints a table and writes bench/results.json. Bench-only tools: Cloud Custodian in its own
+virtualenv (bench/.work/c7n-venv, installed on first use), Debian's jq (not installed here:
+its figure is skipped with a note when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "bench" / ".work"
+RESULTS = ROOT / "bench" / "results.json"
+C7N_VENV = WORK / "c7n-venv"
+C7N_VERSION = "0.9.53"
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+JQ_FILTER = '.Records[] | select(.eventSource=="lambda.amazonaws.com" and .eventName=="Invoke")'
+FLOOR = """
+import gzip, sys, orjson
+records = 0
+for path in sys.argv[1:]:
+    with open(path, "rb") as handle:
+        for record in orjson.loads(gzip.decompress(handle.read()))["Records"]:
+            records += 1
+print(records)
+"""
+
+GOALS = {
+    "cold_start_validator_vs_c7n": ("<=", 0.40),
+    "decide_per_s": (">=", 100_000),
+    "scan_vs_jq": (">=", 3.0),
+    "scan_vs_floor": (">=", 0.5),
+    "remediation_per_violation": ("<=", 3),
+    "remediation_burst_100_writes": ("<=", 2),
+    "edge_false_negatives": ("<=", 0),
+    "edge_allowed_filtered_fraction": (">=", 0.9),
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 1)
+
+
+def timed(command: list[str], **kwargs: Any) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, **kwargs)
+    return time.perf_counter() - start
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+
+def c7n_python() -> tuple[Path | None, str | None]:
+    """Cloud Custodian's interpreter (same Python as ours), installed once; or why not."""
+    python = C7N_VENV / "bin" / "python"
+    if python.exists():
+        return python, None
+    log(f"installing c7n=={C7N_VERSION} into {C7N_VENV} (bench only)")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(C7N_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"c7n=={C7N_VERSION}"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    except (subprocess.CalledProcessError, OSError) as error:
+        shutil.rmtree(C7N_VENV, ignore_errors=True)
+        return None, f"could not install c7n=={C7N_VERSION} ({error}); its figure is skipped"
+    return python, None
+
+
+def jq_binary() -> tuple[str | None, str | None]:
+    found = shutil.which("jq")
+    if found:
+        return found, None
+    return None, "jq is not installed (Debian: sudo apt-get install jq); its figure is skipped"
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def cold_start(c7n: Path | None) -> dict[str, Any]:
+    """A fresh interpreter (same flags for all: `python -c`) running pass, or one import."""
+    ours = sys.executable
+    cases: dict[str, list[str]] = {
+        "python": [ours, "-c", "pass"],
+        "validator": [ours, "-c", "import lambdas.validator.handler"],
+        "remediator": [ours, "-c", "import lambdas.remediator.handler"],
+    }
+    if c7n is not None:
+        cases["python_c7n_venv"] = [str(c7n), "-c", "pass"]
+        cases["c7n"] = [str(c7n), "-c", "import c7n.policy"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    for command in cases.values():  # warm the page cache and the .pyc files once
+        subprocess.run(command, check=True, cwd=ROOT, env=env)
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(max(RUNS, 5)):
+        for name, command in cases.items():
+            samples[name].append(timed(command, cwd=ROOT, env=env))
+    return {name: median_ms(values) for name, values in samples.items()}
+
+
+def decide_rate() -> dict[str, Any]:
+    from bench.records import ALLOWLIST, invoke_set
+    from lambdas.core import decide as decide_module
+    from lambdas.core.config import load_allowlist
+
+    config = load_allowlist(ALLOWLIST)
+    records = invoke_set(100_000, seed=100)
+    distinct = invoke_set(20_000, seed=101)
+    for index, record in enumerate(distinct):  # every record its own caller: no repeats
+        record["requestParameters"] = record.get("requestParameters") or {}
+        record["requestParameters"]["sourceAccount"] = f"{index:012d}"
+
+    def rate(batch: list[dict[str, Any]]) -> float:
+        decide_module._DECISIONS.clear()  # every run starts cold
+        decide = decide_module.decide
+        start = time.perf_counter()
+        for record in batch:
+            decide(record, config)
+        return len(batch) / (time.perf_counter() - start)
+
+    mixed = [rate(records) for _ in range(RUNS)]
+    unique = [rate(distinct) for _ in range(RUNS)]
+    return {
+        "decide_per_s": round(statistics.median(mixed)),
+        "decide_per_s_no_repeats": round(statistics.median(unique)),
+    }
+
+
+def scan(files: list[Path], jq: str | None) -> dict[str, Any]:
+    from bench.records import ALLOWLIST
+
+    names = [str(f) for f in files]
+    invoke_audit = [
+        str(Path(sys.executable).with_name("invoke-audit")),
+        "scan",
+        "--config",
+        str(ALLOWLIST),
+        "--format",
+        "jsonl",
+        str(files[0].parent),
+    ]
+    contenders: dict[str, Callable[[], float]] = {}
+
+    def ours() -> float:
+        start = time.perf_counter()
+        done = subprocess.run(invoke_audit, stdout=subprocess.DEVNULL, cwd=ROOT)
+        if done.returncode not in (0, 1):  # 1: violations found
+            raise RuntimeError(f"invoke-audit scan exited {done.returncode}")
+        return time.perf_counter() - start
+
+    contenders["invoke_audit_s"] = ours
+    contenders["orjson_floor_s"] = lambda: timed(
+        [sys.executable, "-c", FLOOR, *names], stdout=subprocess.DEVNULL
+    )
+    if jq:
+        pipeline = f"set -o pipefail; zcat -- \"$@\" | {jq} -c '{JQ_FILTER}' > /dev/null"
+        contenders["jq_s"] = lambda: timed(["bash", "-c", pipeline, "jq", *names])
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for run in range(RUNS):
+        for name, contender in contenders.items():
+            samples[name].append(contender())
+        log(
+            f"scan run {run + 1}/{RUNS}: "
+            + ", ".join(f"{k} {v[-1]:.1f}" for k, v in samples.items())
+        )
+    result: dict[str, Any] = {name: round(statistics.median(v), 2) for name, v in samples.items()}
+    result["jq_s"] = result.get("jq_s")
+    return result
+
+
+# -- cost -----------------------------------------------------------------------------------
+
+# us-east-1 list prices (USD), the inputs of the cost model; check them against the pricing
+# pages before relying on the result.
+PRICES = {
+    "cloudtrail_data_event": 0.10 / 100_000,
+    "eventbridge_data_event_ingested": 1.00 / 1_000_000,  # "AWS opt-in data events"
+    "lambda_request": 0.20 / 1_000_000,
+    "lambda_arm64_gb_s": 0.0000133334,
+    "logs_ingested_gb": 0.50,
+    "sqs_fifo_request": 0.50 / 1_000_000,
+    "s3_put": 0.005 / 1_000,
+    "dynamodb_write_unit": 0.625 / 1_000_000,
+    "sns_publish": 0.50 / 1_000_000,
+}
+VALIDATOR_GB = 0.25  # stacks: PipelineFunction's default memory
+REMEDIATOR_GB = 0.5
+PLATFORM_LOG_BYTES = 300  # START, END and REPORT lines Lambda writes per invocation
+REMEDIATOR_MS = 300  # a violation: read, back up, write, notify (network-bound; assumed)
+
+
+def cost_model(results: dict[str, Any]) -> dict[str, Any]:
+    """USD per million monitored Invokes: CloudTrail's fee, and the pipeline's, without and
+    with the edge filter. Two traffic shapes: the bench's mixed set (many violations, to test
+    the filter), and a steady state where 99% of Invokes come from allowed callers and 100 in
+    a million are violations (a remediated caller's next Invokes fail: failed calls)."""
+    p = PRICES
+    validator = results["validator"]
+    billed_s = max(1, -(-validator["warm_invoke_us"] // 1000)) / 1000  # 1 ms granularity
+    log_gb = (validator["log_bytes_per_invoke"] + PLATFORM_LOG_BYTES) / 1e9
+    per_validation = (
+        p["lambda_request"]
+        + billed_s * VALIDATOR_GB * p["lambda_arm64_gb_s"]
+        + log_gb * p["logs_ingested_gb"]
+    )
+    per_violation = (
+        3 * p["sqs_fifo_request"]  # send, receive, delete
+        + p["lambda_request"] / 10  # batches of up to 10
+        + REMEDIATOR_MS / 1000 * REMEDIATOR_GB * p["lambda_arm64_gb_s"]
+        + p["s3_put"]
+        + p["dynamodb_write_unit"]
+        + p["sns_publish"]
+        + 2 * 1500 / 1e9 * p["logs_ingested_gb"]  # two log lines of about 1.5 KB
+    )
+    million = 1_000_000
+
+    def pipeline(delivered: float, violations: float) -> dict[str, float]:
+        lines = {
+            "eventbridge_ingest": p["eventbridge_data_event_ingested"] * million,
+            "validator": per_validation * delivered * million,
+            "remediation": per_violation * violations * million,
+        }
+        lines["total"] = sum(lines.values())
+        return {k: round(v, 3) for k, v in lines.items()}
+
+    mix = results["edge_filter"]
+    mix_violations = mix["verdicts"].get("violation", 0) / mix["events"]
+    shapes: dict[str, Any] = {
+        "bench_mix": {
+            "without_edge_filter": pipeline(1.0, mix_violations),
+            "with_edge_filter_2048": pipeline(
+                1 - sum(mix["dropped"].values()) / mix["events"], mix_violations
+            ),
+            "with_edge_filter_4096": pipeline(
+                1 - sum(results["edge_filter_4096"]["dropped"].values()) / mix["events"],
+                mix_violations,
+            ),
+        },
+        "steady_state": {},
+    }
+    allowed, violations = 0.99, 100 / million
+    for name, edge in (("2048", mix), ("4096", results["edge_filter_4096"])):
+        delivered = 1 - allowed * edge["allowed_filtered_fraction"]
+        shapes["steady_state"][f"with_edge_filter_{name}"] = pipeline(delivered, violations)
+    shapes["steady_state"]["without_edge_filter"] = pipeline(1.0, violations)
+    return {
+        "usd_per_million_invokes": {
+            "cloudtrail_data_events": round(p["cloudtrail_data_event"] * million, 3),
+            **shapes,
+        },
+        "usd_per_validation": per_validation,
+        "usd_per_violation": per_violation,
+        "inputs": {
+            "prices_usd": p,
+            "validator_billed_ms": billed_s * 1000,
+            "validator_log_bytes": validator["log_bytes_per_invoke"] + PLATFORM_LOG_BYTES,
+            "validator_memory_gb": VALIDATOR_GB,
+            "remediator_ms_assumed": REMEDIATOR_MS,
+            "remediator_memory_gb": REMEDIATOR_GB,
+            "bench_mix_violation_share": round(mix_violations, 4),
+            "steady_state_allowed_share": allowed,
+            "steady_state_violations_per_million": violations * million,
+        },
+    }
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _met(name: str, value: float | None) -> bool | None:
+    if value is None:
+        return None
+    op, goal = GOALS[name]
+    return value <= goal if op == "<=" else value >= goal
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    cold = results["cold_start_ms"]
+    scan_ = results["scan"]
+    edge = results["edge_filter"]
+    ratios: dict[str, float | None] = {
+        "cold_start_validator_vs_c7n": round(cold["validator"] / cold["c7n"], 3)
+        if cold.get("c7n")
+        else None,
+        "decide_per_s": results["decide_per_s"],
+        "scan_vs_jq": round(scan_["jq_s"] / scan_["invoke_audit_s"], 2)
+        if scan_.get("jq_s")
+        else None,
+        "scan_vs_floor": round(scan_["orjson_floor_s"] / scan_["invoke_audit_s"], 2),
+        "remediation_per_violation": results["remediation_calls"]["per_violation"],
+        "remediation_burst_100_writes": results["remediation_calls"]["burst_100_writes"],
+        "edge_false_negatives": edge["false_negatives"],
+        "edge_allowed_filtered_fraction": edge["allowed_filtered_fraction"],
+    }
+    return {
+        name: {
+            "value": value,
+            "goal": f"{GOALS[name][0]} {GOALS[name][1]}",
+            "met": _met(name, value),
+        }
+        for name, value in ratios.items()
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("figure", "value", "goal", "met")]
+    for name, entry in results["goals"].items():
+        met = {True: "yes", False: "NO", None: "skipped"}[entry["met"]]
+        rows.append((name, str(entry["value"]), entry["goal"], met))
+    cold = results["cold_start_ms"]
+    scan_ = results["scan"]
+    details = [
+        "cold start (ms): " + ", ".join(f"{k} {v}" for k, v in cold.items()),
+        f"decide: {results['decide_per_s']:,}/s (records repeating as traffic does), "
+        f"{results['decide_per_s_no_repeats']:,}/s (no two alike)",
+        f"scan of {scan_['records']:,} records in {scan_['files']} files: invoke-audit "
+        f"{scan_['invoke_audit_s']} s, jq {scan_['jq_s']} s, orjson floor {scan_['orjson_floor_s']} s",
+        f"validator warm invocation: {results['validator']['warm_invoke_us']} us, "
+        f"{results['validator']['log_bytes_per_invoke']} log bytes",
+        "remediation calls: " + json.dumps(results["remediation_calls"]["per_violation_calls"]),
+        "USD per million monitored Invokes (steady state; CloudTrail's own fee "
+        f"{results['cost']['usd_per_million_invokes']['cloudtrail_data_events']}): "
+        + json.dumps(results["cost"]["usd_per_million_invokes"]["steady_state"]),
+        "edge filter at 4096 characters (raised quota): "
+        + json.dumps(
+            {
+                k: results["edge_filter_4096"][k]
+                for k in ("false_negatives", "allowed_filtered_fraction")
+            }
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([*lines, "", *details, *results["notes"]])
+
+
+def main() -> int:
+    started = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    from bench import edge, remediation, validator
+    from bench.generate import ensure_logs
+
+    notes: list[str] = []
+    log("generating the log files (reused when present)")
+    files = ensure_logs()
+    manifest = json.loads((files[0].parent / "manifest.json").read_text())
+    c7n, why = c7n_python()
+    if why:
+        notes.append(why)
+    jq, why = jq_binary()
+    if why:
+        notes.append(why)
+    log("cold start")
+    cold = cold_start(c7n)
+    log("decide")
+    rates = decide_rate()
+    log("scan (the longest part)")
+    scanned = scan(files, jq)
+    scanned.update(
+        records=manifest["arguments"]["records"], files=len(files), gzip_bytes=manifest["bytes"]
+    )
+    log("validator warm invocations")
+    warm = validator.run(runs=RUNS)
+    log("remediation calls")
+    calls = remediation.run()
+    log("edge filter through moto's EventBridge")
+    edge_2048 = edge.run(limit=2048)
+    edge_4096 = edge.run(limit=4096)
+    results: dict[str, Any] = {
+        "cold_start_ms": cold,
+        **rates,
+        "scan": scanned,
+        "validator": warm,
+        "remediation_calls": calls,
+        "edge_filter": edge_2048,
+        "edge_filter_4096": edge_4096,
+        "runs": RUNS,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "notes": notes,
+    }
+    results["cost"] = cost_model(results)
+    results["goals"] = summarize(results)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)} in {results['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

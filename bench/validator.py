@@ -1,0 +1,102 @@
+"""The validator's warm invocation, in process: time and log bytes per Invoke it judges.
+
+The handler runs on EventBridge envelopes of the mixed Invoke set (the records it would queue,
+violations, are left out: queueing is an SQS call, counted by bench.remediation), with the
+bench allowlist and its log output captured. The figures feed the cost model: billed duration
+(1 ms granularity) and CloudWatch Logs ingestion per invocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+
+__all__ = ["run"]
+
+
+class _Context:
+    function_name = f"{OWN_PREFIX}validator"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}validator"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = f"/aws/lambda/{OWN_PREFIX}validator"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _envelope(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": record["eventID"],
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.lambda",
+        "account": ACCOUNT,
+        "time": record.get("eventTime"),
+        "region": REGION,
+        "resources": [],
+        "detail": record,
+    }
+
+
+def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
+    from lambdas.core.config import allowlist_to_json, load_allowlist
+    from lambdas.core.decide import Verdict, decide
+    from lambdas.validator import handler
+    from lambdas.validator.runtime import runtime
+
+    config = load_allowlist(ALLOWLIST)
+    events = [
+        _envelope(r)
+        for r in invoke_set(count, seed=300)
+        if decide(r, config, own_prefix=OWN_PREFIX).verdict is not Verdict.VIOLATION
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "allowlist.json"
+        path.write_text(allowlist_to_json(config))
+        saved = os.environ.get("ALLOWLIST_PATH")
+        os.environ["ALLOWLIST_PATH"] = str(path)
+        runtime.cache_clear()
+        logs: Any = handler.logger.registered_handler
+        stream = logs.stream
+        context = _Context()
+        try:
+            rates, sizes = [], []
+            for _ in range(runs):
+                out = io.StringIO()
+                logs.stream = out
+                with contextlib.redirect_stdout(out):  # EMF metrics are printed
+                    start = time.perf_counter()
+                    for event in events:
+                        handler.lambda_handler(event, context)
+                    elapsed = time.perf_counter() - start
+                rates.append(elapsed / len(events))
+                sizes.append(len(out.getvalue().encode()) / len(events))
+        finally:
+            logs.stream = stream
+            runtime.cache_clear()
+            if saved is None:
+                os.environ.pop("ALLOWLIST_PATH", None)
+            else:
+                os.environ["ALLOWLIST_PATH"] = saved
+    return {
+        "invocations": len(events),
+        "warm_invoke_us": round(statistics.median(rates) * 1e6, 1),
+        "log_bytes_per_invoke": round(statistics.median(sizes)),
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

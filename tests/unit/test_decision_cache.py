@@ -1,0 +1,153 @@
+"""Remembered decisions are the decisions: `decide` through the cache gives exactly what the
+full path gives, for generated, mutated and real records, and records whose keys are equal
+are judged alike."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lambdas.core import decide as decide_module
+from lambdas.core.decide import Decision, decide
+from lambdas.core.decision_cache import DecisionCache, decision_key
+from tests.reliability.support import (
+    OWN_PREFIX,
+    cloudtrail_records,
+    corpus_records,
+    fuzz_config,
+    mutated_records,
+)
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+PER_EVENT = ("event_id", "event_time", "event_name")
+
+
+def full(record: Any) -> Decision:
+    return decide_module._decide(record, fuzz_config(), OWN_PREFIX)
+
+
+def sibling(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The record as another event of the same call: other ids, time, session, extras."""
+    other = copy.deepcopy(record)
+    other["eventID"] = f"{rng.getrandbits(64):016x}"
+    other["eventTime"] = "2030-01-01T00:00:00Z"
+    other["requestID"] = f"{rng.getrandbits(32):08x}"
+    other["sourceIPAddress"] = "198.51.100.1"
+    identity = other.get("userIdentity")
+    if isinstance(identity, dict):
+        identity["principalId"] = "AROAOTHER:session"
+        context = identity.get("sessionContext")
+        issuer = context.get("sessionIssuer") if isinstance(context, dict) else None
+        if identity.get("type") == "AssumedRole" and isinstance(issuer, dict) and issuer.get("arn"):
+            identity["arn"] = str(identity.get("arn")) + "-other-session"
+    return other
+
+
+def without_event(decision: Decision) -> dict[str, Any]:
+    fields = dataclasses.asdict(decision)
+    return {k: v for k, v in fields.items() if k not in PER_EVENT}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    decide_module._DECISIONS.clear()
+    yield
+    decide_module._DECISIONS.clear()
+
+
+def check(record: Any, rng: random.Random) -> None:
+    if isinstance(record, dict):
+        decide(sibling(record, rng), fuzz_config(), own_prefix=OWN_PREFIX)  # fills the cache
+    assert decide(record, fuzz_config(), own_prefix=OWN_PREFIX) == full(record)
+
+
+@SETTINGS
+@given(cloudtrail_records(), st.randoms(use_true_random=False))
+def test_generated_records_are_judged_as_by_the_full_path(record, rng):
+    check(record, rng)
+
+
+@SETTINGS
+@given(st.data(), st.randoms(use_true_random=False))
+def test_mutated_real_records_are_judged_as_by_the_full_path(data, rng):
+    records = corpus_records()
+    if not records:
+        pytest.skip("the shared corpus is not there")
+    check(data.draw(mutated_records(records)), rng)
+
+
+def test_every_real_record_is_judged_as_by_the_full_path():
+    records = corpus_records()
+    if not records:
+        pytest.skip("the shared corpus is not there")
+    rng = random.Random(7)
+    cached = 0
+    for record in records:
+        check(record, rng)
+        cached += decision_key(record) is not None
+    assert cached > 10
+
+
+@SETTINGS
+@given(cloudtrail_records(), st.randoms(use_true_random=False))
+def test_siblings_share_a_key_and_a_decision(record, rng):
+    other = sibling(record, rng)
+    key = decision_key(record)
+    if key is None:
+        return
+    assert decision_key(other) == key
+    assert without_event(full(other)) == without_event(full(record))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"readOnly": "false"},  # pydantic turns it into a bool: left to the full path
+        {"recipientAccountId": 123456789012},  # a number for a string: coerced
+        {"requestParameters": {1: "x"}},
+        {"resources": ({"ARN": "a"},)},
+        {"userIdentity": {"accountId": 1}},
+        {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": 5}}}},
+        {"eventSource": "s3.amazonaws.com"},
+    ],
+)
+def test_records_pydantic_would_change_or_reject_are_not_cached(change):
+    record = {"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", **change}
+    assert decision_key(record) is None
+
+
+def test_the_session_of_an_assumed_role_counts_only_without_an_issuer():
+    identity: dict[str, Any] = {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/r/s1"}
+    base: dict[str, Any] = {"eventSource": "lambda.amazonaws.com", "userIdentity": identity}
+    other = copy.deepcopy(base)
+    other["userIdentity"]["arn"] = "arn:aws:sts::1:assumed-role/r/s2"
+    assert decision_key(base) != decision_key(other)
+    for record in (base, other):
+        record["userIdentity"]["sessionContext"] = {
+            "sessionIssuer": {"arn": "arn:aws:iam::1:role/r"}
+        }
+    assert decision_key(base) == decision_key(other)
+
+
+def test_the_cache_is_bounded():
+    cache: DecisionCache[int] = DecisionCache()
+    configs = [object() for _ in range(DecisionCache.MAX_CONFIGS + 3)]
+    for config in configs:
+        cache.table(config, "p")[1] = 1
+    assert len(cache._tables) == DecisionCache.MAX_CONFIGS
+    table = cache.table(configs[-1], "p")
+    for i in range(DecisionCache.MAX_KEYS):
+        table[i] = i
+    assert len(cache.table(configs[-1], "p")) == 0
