@@ -27,53 +27,11 @@ from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from lambdas.core.edge_filter import EdgeFilter, edge_filtered_pattern
+from lambdas.emulator.eventbridge import eventbridge_array_matching
 from models.allowlist import AllowlistConfig
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
 
 __all__ = ["compiled_pattern", "eventbridge_array_matching", "measure", "run"]
-
-
-def _flatten(node: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    """moto's flattening, plus EventBridge's: values inside arrays of objects are collected
-    under the object path, as a list."""
-    out = {} if out is None else out
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict) and value:
-                _flatten(value, path, out)
-            elif isinstance(value, list) and any(isinstance(i, dict | list) for i in value):
-                for item in value:
-                    _collect(item, path, out)
-            else:
-                out[path] = value
-    return out
-
-
-def _collect(item: Any, path: str, out: dict[str, Any]) -> None:
-    if isinstance(item, list):
-        for inner in item:
-            _collect(inner, path, out)
-        return
-    values = _flatten(item) if isinstance(item, dict) else {"": item}
-    for key, value in values.items():
-        target = f"{path}.{key}" if key else path
-        existing = out.setdefault(target, [])
-        if not isinstance(existing, list):
-            existing = out[target] = [existing]
-        existing.extend(value if isinstance(value, list) else [value])
-
-
-@contextlib.contextmanager
-def eventbridge_array_matching() -> Iterator[None]:
-    from moto.events.models import EventPattern
-
-    original = EventPattern.__dict__["_flatten_dict"]
-    setattr(EventPattern, "_flatten_dict", staticmethod(_flatten))  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(EventPattern, "_flatten_dict", original)  # noqa: B010
 
 
 def compiled_pattern(config: AllowlistConfig, *, limit: int = 2048) -> EdgeFilter:

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.events.models import EventPattern
 
+from lambdas.emulator.eventbridge import eventbridge_array_matching
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
 
 pytestmark = pytest.mark.infra
@@ -32,42 +32,10 @@ PREFIX = own_function_arn_prefix(
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "cloudtrail"
 
 
-def _flatten_like_eventbridge(
-    node: Any, prefix: str = "", result: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """moto's flattening, plus EventBridge's: values inside arrays of objects are collected
-    under the object path, as a list."""
-    result = {} if result is None else result
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict) and value:
-                _flatten_like_eventbridge(value, path, result)
-            elif isinstance(value, list) and any(isinstance(i, dict | list) for i in value):
-                for item in value:
-                    _collect(item, path, result)
-            else:
-                result[path] = value
-    return result
-
-
-def _collect(item: Any, path: str, result: dict[str, Any]) -> None:
-    if isinstance(item, list):
-        for inner in item:
-            _collect(inner, path, result)
-        return
-    values = _flatten_like_eventbridge(item) if isinstance(item, dict) else {"": item}
-    for key, value in values.items():
-        target = f"{path}.{key}" if key else path
-        existing = result.setdefault(target, [])
-        if not isinstance(existing, list):
-            existing = result[target] = [existing]
-        existing.extend(value if isinstance(value, list) else [value])
-
-
 @pytest.fixture
-def eventbridge_flattening(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(EventPattern, "_flatten_dict", staticmethod(_flatten_like_eventbridge))
+def eventbridge_flattening() -> Iterator[None]:
+    with eventbridge_array_matching():
+        yield
 
 
 @pytest.fixture
