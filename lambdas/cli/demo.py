@@ -242,6 +242,9 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     remediator = importlib.import_module("lambdas.remediator.handler")
     lam, sqs, s3 = clients["lambda"], clients["sqs"], clients["s3"]
     before = {name: _policy(lam, name) for name in FUNCTIONS}
+    (workdir / "allowlist.yaml").write_text(ALLOWLIST_YAML)
+    for name, policy in before.items():
+        (workdir / f"{name}.policy.json").write_text(json.dumps(policy, indent=2) + "\n")
 
     out.step("2. CloudTrail Invoke events through the validator")
     played = events()
@@ -332,7 +335,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.line("BlogFunction's original policy is back (compare-and-swap on its RevisionId).")
 
     out.step("7. Adopting it: learn from the events, then scan with what was learned")
-    logs = workdir / "logs.json"
+    logs = workdir / "cloudtrail.json"
     logs.write_text(json.dumps({"Records": [r for _, r in played]}))
     learned = workdir / "learned.yaml"
     _check(cli(["learn", str(logs), "-o", str(learned)]) == 0, "learn failed")
@@ -340,13 +343,16 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     _check(code == 0, f"scan with the learned allowlist found violations (exit {code})")
 
 
-def run_demo(*, synth: bool = True) -> int:
+def run_demo(*, synth: bool = True, keep: Path | None = None) -> int:
+    """Run the demo; with `keep`, its CloudTrail log, allowlists and the original policies
+    stay in that folder for trying the CLI on."""
     from lambdas.emulator import running_server
 
     out = _Printer()
     try:
         with tempfile.TemporaryDirectory(prefix="invoke-audit-demo-") as tmp:
-            workdir = Path(tmp)
+            workdir = Path(tmp) if keep is None else keep
+            workdir.mkdir(parents=True, exist_ok=True)
             if synth:
                 out.step("1. cdk synth: what `cdk deploy` would create")
                 _synth_summary(out)
@@ -355,6 +361,11 @@ def run_demo(*, synth: bool = True) -> int:
     except DemoFailed as exc:
         print(f"\ndemo: FAILED: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"invoke-audit: error: {keep}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if keep is not None:
+        print(f"\nkept in {keep}: cloudtrail.json, allowlist.yaml, learned.yaml, *.policy.json")
     print(f"\ndemo: OK, every step did what it should ({time.monotonic() - out.started:.1f}s)")
     return 0
 
@@ -400,7 +411,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    return run_demo(synth=not args.no_synth)
+    return run_demo(synth=not args.no_synth, keep=args.keep)
 
 
 def register(subparsers: Any) -> None:
@@ -411,4 +422,10 @@ def register(subparsers: Any) -> None:
         "Invoke events through the real validator and remediator. Exits 1 if a step fails.",
     )
     parser.add_argument("--no-synth", action="store_true", help="skip the cdk synth summary")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="leave the demo's CloudTrail log, allowlists and original policies in DIR",
+    )
     parser.set_defaults(func=_command)
