@@ -454,6 +454,7 @@ def test_root_grant_narrows_to_the_roles_of_that_account_the_rule_names():
     )
     result = run(doc(stmt({"AWS": f"arn:aws:iam::{PARTNER_ACCOUNT}:root"})), rule)
     # the grant to the whole account narrows to the one role the rule names in it
+    assert result.policy is not None
     (statement,) = result.policy["Statement"]
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{PARTNER_ACCOUNT}:role/ci"}
     assert [c.kind for c in result.changes] == ["narrowed"]
