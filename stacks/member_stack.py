@@ -24,7 +24,12 @@ from stacks.events_rules import cdk_event_pattern
 from stacks.keys import encryption_key, service_may_use_key
 from stacks.nag import acknowledge
 from stacks.pattern import event_pattern, own_function_arn_prefix
-from stacks.permissions import ServiceScope, declared_statements, function_actions, service_of
+from stacks.permissions import (
+    declared_statements,
+    function_actions,
+    lambda_policy_scope,
+    service_of,
+)
 from stacks.queues import dead_letter_queue
 from stacks.settings import DeploySettings
 from stacks.storage import AccessLogsBucket
@@ -120,22 +125,7 @@ class InvokeAuditMemberStack(cdk.Stack):
                 {"ArnLike": {"aws:PrincipalArn": central_remediator}}
             ),
         )
-        functions = self.format_arn(
-            service="lambda",
-            region="*",
-            resource="function",
-            resource_name="*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        own_everywhere = own_function_arn_prefix(
-            partition=cdk.Aws.PARTITION,
-            region="*",
-            account=cdk.Aws.ACCOUNT_ID,
-            prefix=settings.function_prefix,
-        )
-        scopes = {
-            "lambda": ServiceScope(resources=[functions], deny_resources=[f"{own_everywhere}*"])
-        }
+        scopes = {"lambda": lambda_policy_scope(self, settings.function_prefix)}
         for statement in declared_statements("remediation", member_role_actions(), scopes):
             self.remediation_role.add_to_policy(statement)
         acknowledge(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
 from lambdas.adapters import (
@@ -22,6 +23,7 @@ from lambdas.adapters import (
     VALIDATOR_ADAPTERS,
     iam_actions,
 )
+from stacks.pattern import own_function_arn_prefix
 
 __all__ = [
     "CROSS_ACCOUNT_ACTIONS",
@@ -31,6 +33,7 @@ __all__ = [
     "ServiceScope",
     "declared_statements",
     "function_actions",
+    "lambda_policy_scope",
     "service_of",
 ]
 
@@ -76,6 +79,22 @@ class ServiceScope:
     key_arn: str | None = None  # the KMS key that encrypts those resources
     conditions: Mapping[str, Any] | None = None
     deny_resources: Sequence[str] = field(default_factory=tuple)  # explicit Deny, same actions
+
+
+def lambda_policy_scope(stack: cdk.Stack, function_prefix: str) -> ServiceScope:
+    """Every function of the stack's account, in every region (the trail is multi-region),
+    with an explicit Deny on the pipeline's own functions."""
+    functions = stack.format_arn(
+        service="lambda",
+        region="*",
+        resource="function",
+        resource_name="*",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    own_everywhere = own_function_arn_prefix(
+        partition=cdk.Aws.PARTITION, region="*", account=cdk.Aws.ACCOUNT_ID, prefix=function_prefix
+    )
+    return ServiceScope(resources=[functions], deny_resources=[f"{own_everywhere}*"])
 
 
 def declared_statements(

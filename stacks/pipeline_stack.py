@@ -30,7 +30,12 @@ from stacks.functions import PipelineFunction
 from stacks.keys import encryption_key, service_may_use_key
 from stacks.nag import acknowledge, arn_of
 from stacks.pattern import event_pattern, own_function_arn_prefix
-from stacks.permissions import ServiceScope, declared_statements, function_actions
+from stacks.permissions import (
+    ServiceScope,
+    declared_statements,
+    function_actions,
+    lambda_policy_scope,
+)
 from stacks.queues import RemediationQueue, dead_letter_queue
 from stacks.settings import AccountRole, DeploySettings
 from stacks.storage import BACKUP_PREFIX, AccessLogsBucket, BackupBucket, RateLimitTable
@@ -212,24 +217,6 @@ class InvokeAuditStack(cdk.Stack):
             )
         )
 
-    def _lambda_scope(self) -> ServiceScope:
-        """Functions of this account in every region (the trail is multi-region, so the
-        S3 ingest path sees them all); never the pipeline's own."""
-        functions = self.format_arn(
-            service="lambda",
-            region="*",
-            resource="function",
-            resource_name="*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        own_everywhere = own_function_arn_prefix(
-            partition=cdk.Aws.PARTITION,
-            region="*",
-            account=cdk.Aws.ACCOUNT_ID,
-            prefix=self.settings.function_prefix,
-        )
-        return ServiceScope(resources=[functions], deny_resources=[f"{own_everywhere}*"])
-
     def _grants(self) -> None:
         key = self.key.key_arn
         queue = ServiceScope(resources=[self.queue.queue.queue_arn], key_arn=key)
@@ -237,7 +224,7 @@ class InvokeAuditStack(cdk.Stack):
         validator_scopes = {"sqs": queue, "sns": topic}
         remediator_scopes = {
             "sns": topic,
-            "lambda": self._lambda_scope(),
+            "lambda": lambda_policy_scope(self, self.settings.function_prefix),
             "s3": ServiceScope(resources=[self.backups.objects_arn], key_arn=key),
             "dynamodb": ServiceScope(resources=[self.rate_limit.table.table_arn]),
         }
