@@ -22,7 +22,7 @@ ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 OWN_PREFIX = "invoke-audit-"
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "cloudtrail"
-CORPUS_MISSING = f"the shared CloudTrail corpus is not at {CORPUS} (see CONTRIBUTING: corpus)"
+CORPUS_MISSING = f"the shared CloudTrail corpus is not at {CORPUS} (the tests that read it skip)"
 
 BUCKET_ARN = "arn:aws:s3:::examplebucket"
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
