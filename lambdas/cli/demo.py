@@ -8,8 +8,10 @@ exits 1 if one did not do what it should, so it doubles as a smoke test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
+import io
 import json
 import os
 import subprocess
@@ -326,7 +328,10 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     from lambdas.cli.main import main as cli
 
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
-    code = cli(["restore", f"s3://{BUCKET}/{blog_key}"])
+    out.line(f"$ invoke-audit restore s3://{BUCKET}/{blog_key}")
+    with contextlib.redirect_stdout(io.StringIO()) as printed:  # its JSON report: checked below
+        code = cli(["restore", f"s3://{BUCKET}/{blog_key}"])
+    _check(json.loads(printed.getvalue())["outcome"] == "restored", "restore did not restore")
     _check(code == 0, f"restore exited {code}")
     _check(
         _policy(lam, "BlogFunction") == before["BlogFunction"],
