@@ -476,8 +476,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.skipif(not INVOKE_AUDIT.exists(), reason=f"{INVOKE_AUDIT} is not installed")
 def test_console_script_scans_a_folder_in_parallel(config, folder):
+    assert INVOKE_AUDIT.exists(), "make setup installs the invoke-audit console script"
     done = subprocess.run(
         [
             str(INVOKE_AUDIT),
