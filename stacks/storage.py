@@ -51,6 +51,33 @@ class AccessLogsBucket(Construct):
         )
 
 
+def evidence_bucket(
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    log_prefix: str,
+    lifecycle_rules: list[s3.LifecycleRule],
+) -> s3.Bucket:
+    """A bucket that holds evidence (trail logs, policy backups): KMS, public access blocked,
+    SSL only, versioned, access-logged, kept when the stack is removed."""
+    return s3.Bucket(
+        scope,
+        "Bucket",
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=log_prefix,
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+
+
 class BackupBucket(Construct):
     """The original policy, the event and the plan, written before every policy change."""
 
@@ -58,25 +85,17 @@ class BackupBucket(Construct):
         self, scope: Construct, construct_id: str, *, key: kms.IKey, access_logs: s3.IBucket
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = evidence_bucket(
             self,
-            "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="backup-bucket/",
+            key=key,
+            access_logs=access_logs,
+            log_prefix="backup-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
                 )
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
     @property

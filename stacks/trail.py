@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.keys import encryption_key, service_may_use_key
+from stacks.storage import evidence_bucket
 
 __all__ = ["InvokeTrail", "trail_selectors"]
 
@@ -115,20 +116,12 @@ class InvokeTrail(Construct):
                 ),
             ],
         )
-        self.bucket = s3.Bucket(
+        self.bucket = evidence_bucket(
             self,
-            "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="trail-bucket/",
+            key=self.key,
+            access_logs=access_logs,
+            log_prefix="trail-bucket/",
             lifecycle_rules=[_lifecycle(retention_days)],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
