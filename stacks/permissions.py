@@ -79,6 +79,9 @@ class ServiceScope:
     key_arn: str | None = None  # the KMS key that encrypts those resources
     conditions: Mapping[str, Any] | None = None
     deny_resources: Sequence[str] = field(default_factory=tuple)  # explicit Deny, same actions
+    # actions whose resource is of another type (s3:ListBucket acts on the bucket, not on
+    # its objects): granted in a statement of their own
+    per_action: Mapping[str, ServiceScope] = field(default_factory=dict)
 
 
 def lambda_policy_scope(stack: cdk.Stack, function_prefix: str) -> ServiceScope:
@@ -116,14 +119,27 @@ def declared_statements(
                 f"this function no {service} resource to call it on"
             )
         name = _sid(sid_prefix, service)
-        statements.append(
-            iam.PolicyStatement(
-                sid=name,
-                actions=service_actions,
-                resources=list(scope.resources),
-                conditions=dict(scope.conditions) if scope.conditions else None,
+        own_scope = [a for a in service_actions if a not in scope.per_action]
+        if own_scope:
+            statements.append(
+                iam.PolicyStatement(
+                    sid=name,
+                    actions=own_scope,
+                    resources=list(scope.resources),
+                    conditions=dict(scope.conditions) if scope.conditions else None,
+                )
             )
-        )
+        for action in service_actions:
+            special = scope.per_action.get(action)
+            if special is not None:
+                statements.append(
+                    iam.PolicyStatement(
+                        sid=name + action.split(":", 1)[1],
+                        actions=[action],
+                        resources=list(special.resources),
+                        conditions=dict(special.conditions) if special.conditions else None,
+                    )
+                )
         if scope.deny_resources:
             statements.append(
                 iam.PolicyStatement(

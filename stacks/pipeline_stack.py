@@ -225,7 +225,16 @@ class InvokeAuditStack(cdk.Stack):
         remediator_scopes = {
             "sns": topic,
             "lambda": lambda_policy_scope(self, self.settings.function_prefix),
-            "s3": ServiceScope(resources=[self.backups.objects_arn], key_arn=key),
+            "s3": ServiceScope(
+                resources=[self.backups.objects_arn],
+                key_arn=key,
+                per_action={
+                    "s3:ListBucket": ServiceScope(
+                        resources=[self.backups.bucket.bucket_arn],
+                        conditions={"StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}*"]}},
+                    )
+                },
+            ),
             "dynamodb": ServiceScope(resources=[self.rate_limit.table.table_arn]),
         }
         if self.central and self.settings.organization_id:

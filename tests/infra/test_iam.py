@@ -181,3 +181,16 @@ def test_only_cdks_notification_handler_uses_a_managed_policy(synth):
         for logical_id, role in synth.resources(variant, "AWS::IAM::Role").items():
             if role["Properties"].get("ManagedPolicyArns"):
                 assert logical_id.startswith("BucketNotificationsHandler"), (variant, logical_id)
+
+
+def test_bucket_level_s3_actions_are_granted_on_the_bucket_not_its_objects(synth):
+    statements = _role_statements(synth, "standalone", "remediator")
+    listing = [s for s in statements if "s3:ListBucket" in _actions(s)]
+    assert len(listing) == 1
+    (grant,) = listing
+    assert _actions(grant) == ["s3:ListBucket"]
+    assert grant["Resource"] == {"Fn::GetAtt": [grant["Resource"]["Fn::GetAtt"][0], "Arn"]}
+    assert grant["Condition"] == {"StringLike": {"s3:prefix": ["backups/*"]}}
+    objects = [s for s in statements if "s3:PutObject" in _actions(s)]
+    assert objects and all("/backups/*" in str(s["Resource"]) for s in objects)
+    assert all("s3:ListBucket" not in _actions(s) for s in objects)
