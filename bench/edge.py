@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from lambdas.core.edge_filter import EdgeFilter, edge_filtered_pattern
+from lambdas.emulator.environment import patched_environ
 from lambdas.emulator.eventbridge import eventbridge_array_matching
 from models.allowlist import AllowlistConfig
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
@@ -49,31 +48,17 @@ def _envelope(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _fake_credentials() -> Iterator[None]:
-    names = (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
+def _fake_credentials() -> contextlib.AbstractContextManager[None]:
+    """moto's fake credentials and the bench region; never an endpoint of the environment."""
+    return patched_environ(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        },
+        unset=("AWS_ENDPOINT_URL",),
     )
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION=REGION,
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def delivered_ids(pattern: dict[str, Any], records: list[dict[str, Any]]) -> set[str]:

@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from bench.edge import _fake_credentials
+from lambdas.emulator.environment import patched_environ
 
 __all__ = ["run"]
 
@@ -148,25 +147,16 @@ def _sqs_event(function: str, indexes: range) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _environment(config_path: Path, topic: str) -> Iterator[None]:
-    values = {
-        "ALLOWLIST_PATH": str(config_path),
-        "BACKUP_BUCKET": BUCKET,
-        "RATE_TABLE": TABLE,
-        "TOPIC_ARN": topic,
-        "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
-    }
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _environment(config_path: Path, topic: str) -> contextlib.AbstractContextManager[None]:
+    return patched_environ(
+        {
+            "ALLOWLIST_PATH": str(config_path),
+            "BACKUP_BUCKET": BUCKET,
+            "RATE_TABLE": TABLE,
+            "TOPIC_ARN": topic,
+            "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
+        }
+    )
 
 
 def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Counter[str]:

@@ -18,8 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from lambdas.cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, envelope, events
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
+from lambdas.emulator.environment import patched_environ
 
 __all__ = ["register", "run_demo"]
 
@@ -73,20 +72,6 @@ class _Printer:
 
     def line(self, text: str = "") -> None:
         print(text)
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _synth_summary(out: _Printer) -> None:
@@ -388,7 +373,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
-    with _environment(base):
+    with patched_environ(base):
         clients = {
             s: boto3.client(s, region_name=REGION)
             for s in ("lambda", "sqs", "s3", "sns", "dynamodb", "iam")
@@ -411,7 +396,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
-        with _environment(env):
+        with patched_environ(env):
             _play(out, clients, names, workdir)
 
 
