@@ -30,6 +30,7 @@ __all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
 TABLE_COLUMNS = ("verdict", "event_time", "function", "caller", "rule", "reason")
+TABLE_WIDTHS = (12, 21, 28, 40, 18, 0)
 
 
 @dataclass(slots=True)
@@ -75,7 +76,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(config_path: str, own_prefix: str) -> None:
-    _WORKER["config"] = load_allowlist(config_path)
+    _use(load_allowlist(config_path), own_prefix)
+
+
+def _use(config: AllowlistConfig, own_prefix: str) -> None:
+    _WORKER["config"] = config
     _WORKER["own_prefix"] = own_prefix
 
 
@@ -102,7 +107,7 @@ def _judge_source(source: Source) -> FileResult:
 
 
 def _results(
-    sources: list[Source], config_path: str, own_prefix: str, jobs: int
+    sources: list[Source], config: AllowlistConfig, config_path: str, own_prefix: str, jobs: int
 ) -> Iterator[FileResult]:
     local = [s for s in sources if s.path is not None]
     if jobs > 1 and len(local) == len(sources) and len(sources) > 1:
@@ -110,7 +115,7 @@ def _results(
         with context.Pool(min(jobs, len(sources)), _init_worker, (config_path, own_prefix)) as pool:
             yield from pool.imap(_judge_source, sources, chunksize=1)
         return
-    _init_worker(config_path, own_prefix)
+    _use(config, own_prefix)  # in process: the config run_scan already loaded
     for source in sources:
         yield _judge_source(source)
 
@@ -140,9 +145,7 @@ class _Progress:
 def _table_row(row: dict[str, Any]) -> str:
     cells = [str(row.get(c) or "-") for c in TABLE_COLUMNS]
     cells[2] = cells[2].split(":function:")[-1] if cells[2] != "-" else "-"
-    return "  ".join(
-        f"{c:<{w}}" for c, w in zip(cells, (12, 21, 28, 40, 18, 0), strict=True)
-    ).rstrip()
+    return "  ".join(f"{c:<{w}}" for c, w in zip(cells, TABLE_WIDTHS, strict=True)).rstrip()
 
 
 def run_scan(
@@ -155,7 +158,7 @@ def run_scan(
     own_prefix: str = DEFAULT_OWN_PREFIX,
     jobs: int | None = None,
 ) -> int:
-    load_allowlist(config_path)  # a bad config stops the scan before any file is read
+    config = load_allowlist(config_path)  # a bad config stops the scan before any file is read
     sources = list(expand(paths))
     totals: Counter[str] = Counter()
     errors = 0
@@ -163,15 +166,14 @@ def run_scan(
     if fmt == "table":
         out.write(
             "  ".join(
-                f"{c.upper():<{w}}"
-                for c, w in zip(TABLE_COLUMNS, (12, 21, 28, 40, 18, 0), strict=True)
+                f"{c.upper():<{w}}" for c, w in zip(TABLE_COLUMNS, TABLE_WIDTHS, strict=True)
             ).rstrip()
             + "\n"
         )
     elif fmt == "json":
         out.write("[")
     first = True
-    for result in _results(sources, config_path, own_prefix, jobs or os.cpu_count() or 1):
+    for result in _results(sources, config, config_path, own_prefix, jobs or os.cpu_count() or 1):
         progress.step(result)
         if result.error:
             errors += 1
