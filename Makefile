@@ -22,7 +22,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy app.py models lambdas stacks tests bench
+	$(BIN)/mypy app.py models lambdas cli emulator stacks tests bench
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -m "not soak"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.core.config import allowlist_to_json, load_allowlist
-from lambdas.core.exceptions import ConfigError
+from models.exceptions import ConfigError
 from stacks.assets import AssetBuildError
 from stacks.node import use_bundled_node
 from stacks.settings import DeploySettings, SettingsError

@@ -22,12 +22,12 @@ from collections import Counter
 from typing import Any
 
 from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from emulator.environment import patched_environ
+from emulator.eventbridge import eventbridge_array_matching
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
-from lambdas.core.edge_filter import EdgeFilter, edge_filtered_pattern
-from lambdas.emulator.environment import patched_environ
-from lambdas.emulator.eventbridge import eventbridge_array_matching
 from models.allowlist import AllowlistConfig
+from stacks.edge_filter import EdgeFilter, edge_filtered_pattern
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
 
 __all__ = ["compiled_pattern", "eventbridge_array_matching", "measure", "run"]

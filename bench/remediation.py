@@ -1,6 +1,6 @@
 """AWS API calls of the remediator Lambda, counted with botocore's `before-call` event.
 
-The remediator handler runs in process against moto plus `lambdas.emulator` (per-qualifier
+The remediator handler runs in process against moto plus `emulator` (per-qualifier
 policies, the resource-policy API with RevisionId): the blog's function with a public grant,
 then SQS FIFO batches (10 messages, as the event source mapping delivers them) of
 
@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 
 from bench.edge import _fake_credentials
-from lambdas.emulator.environment import patched_environ
+from emulator.environment import patched_environ
 
 __all__ = ["run"]
 
@@ -179,9 +179,9 @@ def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Co
 
 
 def run() -> dict[str, Any]:
+    from emulator import create_function, emulated_aws
     from lambdas.adapters.clients import ClientFactory
     from lambdas.core.config import allowlist_to_json, parse_allowlist
-    from lambdas.emulator import create_function, emulated_aws
     from lambdas.remediator import handler
     from lambdas.validator.runtime import runtime
 

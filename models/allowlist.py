@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from lambdas.core.arns import FunctionRef
-from lambdas.core.globs import glob_error, has_magic, matches
+from models.arns import FunctionRef
+from models.globs import glob_error, has_magic, matches
 
 __all__ = ["AllowEntry", "AllowlistConfig", "Defaults", "Limits", "Mode", "Rule"]
 

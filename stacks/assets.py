@@ -3,8 +3,8 @@
 Each function's asset is a directory `build/assets/<target>/<function>/` holding:
 
 - the code it runs: `lambdas/__init__.py`, `lambdas/core`, `lambdas/adapters`, `models`, its
-  own handler package and the `lambdas` packages that one imports (never the emulator, the
-  CLI or the tests), at the same import paths
+  own handler package and the `lambdas` packages that one imports (the CLI, the emulator and
+  the synth-time code live outside `lambdas/`, so nothing needs excluding), at the same import paths
   as in the repository, so the handler is `lambdas.<function>.handler.lambda_handler` both in
   Lambda and under pytest;
 - `allowlist.json`: the validated allowlist, at the asset root (`/var/task/allowlist.json`);
@@ -65,8 +65,6 @@ COMMON_SOURCES: tuple[str, ...] = (
 )
 FUNCTIONS: tuple[str, ...] = ("validator", "remediator", "ingest")
 HANDLERS: dict[str, str] = {name: f"lambdas.{name}.handler.lambda_handler" for name in FUNCTIONS}
-# Never in a Lambda asset, whatever imports them.
-EXCLUDED_PACKAGES = frozenset({"emulator", "cli"})
 
 _SKIPPED_DIRS = frozenset({"__pycache__", "tests", ".mypy_cache", ".pytest_cache"})
 _SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
@@ -126,11 +124,6 @@ def function_packages(function: str, root: Path = REPO_ROOT) -> list[str]:
         package = pending.pop()
         if package in found:
             continue
-        if package in EXCLUDED_PACKAGES:
-            raise AssetBuildError(
-                f"the {function} function imports lambdas.{package}, which never ships in a "
-                "Lambda asset"
-            )
         directory = root / "lambdas" / package
         if not directory.is_dir():
             raise AssetBuildError(f"lambdas/{package}: missing: the {function} asset needs it")

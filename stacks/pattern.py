@@ -10,8 +10,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from lambdas.core.edge_filter import PATTERN_SIZE_LIMIT, edge_filtered_pattern
 from models.allowlist import AllowlistConfig
+from stacks.edge_filter import PATTERN_SIZE_LIMIT, edge_filtered_pattern
 
 __all__ = ["INVOKE_DETAIL_TYPE", "EdgeFilterWarning", "event_pattern", "own_function_arn_prefix"]
 
@@ -36,7 +36,7 @@ def event_pattern(
     """Invoke records of every function except this pipeline's own.
 
     With `allowlist`, Invokes by callers it allows for the invoked function are left out
-    (`lambdas.core.edge_filter`); a warning says so when the pattern's size limit left part
+    (`stacks.edge_filter`); a warning says so when the pattern's size limit left part
     of the allowlist out.
 
     `detail.resources[].ARN` is the invoked function's unqualified ARN and is present on every

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from lambdas.adapters._calls import call
-from lambdas.core.exceptions import InputError
+from models.exceptions import InputError
 
 __all__ = ["BackupReader", "BackupStore", "parse_s3_uri"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.core.exceptions import InvokeAuditError
+from models.exceptions import InvokeAuditError
 
 __all__ = [
     "AccessDeniedError",

@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from lambdas.adapters._calls import call
 from lambdas.adapters.errors import ApiUnavailableError, AwsError, ResourceGoneError
-from lambdas.core.arns import FunctionRef
-from lambdas.core.exceptions import RewriteError
+from models.arns import FunctionRef
+from models.exceptions import RewriteError
 
 __all__ = [
     "LambdaPermissions",

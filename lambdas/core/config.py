@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from lambdas.core.exceptions import ConfigError
 from models.allowlist import AllowlistConfig
+from models.exceptions import ConfigError
 
 __all__ = ["allowlist_to_json", "load_allowlist", "load_allowlist_json", "parse_allowlist"]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lambdas.core.arns import FunctionRef, parse_function_arn
 from lambdas.core.decision_cache import DecisionCache, decision_key
-from lambdas.core.exceptions import InputError
-from lambdas.core.globs import matches
 from models.allowlist import AllowEntry, AllowlistConfig, Rule
+from models.arns import FunctionRef, parse_function_arn
 from models.cloudtrail import CloudTrailRecordModel, UserIdentityModel
+from models.exceptions import InputError
+from models.globs import matches
 
 __all__ = [
     "LAMBDA_SOURCE",

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from lambdas.core.exceptions import InputError
+from models.exceptions import InputError
 
 __all__ = ["iter_records", "records_from_bytes", "unwrap"]
 

@@ -21,9 +21,9 @@ from lambdas.core.decide import (
     resolve_caller,
     resolve_function,
 )
-from lambdas.core.exceptions import InputError
 from models.allowlist import AllowEntry, AllowlistConfig
 from models.cloudtrail import CloudTrailRecordModel
+from models.exceptions import InputError
 
 __all__ = ["Observations", "learned_config", "render_yaml"]
 

@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from lambdas.core.exceptions import PostConditionError, RewriteError
-from lambdas.core.globs import has_magic, matches
 from models.allowlist import AllowEntry, Rule
+from models.exceptions import PostConditionError, RewriteError
+from models.globs import has_magic, matches
 from models.policy import (
     PolicyDocumentModel,
     PolicyResponseModel,

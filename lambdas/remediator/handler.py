@@ -21,11 +21,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lambdas.adapters.clients import ClientFactory
-from lambdas.core.exceptions import ConfigError
 from lambdas.remediator.remediate import RateLimitedError, Remediator, Violation
 from lambdas.remediator.wiring import build_remediator
 from lambdas.validator.envelope import metric_name
 from lambdas.validator.runtime import own_account, runtime, telemetry
+from models.exceptions import ConfigError
 
 __all__ = ["lambda_handler"]
 

@@ -50,11 +50,11 @@ from lambdas.adapters.errors import (
 from lambdas.adapters.lambda_policy import PolicyState
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.core.arns import FunctionRef, parse_function_arn
-from lambdas.core.exceptions import InputError, InvokeAuditError, PostConditionError
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
 from lambdas.validator.report import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
+from models.arns import FunctionRef, parse_function_arn
+from models.exceptions import InputError, InvokeAuditError, PostConditionError
 
 __all__ = [
     "Outcome",

@@ -23,9 +23,9 @@ from typing import Any
 
 from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
 from lambdas.adapters.lambda_policy import PolicyState
-from lambdas.core.arns import FunctionRef, parse_function_arn
-from lambdas.core.exceptions import InputError
 from lambdas.remediator.remediate import PolicyStore, backup_key, same_policy, utcnow
+from models.arns import FunctionRef, parse_function_arn
+from models.exceptions import InputError
 
 __all__ = ["RestoreResult", "Restorer", "load_backup"]
 

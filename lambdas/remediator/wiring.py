@@ -11,9 +11,9 @@ from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
-from lambdas.core.arns import FunctionRef
 from lambdas.remediator.remediate import Remediator
 from models.allowlist import AllowlistConfig
+from models.arns import FunctionRef
 
 __all__ = ["PolicyStores", "build_remediator"]
 

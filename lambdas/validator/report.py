@@ -17,8 +17,8 @@ from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import ViolationQueue
 from lambdas.core.decide import Decision
-from lambdas.core.exceptions import ConfigError
 from lambdas.validator.envelope import violation_message
+from models.exceptions import ConfigError
 
 __all__ = ["QuietPeriod", "ViolationReporter", "reporter_from_env"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.cli.demo import run_demo
-from lambdas.cli.demo_events import events
-from lambdas.cli.main import main
+from cli.demo import run_demo
+from cli.demo_events import events
+from cli.main import main
 
 pytestmark = pytest.mark.e2e
 

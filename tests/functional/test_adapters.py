@@ -28,8 +28,8 @@ from lambdas.adapters import (
     iam_actions,
 )
 from lambdas.adapters.errors import AwsError, ResourceGoneError
-from lambdas.core.arns import parse_function_arn
-from lambdas.core.exceptions import InputError
+from models.arns import parse_function_arn
+from models.exceptions import InputError
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     OTHER_ACCOUNT,

@@ -19,9 +19,9 @@ import botocore.session
 import pytest
 from botocore.loaders import Loader
 
-from lambdas.core.arns import parse_function_arn
-from lambdas.emulator import create_function as emulator_create_function
-from lambdas.emulator import emulated_aws
+from emulator import create_function as emulator_create_function
+from emulator import emulated_aws
+from models.arns import parse_function_arn
 
 pytestmark = pytest.mark.functional
 

@@ -29,8 +29,8 @@ from lambdas.adapters.lambda_policy import (
     permission_plan,
     statement_to_permissions,
 )
-from lambdas.core.arns import parse_function_arn
-from lambdas.core.exceptions import RewriteError
+from models.arns import parse_function_arn
+from models.exceptions import RewriteError
 
 pytestmark = pytest.mark.functional
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from lambdas.cli.remediation import register
+from cli.remediation import register
 from lambdas.remediator import handler as remediator
 from lambdas.validator import handler as validator
 from lambdas.validator.runtime import runtime

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from cli.remediation import register
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPolicies
-from lambdas.cli.remediation import register
-from lambdas.core.exceptions import InputError
 from lambdas.remediator.restore import Restorer
+from models.exceptions import InputError
 from tests.functional.test_adapters_fixtures import (
     ALLOWLIST_YAML,
     REGION,

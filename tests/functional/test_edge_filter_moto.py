@@ -27,11 +27,11 @@ from moto.events.models import EventPattern
 from pydantic import ValidationError
 
 from bench import edge, records
-from lambdas.core import edge_filter
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
-from lambdas.core.edge_filter import edge_filtered_pattern
 from models.allowlist import AllowlistConfig
+from stacks import edge_filter
+from stacks.edge_filter import edge_filtered_pattern
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
 
 pytestmark = pytest.mark.functional

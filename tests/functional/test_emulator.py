@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.awslambda import urls as lambda_urls
 
-from lambdas.emulator import (
+from emulator import (
     POLICY_SIZE_LIMIT,
     create_function,
     emulated_aws,

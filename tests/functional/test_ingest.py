@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from lambdas.core.exceptions import InputError
 from lambdas.ingest import handler
 from lambdas.ingest.logfiles import log_objects
 from lambdas.validator.runtime import runtime
+from models.exceptions import InputError
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     REGION,

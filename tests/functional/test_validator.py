@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.exceptions import ConfigError
 from lambdas.validator import handler
 from lambdas.validator.runtime import runtime
+from models.exceptions import ConfigError
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     OTHER_ACCOUNT,

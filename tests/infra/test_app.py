@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.core.config import load_allowlist
-from lambdas.core.exceptions import ConfigError
+from models.exceptions import ConfigError
 from tests.infra.conftest import REPO, cdk_json_context
 
 pytestmark = pytest.mark.infra

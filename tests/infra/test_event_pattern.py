@@ -19,7 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.emulator.eventbridge import eventbridge_array_matching
+from emulator.eventbridge import eventbridge_array_matching
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
 
 pytestmark = pytest.mark.infra

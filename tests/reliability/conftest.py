@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.emulator import running_server
+from emulator import running_server
 from tests.infra.conftest import allowlist_json, synth  # noqa: F401 - the infra tier's CDK synth
 from tests.reliability.pipeline import Pipeline, start_pipeline, stop_pipeline
 from tests.reliability.support import REGION

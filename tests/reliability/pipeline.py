@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
+from emulator import reset_server
 from lambdas.core.config import allowlist_to_json
-from lambdas.emulator import reset_server
 from lambdas.remediator import handler
 from lambdas.remediator.wiring import build_remediator
 from lambdas.validator.runtime import runtime

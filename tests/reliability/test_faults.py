@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from lambdas.core.arns import parse_function_arn
 from lambdas.core.rewrite import rewrite_policy
+from models.arns import parse_function_arn
 from tests.reliability.faults import LambdaTimeout
 from tests.reliability.pipeline import Pipeline, message_body
 from tests.reliability.support import DEPLOYER

@@ -19,10 +19,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambdas.cli.main import main
-from lambdas.cli.scan import is_lambda_candidate, judge_bytes
-from lambdas.core.arns import parse_function_arn
+from cli.main import main
+from cli.scan import is_lambda_candidate, judge_bytes
 from lambdas.core.decide import Verdict, decide
+from models.arns import parse_function_arn
 from tests.reliability.support import (
     CORPUS_MISSING,
     FUZZ_CONFIG,

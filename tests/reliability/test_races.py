@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.arns import parse_function_arn
+from emulator import reset_server
 from lambdas.core.rewrite import rewrite_policy
-from lambdas.emulator import reset_server
 from lambdas.remediator.remediate import Outcome, Remediator
+from models.arns import parse_function_arn
 from tests.reliability.support import DEPLOYER, OTHER_ACCOUNT
 from tests.reliability.world import World, config, messy_policy, violation
 

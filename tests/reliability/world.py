@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 
+from emulator import create_function
 from lambdas.adapters.clients import ClientFactory
-from lambdas.emulator import create_function
 from lambdas.remediator.remediate import Remediator, Violation
 from lambdas.remediator.wiring import build_remediator
 from models.allowlist import AllowlistConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.core.arns import LATEST, FunctionRef, parse_function_arn
-from lambdas.core.exceptions import InputError
+from models.arns import LATEST, FunctionRef, parse_function_arn
+from models.exceptions import InputError
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.cli.main import main
+from cli.main import main
 from tests import records as r
 from tests.records import ACCOUNT, BUCKET_ARN
 from tests.unit.conftest import REPO, Writer
@@ -507,7 +507,7 @@ def test_module_reads_stdin(config):
         [
             sys.executable,
             "-m",
-            "lambdas.cli.main",
+            "cli.main",
             "scan",
             "--config",
             str(config),
@@ -530,7 +530,7 @@ def test_module_garbage_gives_no_traceback(tmp_path, config):
     bad = tmp_path / "bad.json.gz"
     bad.write_bytes(gzip.compress(b'{"Records": [')[:-6])
     done = subprocess.run(
-        [sys.executable, "-m", "lambdas.cli.main", "scan", "--config", str(config), str(bad)],
+        [sys.executable, "-m", "cli.main", "scan", "--config", str(config), str(bad)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -545,7 +545,7 @@ def test_module_garbage_gives_no_traceback(tmp_path, config):
 
 def test_default_config_is_the_shipped_example():
     done = subprocess.run(
-        [sys.executable, "-m", "lambdas.cli.main", "check-config"],
+        [sys.executable, "-m", "cli.main", "check-config"],
         capture_output=True,
         text=True,
         timeout=60,

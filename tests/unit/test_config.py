@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.arns import FunctionRef, parse_function_arn
 from lambdas.core.config import (
     allowlist_to_json,
     load_allowlist,
     load_allowlist_json,
     parse_allowlist,
 )
-from lambdas.core.exceptions import ConfigError
-from lambdas.core.globs import glob_error, has_magic, matches
+from models.arns import FunctionRef, parse_function_arn
+from models.exceptions import ConfigError
+from models.globs import glob_error, has_magic, matches
 from tests.unit.conftest import REPO, STANDARD_YAML, make_config
 
 pytestmark = pytest.mark.unit

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.edge_filter import (
+from models.allowlist import AllowlistConfig
+from stacks.edge_filter import (
     MAX_OR_TERMS,
     PATTERN_SIZE_LIMIT,
     edge_filtered_pattern,
     pattern_size,
 )
-from models.allowlist import AllowlistConfig
 
 pytestmark = pytest.mark.unit
 

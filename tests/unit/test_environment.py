@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lambdas.emulator.environment import patched_environ
+from emulator.environment import patched_environ
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.exceptions import InputError
 from lambdas.core.inputs import iter_records, records_from_bytes, unwrap
+from models.exceptions import InputError
 from tests import records as r
 
 pytestmark = pytest.mark.unit

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambdas.core.decide import Decision, Verdict, decide
-from lambdas.core.globs import matches
 from lambdas.core.rewrite import DENY_SID, grants_invoke, rewrite_policy
 from models.allowlist import Rule
+from models.globs import matches
 from models.policy import PolicyStatementModel
 from tests import records as r
 from tests.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT

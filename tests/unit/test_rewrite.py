@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.exceptions import PostConditionError, RewriteError
 from lambdas.core.rewrite import (
     DENY_SID,
     PolicyRewrite,
@@ -18,6 +17,7 @@ from lambdas.core.rewrite import (
     rewrite_policy,
 )
 from models.allowlist import Rule
+from models.exceptions import PostConditionError, RewriteError
 from models.policy import PolicyDocumentModel, PolicyStatementModel
 from tests.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
 from tests.unit.conftest import make_rule

@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lambdas.cli import commands, demo, learn, remediation, scan
-from lambdas.core.exceptions import InvokeAuditError
+from cli import commands, demo, learn, remediation, scan
+from models.exceptions import InvokeAuditError
 
 __all__ = ["build_parser", "main"]
 

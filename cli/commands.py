@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.cli.scan import DEFAULT_CONFIG
-from lambdas.core.arns import parse_function_arn
+from cli.scan import DEFAULT_CONFIG
 from lambdas.core.config import load_allowlist
-from lambdas.core.exceptions import InputError, RewriteError
 from lambdas.core.rewrite import rewrite_policy
+from models.arns import parse_function_arn
+from models.exceptions import InputError, RewriteError
 
 __all__ = ["register"]
 

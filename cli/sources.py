@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.exceptions import InputError
+from models.exceptions import InputError
 
 __all__ = ["Source", "expand", "read_source"]
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdas.cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, envelope, events
+from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, envelope, events
+from emulator.environment import patched_environ
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
-from lambdas.emulator.environment import patched_environ
 
 __all__ = ["register", "run_demo"]
 
@@ -134,7 +134,7 @@ def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[s
 
 def _setup(clients: dict[str, Any]) -> dict[str, str]:
     """What the handlers need, and the sample functions with their policies."""
-    from lambdas.emulator import create_function
+    from emulator import create_function
 
     sqs, s3, sns, ddb = clients["sqs"], clients["s3"], clients["sns"], clients["dynamodb"]
     dlq = sqs.create_queue(
@@ -310,7 +310,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.line("BlogFunction's policy is unchanged; no new backup, no new write.")
 
     out.step("6. Undo: invoke-audit restore")
-    from lambdas.cli.main import main as cli
+    from cli.main import main as cli
 
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
     out.line(f"$ invoke-audit restore s3://{BUCKET}/{blog_key}")
@@ -336,7 +336,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
 def run_demo(*, synth: bool = True, keep: Path | None = None) -> int:
     """Run the demo; with `keep`, its CloudTrail log, allowlists and the original policies
     stay in that folder for trying the CLI on."""
-    from lambdas.emulator import running_server
+    from emulator import running_server
 
     out = _Printer()
     try:

@@ -19,12 +19,12 @@ from typing import IO, Any
 
 import orjson
 
-from lambdas.cli.sources import Source, expand, read_source
+from cli.sources import Source, expand, read_source
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import DEFAULT_OWN_PREFIX, LAMBDA_SOURCE, Verdict, decide
-from lambdas.core.exceptions import InputError
 from lambdas.core.inputs import records_from_bytes
 from models.allowlist import AllowlistConfig
+from models.exceptions import InputError
 
 __all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
 

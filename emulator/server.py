@@ -18,7 +18,7 @@ from typing import Any, Final
 from moto.core.config import DefaultConfig, default_user_config
 from moto.server import ThreadedMotoServer
 
-from lambdas.emulator.lambda_policies import install
+from emulator.lambda_policies import install
 
 __all__ = ["MOTO_CONFIG", "reset_server", "running_server", "start_server", "stop_server"]
 

@@ -14,15 +14,15 @@ import os
 import sys
 from typing import Any
 
+from cli.scan import DEFAULT_CONFIG
 from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
-from lambdas.cli.scan import DEFAULT_CONFIG
-from lambdas.core.arns import parse_function_arn
 from lambdas.core.config import load_allowlist
-from lambdas.core.exceptions import InputError
 from lambdas.remediator.remediate import Outcome, Violation
 from lambdas.remediator.restore import Restorer, load_backup
 from lambdas.remediator.wiring import PolicyStores, build_remediator
+from models.arns import parse_function_arn
+from models.exceptions import InputError
 
 __all__ = ["register"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lambdas.core.exceptions import InputError
+from models.exceptions import InputError
 
 __all__ = ["LATEST", "FunctionRef", "parse_function_arn"]
 

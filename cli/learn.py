@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.cli.sources import expand, read_source
-from lambdas.core.exceptions import InputError
+from cli.sources import expand, read_source
 from lambdas.core.inputs import records_from_bytes
 from lambdas.core.learn import Observations, render_yaml
+from models.exceptions import InputError
 
 __all__ = ["register"]
 

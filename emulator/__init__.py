@@ -2,7 +2,7 @@
 
 moto 5.2.5 lacks what invoke-audit reads and writes: per-qualifier resource policies,
 the full-document Get/Put/DeleteResourcePolicy API with RevisionId, and AWS's 409/412
-answers. :mod:`lambdas.emulator.lambda_policies` closes those gaps (its docstring lists
+answers. :mod:`emulator.lambda_policies` closes those gaps (its docstring lists
 each gap, what AWS does and how it is closed); :func:`install` activates it.
 
 In-process (moto's ``mock_aws``)::
@@ -24,8 +24,8 @@ from __future__ import annotations
 from moto import mock_aws
 from moto.core.models import MockAWS
 
-from lambdas.emulator.functions import EXECUTION_ROLE_NAME, create_function
-from lambdas.emulator.lambda_policies import (
+from emulator.functions import EXECUTION_ROLE_NAME, create_function
+from emulator.lambda_policies import (
     POLICY_SIZE_LIMIT,
     RESOURCE_POLICY_API_VERSION,
     block_public_policies,
@@ -33,7 +33,7 @@ from lambdas.emulator.lambda_policies import (
     is_installed,
     public_policies_blocked,
 )
-from lambdas.emulator.server import (
+from emulator.server import (
     MOTO_CONFIG,
     reset_server,
     running_server,
