@@ -8,7 +8,10 @@ quote; everything else is decided again here, in this order (DESIGN.md, "Safety 
 2. read the invoked resource's policy (its own: alias, version or function) with its RevisionId;
 3. rewrite it with the core: unchanged -> done, nothing written; no policy and nothing to add
    -> the caller's access is identity-based: reported;
-4. take one remediation from the hourly budget; past it -> RateLimitedError, nothing changed;
+4. prove it (lambdas.core.proof): IAM Access Analyzer's CheckNoNewAccess and
+   CheckNoPublicAccess under `limits.proof`; a FAIL -> nothing backed up or written, people
+   are told which check failed and why (outcome `proof-failed`);
+4b. take one remediation from the hourly budget; past it -> RateLimitedError, nothing changed;
 5. back up {original policy, RevisionId, event, planned changes, time} to S3: no backup, no write;
 6. write with the RevisionId (compare-and-swap); a 412 -> read again, rewrite again, at most
    three times; throttling -> back off and retry, at most four tries;
@@ -50,7 +53,9 @@ from lambdas.adapters.errors import (
 from lambdas.adapters.lambda_policy import PolicyState
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.core.proof import ProofFailedError, Prover, gate
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
+from lambdas.core.watch import Watch
 from lambdas.validator.report import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
 from models.arns import FunctionRef, parse_function_arn
@@ -65,7 +70,9 @@ __all__ = [
     "Violation",
     "backup_key",
     "backup_prefix",
+    "public_policy_notice",
     "same_policy",
+    "seconds_to_next_window",
     "summary",
     "utcnow",
 ]
@@ -83,10 +90,17 @@ class Outcome(StrEnum):
     IDENTITY_BASED = "identity-based"  # no resource policy: nothing to take away
     REFUSED = "refused"
     GONE = "gone"
+    PROOF_FAILED = "proof-failed"  # the proof before writing failed: nothing was written
 
 
 class RateLimitedError(InvokeAuditError):
     """The hourly remediation budget is spent: nothing was changed."""
+
+
+class WatchStarter(Protocol):
+    """Starts the broken-caller watch of a rewrite (lambdas.adapters.watch.RewriteWatches)."""
+
+    def start(self, watch: Watch) -> None: ...
 
 
 class PolicyStore(Protocol):
@@ -110,12 +124,13 @@ class Violation:
     event_time: str | None = None
     record: Any = None
     redelivered: bool = False  # SQS delivered this message before (an earlier attempt died)
+    kind: str = "violation"  # or "denied": an allowed caller's denied Invoke (broken watch)
 
     @classmethod
     def from_message(cls, body: Any, *, receive_count: int = 1) -> Violation:
         """Read a queue message body (see the contract); InputError if it is not one."""
-        if not isinstance(body, Mapping) or body.get("kind") != "violation":
-            raise InputError("not a violation message (kind must be 'violation')")
+        if not isinstance(body, Mapping) or body.get("kind") not in ("violation", "denied"):
+            raise InputError("not a violation message (kind must be 'violation' or 'denied')")
         function = body.get("function")
         if not isinstance(function, str) or not function:
             raise InputError("the violation message names no function")
@@ -132,6 +147,7 @@ class Violation:
             event_time=text("event_time"),
             record=body.get("record"),
             redelivered=receive_count > 1,
+            kind=str(body["kind"]),
         )
 
 
@@ -150,6 +166,7 @@ class RemediationResult:
     policy_before: dict[str, Any] | None = None
     policy_after: dict[str, Any] | None = None
     backup: str | None = None
+    proof: str | None = None
     attempts: int = 0
     notified: bool = False
     notification_error: str | None = None
@@ -170,6 +187,7 @@ class RemediationResult:
             "policy_before": self.policy_before,
             "policy_after": self.policy_after,
             "backup": self.backup,
+            "proof": self.proof,
             "attempts": self.attempts,
             "notified": self.notified,
             "notification_error": self.notification_error,
@@ -221,6 +239,9 @@ class Remediator:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     quiet: QuietPeriod = field(default_factory=QuietPeriod)
+    prover: Prover | None = None
+    # Where a written rewrite is watched for callers it broke (lambdas.core.watch).
+    watches: WatchStarter | None = None
 
     def remediate(self, violation: Violation, *, dry_run: bool = False) -> RemediationResult:
         ref = parse_function_arn(violation.function)
@@ -239,9 +260,12 @@ class Remediator:
                 raise
             result.outcome = Outcome.GONE
             result.detail = f"the function, version or alias no longer exists ({error.code})"
+        except ProofFailedError as error:
+            result.outcome = Outcome.PROOF_FAILED
+            result.detail = f"nothing was written: {error.detail}"
         if dry_run:
             return result
-        if result.outcome is Outcome.REMEDIATED or (
+        if result.outcome in (Outcome.REMEDIATED, Outcome.PROOF_FAILED) or (
             result.outcome is Outcome.IDENTITY_BASED
             and self.quiet.first(result.function, violation.caller)
         ):
@@ -301,8 +325,18 @@ class Remediator:
                     result.outcome = Outcome.WOULD_REMEDIATE
                     result.detail = "dry run: the policy would be rewritten as shown"
                     return
+                # The proof comes before the budget, the backup and the write: a change it
+                # refuses costs none of them.
+                result.proof = self._retrying(
+                    gate,
+                    self.prover,
+                    self.config.limits.proof,
+                    ref.arn,
+                    current.document,
+                    rewrite.policy,
+                )
                 budget = budget or self._take_budget()
-                result.backup = self._backup(ref, current, rewrite, violation)
+                result.backup = self._backup(ref, rule, current, rewrite, violation)
                 sent = True
                 try:
                     stored = self._retrying(store.write, ref, current, rewrite.policy)
@@ -321,10 +355,23 @@ class Remediator:
                     continue
                 self._verify(stored, rule, ref)
                 self._done(result, stored, _what_changed(result.changes))
+                self._watch(ref, rule, result)
                 return
         finally:
             if budget is not None and not sent:
                 self._release_budget(budget, result)
+
+    def _watch(self, ref: FunctionRef, rule: Rule, result: RemediationResult) -> None:
+        """Watch the rewritten resource for allowed callers it denies; a failure to do so is
+        reported with the result, never undoes the change."""
+        hours = self.config.limits.watch_hours
+        if self.watches is None or result.backup is None or hours <= 0:
+            return
+        watch = Watch.after(ref.arn, self.clock(), result.backup, rule.name, hours)
+        try:
+            self._retrying(self.watches.start, watch)
+        except AwsError as error:
+            result.cleanup_errors.append(f"the rewrite is not watched for broken callers: {error}")
 
     @staticmethod
     def _done(result: RemediationResult, stored: PolicyState, detail: str) -> None:
@@ -432,7 +479,12 @@ class Remediator:
             result.cleanup_errors.append(f"backup {uri} of a write that lost a race stays: {error}")
 
     def _backup(
-        self, ref: FunctionRef, current: PolicyState, rewrite: PolicyRewrite, violation: Violation
+        self,
+        ref: FunctionRef,
+        rule: Rule,
+        current: PolicyState,
+        rewrite: PolicyRewrite,
+        violation: Violation,
     ) -> str:
         if self.backups is None:
             raise InvokeAuditError("no backup bucket: a policy is never changed without a backup")
@@ -445,6 +497,7 @@ class Remediator:
             "api": current.api,
             "event": violation.record,
             "event_id": violation.event_id,
+            "rule": rule.name,
             "changes": [c.to_dict() for c in rewrite.changes],
             "new_policy": rewrite.policy,
             "time": moment.astimezone(UTC).isoformat(),
@@ -500,6 +553,8 @@ def _subject(result: RemediationResult) -> str:
     name = result.function.split(":function:", 1)[-1]
     if result.outcome is Outcome.IDENTITY_BASED:
         return f"invoke-audit: {name} has no resource policy; review the caller's IAM access"
+    if result.outcome is Outcome.PROOF_FAILED:
+        return f"invoke-audit: rewrite of {name} NOT written: the proof before writing failed"
     removed = sum(1 for c in result.changes if c["kind"] in ("removed", "narrowed"))
     return f"invoke-audit: resource policy of {name} rewritten ({removed} grant(s) removed)"
 
@@ -516,7 +571,20 @@ _VERBS = {
 def summary(violation: Violation, result: RemediationResult) -> str:
     """The email a person reads: what changed on which resource, why, and how to undo it."""
     lines = []
-    if result.outcome is Outcome.IDENTITY_BASED:
+    if result.outcome is Outcome.PROOF_FAILED:
+        lines += [
+            f"{violation.caller or 'A caller'} invoked {result.function}, which is not allowed by "
+            f"rule {result.rule!r}.",
+            "",
+            "invoke-audit computed a rewrite of its resource-based policy but did NOT write it: "
+            f"{result.detail}.",
+            "",
+            "The policy is unchanged and no backup was made. Review the planned policy below "
+            "(details, policy_after) against the current one (policy_before); if Access Analyzer "
+            "could not answer, check the remediator's access-analyzer:Check* permissions, or set "
+            "limits.proof: best-effort in the allowlist to write on invoke-audit's own check alone.",
+        ]
+    elif result.outcome is Outcome.IDENTITY_BASED:
         lines += [
             f"{violation.caller or 'A caller'} invoked {result.function}, which is not allowed by "
             f"rule {result.rule!r}.",
@@ -544,6 +612,7 @@ def summary(violation: Violation, result: RemediationResult) -> str:
             )
         lines += [
             "",
+            f"Proof: {result.proof}",
             f"Backup of the original policy: {result.backup}",
             f"To undo: invoke-audit restore {result.backup}",
         ]
@@ -563,3 +632,35 @@ def summary(violation: Violation, result: RemediationResult) -> str:
         f"Event: {violation.event_id} at {violation.event_time}",
     ]
     return "\n".join(lines)
+
+
+def seconds_to_next_window(now: datetime) -> int:
+    """Seconds from `now` to the start of the next UTC hour (the rate limit's next budget),
+    plus a few seconds so the message does not come back on the boundary."""
+    moment = now.astimezone(UTC)
+    start = moment.replace(minute=0, second=0, microsecond=0)
+    return int((start - moment).total_seconds()) + 3600 + 5
+
+
+def public_policy_notice(violation: Violation, reason: str) -> tuple[str, str]:
+    """Subject and text when Lambda refused the rewritten policy as public."""
+    name = violation.function.split(":function:", 1)[-1]
+    subject = f"invoke-audit: Lambda refused the rewritten policy of {name} as public"
+    text = "\n".join(
+        [
+            f"{violation.caller or 'A caller'} invoked {violation.function}, which is not "
+            "allowed by the allowlist.",
+            "",
+            f"invoke-audit computed a new resource-based policy, but Lambda refused it: {reason}.",
+            "Nothing was changed. The message is in the dead-letter queue and is not retried.",
+            "",
+            "What to change: the rule's allow entries still let any principal invoke (a "
+            "service entry without source_account, or a principal glob such as '*'). Pin each "
+            "service entry with source_account (and source_arn), and name principals or "
+            "accounts instead of wildcards; then redrive the message from the dead-letter "
+            "queue or run `invoke-audit remediate`.",
+            "",
+            f"Event: {violation.event_id} at {violation.event_time}",
+        ]
+    )
+    return subject, text
