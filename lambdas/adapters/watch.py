@@ -1,109 +1,78 @@
-"""The broken-caller watches, one DynamoDB item per rewritten resource in the rate-limit table.
+"""The broken-caller watches: read from the backups, claimed once in the rate-limit table.
 
-Item `watch#{resource ARN}`: when the rewrite was made, until when it is watched, its backup,
-the rule, the callers already alerted about (a string set) and when it was undone. Conditional
-updates make "alert once per caller" and "undo once" hold across concurrent containers.
+A rewrite's backup is its watch: `backups/.../{resource}/{time}-{event}.json` names the
+resource, the time and the rule, so watching costs the remediation nothing more (seven AWS
+calls a violation). A denied call by an allowed caller — rare — reads the newest backup of
+its resource; a restore's safety copy being the newest means the rewrite was undone, so no
+watch. "Alert once per caller" and "undo once" are conditional PutItems in the rate-limit
+table, which hold across concurrent containers and expire with the watch.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from lambdas.adapters._calls import call
+from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.errors import AwsError
-from lambdas.core.watch import Watch, parse_time
+from lambdas.core.watch import Watch, watches_from_backups
+from models.arns import parse_function_arn
 
 __all__ = ["RewriteWatches"]
 
 
 class RewriteWatches:
-    IAM_ACTIONS: ClassVar[tuple[str, ...]] = (
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-    )
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = ("dynamodb:PutItem",)
     PARTITION_KEY: ClassVar[str] = "pk"
     TTL_ATTRIBUTE: ClassVar[str] = "expires_at"
 
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
+    def __init__(
+        self, backups: BackupStore, dynamodb: Any, table_name: str, *, hours: int, prefix_of: Any
+    ) -> None:
+        self._backups = backups
+        self._client = dynamodb
         self._table = table_name
-
-    @classmethod
-    def key(cls, resource: str) -> dict[str, Any]:
-        return {cls.PARTITION_KEY: {"S": f"watch#{resource}"}}
-
-    def start(self, watch: Watch) -> None:
-        """Watch `watch.resource` from now on (a newer rewrite replaces an older watch)."""
-        call(
-            "dynamodb",
-            "PutItem",
-            self._table,
-            self._client.put_item,
-            TableName=self._table,
-            Item=self.key(watch.resource)
-            | {
-                "rewritten_at": {"S": watch.rewritten_at.astimezone(UTC).isoformat()},
-                "until": {"S": watch.until.astimezone(UTC).isoformat()},
-                "backup": {"S": watch.backup},
-                "rule": {"S": watch.rule or ""},
-                self.TTL_ATTRIBUTE: {"N": str(int((watch.until + timedelta(days=1)).timestamp()))},
-            },
-        )
+        self._hours = hours
+        self._prefix_of = prefix_of  # FunctionRef -> the backup prefix of that resource
 
     def get(self, resource: str) -> Watch | None:
-        response = call(
-            "dynamodb",
-            "GetItem",
-            self._table,
-            self._client.get_item,
-            TableName=self._table,
-            Key=self.key(resource),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if not item:
+        """The watch of the newest rewrite of `resource`, or None (none, or undone since)."""
+        found = self._backups.latest(self._prefix_of(parse_function_arn(resource)), ".json")
+        if found is None:
             return None
-        rewritten = parse_time(item.get("rewritten_at", {}).get("S"))
-        until = parse_time(item.get("until", {}).get("S"))
-        backup = item.get("backup", {}).get("S")
-        if rewritten is None or until is None or not backup:
-            return None
-        rule = item.get("rule", {}).get("S") or None
-        return Watch(resource, rewritten, until, backup, rule)
+        watches = watches_from_backups([found], hours=self._hours)
+        return watches[0] if watches else None
 
     def first_alert(self, watch: Watch, caller: str) -> bool:
         """True for the first report of `caller` under this watch (one alert, not one per event)."""
-        return self._update_if(
-            watch,
-            "ADD alerted :caller",
-            "rewritten_at = :at AND (attribute_not_exists(alerted) OR NOT contains(alerted, :one))",
-            {":caller": {"SS": [caller]}, ":one": {"S": caller}},
-        )
+        return self._claim(watch, f"broken#{watch.backup}#{caller}")
 
     def first_restore(self, watch: Watch, now: datetime) -> bool:
         """True for the one caller that may undo this rewrite."""
-        return self._update_if(
-            watch,
-            "SET restored_at = :now",
-            "rewritten_at = :at AND attribute_not_exists(restored_at)",
-            {":now": {"S": now.astimezone(UTC).isoformat()}},
-        )
+        return self._claim(watch, f"undo#{watch.backup}", now)
 
-    def _update_if(self, watch: Watch, update: str, condition: str, values: dict[str, Any]) -> bool:
+    def _claim(self, watch: Watch, name: str, now: datetime | None = None) -> bool:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
         try:
             call(
                 "dynamodb",
-                "UpdateItem",
+                "PutItem",
                 self._table,
-                self._client.update_item,
+                self._client.put_item,
                 TableName=self._table,
-                Key=self.key(watch.resource),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values
-                | {":at": {"S": watch.rewritten_at.astimezone(UTC).isoformat()}},
+                Item={
+                    self.PARTITION_KEY: {"S": f"watch#{digest}"},
+                    "claim": {"S": name[:1024]},
+                    "at": {"S": moment.isoformat()},
+                    self.TTL_ATTRIBUTE: {
+                        "N": str(int((watch.until + timedelta(days=1)).timestamp()))
+                    },
+                },
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": self.PARTITION_KEY},
             )
         except AwsError as error:
             if error.code == "ConditionalCheckFailedException":

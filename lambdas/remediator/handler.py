@@ -79,6 +79,7 @@ def _broken_watch(account: str | None) -> BrokenWatch:
         settings.config,
         factory=ClientFactory(),
         rate_table=_required("RATE_TABLE"),
+        backup_bucket=_required("BACKUP_BUCKET"),
         topic_arn=os.environ.get("TOPIC_ARN"),
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,

@@ -55,7 +55,6 @@ from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.core.proof import ProofFailedError, Prover, gate
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
-from lambdas.core.watch import Watch
 from lambdas.validator.report import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
 from models.arns import FunctionRef, parse_function_arn
@@ -95,12 +94,6 @@ class Outcome(StrEnum):
 
 class RateLimitedError(InvokeAuditError):
     """The hourly remediation budget is spent: nothing was changed."""
-
-
-class WatchStarter(Protocol):
-    """Starts the broken-caller watch of a rewrite (lambdas.adapters.watch.RewriteWatches)."""
-
-    def start(self, watch: Watch) -> None: ...
 
 
 class PolicyStore(Protocol):
@@ -240,8 +233,6 @@ class Remediator:
     sleep: Callable[[float], None] = time.sleep
     quiet: QuietPeriod = field(default_factory=QuietPeriod)
     prover: Prover | None = None
-    # Where a written rewrite is watched for callers it broke (lambdas.core.watch).
-    watches: WatchStarter | None = None
 
     def remediate(self, violation: Violation, *, dry_run: bool = False) -> RemediationResult:
         ref = parse_function_arn(violation.function)
@@ -355,23 +346,10 @@ class Remediator:
                     continue
                 self._verify(stored, rule, ref)
                 self._done(result, stored, _what_changed(result.changes))
-                self._watch(ref, rule, result)
                 return
         finally:
             if budget is not None and not sent:
                 self._release_budget(budget, result)
-
-    def _watch(self, ref: FunctionRef, rule: Rule, result: RemediationResult) -> None:
-        """Watch the rewritten resource for allowed callers it denies; a failure to do so is
-        reported with the result, never undoes the change."""
-        hours = self.config.limits.watch_hours
-        if self.watches is None or result.backup is None or hours <= 0:
-            return
-        watch = Watch.after(ref.arn, self.clock(), result.backup, rule.name, hours)
-        try:
-            self._retrying(self.watches.start, watch)
-        except AwsError as error:
-            result.cleanup_errors.append(f"the rewrite is not watched for broken callers: {error}")
 
     @staticmethod
     def _done(result: RemediationResult, stored: PolicyState, detail: str) -> None:

@@ -14,7 +14,7 @@ from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
 from lambdas.adapters.watch import RewriteWatches
 from lambdas.remediator.broken import BrokenWatch
-from lambdas.remediator.remediate import Remediator
+from lambdas.remediator.remediate import Remediator, backup_prefix
 from lambdas.remediator.restore import Restorer, load_backup
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
@@ -65,8 +65,6 @@ def build_remediator(
     The proof gate asks IAM Access Analyzer unless `limits.proof` is off."""
     if "prover" not in options and config.limits.proof != "off":
         options["prover"] = AccessAnalyzerProver(factory.client("accessanalyzer"))
-    if "watches" not in options and rate_table:
-        options["watches"] = RewriteWatches(factory.client("dynamodb"), rate_table)
     return Remediator(
         config=config,
         policies_for=PolicyStores(factory, own_account, role_name),
@@ -83,6 +81,7 @@ def build_broken_watch(
     *,
     factory: ClientFactory,
     rate_table: str,
+    backup_bucket: str,
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
@@ -98,7 +97,13 @@ def build_broken_watch(
 
     return BrokenWatch(
         config=config,
-        watches=RewriteWatches(factory.client("dynamodb"), rate_table),
+        watches=RewriteWatches(
+            BackupStore(factory.client("s3"), backup_bucket),
+            factory.client("dynamodb"),
+            rate_table,
+            hours=config.limits.watch_hours,
+            prefix_of=backup_prefix,
+        ),
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
         undo=undo,
         own_prefix=own_prefix,

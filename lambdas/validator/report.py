@@ -102,6 +102,17 @@ class ViolationReporter:
         )
         return "queued"
 
+    def report_denied(self, decision: Decision, record: Any) -> str:
+        """Queue an allowed caller's denied Invoke for the broken-caller watch."""
+        if self._queue is None:
+            raise ConfigError(["QUEUE_URL is not set: denied calls cannot be checked"])
+        self._queue.send(
+            violation_message(decision, record) | {"kind": "denied"},
+            group_id=decision.function or "unknown-function",
+            deduplication_id=_deduplication_id(decision, record),
+        )
+        return "queued-denied"
+
     def _notify(self, decision: Decision, record: Any) -> str:
         if self._notifier is None:
             raise ConfigError(["TOPIC_ARN is not set: monitor-mode violations cannot be reported"])

@@ -130,12 +130,14 @@ class RecordingFactory(ClientFactory):
         return built
 
 
-def test_one_violation_costs_five_api_calls(world):
+def test_one_violation_costs_seven_api_calls_two_of_them_lambda(world):
     arn, _ = blog_function()
     recorder = CallRecorder()
     remediator(world, factory=RecordingFactory(recorder)).remediate(violation(arn))
     assert recorder.actions == [
         "lambda:GetResourcePolicy",
+        "access-analyzer:CheckNoNewAccess",
+        "access-analyzer:CheckNoPublicAccess",
         "dynamodb:UpdateItem",
         "s3:PutObject",
         "lambda:PutResourcePolicy",
