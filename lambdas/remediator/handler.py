@@ -69,6 +69,7 @@ def _remediator(account: str | None) -> Remediator:
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
         own_prefix=settings.own_prefix,
+        clock=lambda: remediator_clock(),
     )
 
 
