@@ -89,18 +89,17 @@ class BrokenWatch:
             return result
         result.verdict, result.detail, result.backup = "broken", judged.reason, watch.backup
         rule = self.config.rule_for(ref)
-        if (
-            rule is not None
-            and rule.on_broken == "restore"
-            and self.undo is not None
-            and self.watches.first_restore(watch, self.clock())
-        ):
+        if rule is not None and rule.on_broken == "restore" and self.undo is not None:
+            # One undo, and one alert from whoever made it (it says what the undo did).
+            if not self.watches.first_restore(watch, self.clock()):
+                return result
             try:
                 result.restored = self.undo(watch.backup)
             except Exception as error:  # tell people: the undo is theirs to do now
                 result.restored = f"the automatic undo FAILED ({error}); undo it by hand"
-        first = self.watches.first_alert(watch, judged.caller or "unknown caller")
-        if (first or result.restored) and self.notifier is not None:
+        elif not self.watches.first_alert(watch, judged.caller or "unknown caller"):
+            return result
+        if self.notifier is not None:
             subject, text = broken_notice(judged, watch, restored=result.restored)
             self.notifier.publish(subject, text, result.to_dict() | {"decision": judged.to_dict()})
             result.alerted = True
