@@ -147,7 +147,7 @@ def test_on_broken_restore_undoes_the_rewrite_once_even_when_denials_race(world)
             '    functions: ["BlogFunction"]\n    on_broken: restore\n',
         )
     )
-    arn, backup = rewritten(world, config)
+    arn, _ = rewritten(world, config)
     notifications(world.inbox)
     checkers = [watch(world, config) for _ in range(4)]
     results = []
