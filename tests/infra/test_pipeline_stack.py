@@ -191,7 +191,12 @@ def test_functions_get_the_contract_environment(synth):
     }
     expected_keys = {
         "invoke-audit-validator": {"QUEUE_URL", "TOPIC_ARN"},
-        "invoke-audit-remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE"},
+        "invoke-audit-remediator": {
+            "TOPIC_ARN",
+            "BACKUP_BUCKET",
+            "RATE_TABLE",
+            "DEAD_LETTER_QUEUE_URL",
+        },
         "invoke-audit-ingest": {"QUEUE_URL", "TOPIC_ARN"},
     }
     for variant in ("standalone", "central"):
