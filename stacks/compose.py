@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from lambdas.core.config import allowlist_to_json
 from models.allowlist import AllowlistConfig
 from stacks.assets import LAMBDA_TARGET, BuiltAsset, Target, build_assets
+from stacks.canary import canary_function_name, with_canary_rule
 from stacks.member_stack import InvokeAuditMemberStack
 from stacks.pipeline_stack import InvokeAuditStack
 from stacks.settings import AccountRole, DeploySettings
@@ -76,7 +77,10 @@ def build_stack(
     target: Target = LAMBDA_TARGET,
 ) -> cdk.Stack:
     """Build the functions' assets (cached; the validated `allowlist` goes into each), then the
-    stack, which compiles the same `allowlist` into its rule."""
+    stack, which compiles the same `allowlist` into its rule. A pipeline's allowlist gets the
+    self-test canary's rule first (stacks.canary)."""
+    if settings.account_role is not AccountRole.MEMBER:
+        allowlist = with_canary_rule(allowlist, canary_function_name(settings.environment))
     assets = build_assets(
         allowlist_json=allowlist_to_json(allowlist),
         target=target,

@@ -19,6 +19,7 @@ from constructs import Construct
 from models.allowlist import AllowlistConfig
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
+from stacks.canary import Canary, canary_function_name
 from stacks.events_rules import InvokeRules, OrganizationBusPolicy
 from stacks.functions import FunctionCommons
 from stacks.ingest import Ingest
@@ -131,6 +132,12 @@ class InvokeAuditStack(cdk.Stack):
                 value=bus.bus_arn,
                 description="invoke-audit:central-bus-arn for the member stacks",
             )
+        self.canary = Canary(
+            self,
+            "Canary",
+            function_name=canary_function_name(settings.environment),
+            log_retention_days=settings.log_retention_days,
+        )
         self.monitoring = self._monitoring()
         self._outputs()
 
@@ -154,6 +161,10 @@ class InvokeAuditStack(cdk.Stack):
         cdk.CfnOutput(self, "QueueUrl", value=self.queue.queue.queue_url)
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket.bucket_name)
+        # What `invoke-audit selftest` and `status` read.
+        cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
+        cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
+        cdk.CfnOutput(self, "InvokeRuleName", value=self.rules.rule.rule_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.core.config import load_allowlist
+from stacks.canary import with_canary_rule
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -145,7 +146,9 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 
 def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
     _, rule = _one(synth, "standalone", "AWS::Events::Rule")
-    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
+    allowlist = with_canary_rule(
+        load_allowlist(REPO / "config" / "allowlist.yaml"), "invokeaudit-canary-standalone"
+    )
     expected = event_pattern(own_function_arn_prefix="PREFIX", allowlist=allowlist)
     # The pattern is JSON text (so that the edge filter's nulls survive), joined around the
     # own-function prefix, whose partition, region and account are resolved at deploy time.
@@ -218,6 +221,7 @@ def test_log_groups_have_retention_and_the_function_names(synth):
     assert set(names) == {
         "/aws/lambda/invoke-audit-validator",
         "/aws/lambda/invoke-audit-remediator",
+        "/aws/lambda/invokeaudit-canary-standalone",
     }
     assert all(props["RetentionInDays"] == 90 for props in names.values())
 
