@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.demo import ALLOWLIST_YAML, run_demo
-from cli.demo_events import events
+from cli.demo import run_demo
+from cli.demo_events import ALLOWLIST_YAML, events
 from cli.main import main
 
 pytestmark = pytest.mark.e2e
