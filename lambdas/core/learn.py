@@ -37,32 +37,33 @@ class Observations:
     callers: dict[str, Counter[EntryKey]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
+    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX, count: int = 1) -> None:
+        """One record; `count`: how many records it stands for (an aggregated tuple)."""
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
         try:
             record = CloudTrailRecordModel.model_validate(raw)
         except ValidationError:
-            self.skipped["unreadable record"] += 1
+            self.skipped["unreadable record"] += count
             return
         if base_event_name(record.eventName or "") != "Invoke":
             return
         if record.errorCode:
-            self.skipped["failed call"] += 1
+            self.skipped["failed call"] += count
             return
         try:
             ref = resolve_function(record)
         except InputError:
-            self.skipped["function unknown"] += 1
+            self.skipped["function unknown"] += count
             return
         if ref.name.startswith(own_prefix) or record.userIdentity is None:
-            self.skipped["own function" if record.userIdentity else "caller unknown"] += 1
+            self.skipped["own function" if record.userIdentity else "caller unknown"] += count
             return
         entry = _entry_for(resolve_caller(record.userIdentity, record.requestParameters or {}))
         if entry is None:
-            self.skipped["caller unknown"] += 1
+            self.skipped["caller unknown"] += count
             return
-        self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += 1
+        self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += count
 
     def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
         for raw in records:
@@ -127,12 +128,15 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_yaml(observations: Observations, *, min_count: int = 1, sources: int = 0) -> str:
+def render_yaml(
+    observations: Observations, *, min_count: int = 1, sources: int = 0, origin: str = ""
+) -> str:
     """The learned allowlist as commented YAML, for a person to review."""
     data = learned_config(observations, min_count=min_count)
     total = sum(sum(c.values()) for c in observations.callers.values())
+    where = origin or f"{sources} files"
     lines = [
-        f"# Learned by `invoke-audit learn` from {total} Invoke records in {sources} files.",
+        f"# Learned by `invoke-audit learn` from {total} Invoke records ({where}).",
         "# Review it, deploy it in monitor mode, watch for violations, then switch to enforce.",
     ]
     if observations.skipped:
