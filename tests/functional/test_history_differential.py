@@ -92,7 +92,7 @@ def trail_200k(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _check_generated(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scan = scan_counts(path, BENCH_ALLOWLIST)
-    verdicts = Counter()
+    verdicts: Counter[str] = Counter()
     for (_, _, verdict), count in scan.items():
         verdicts[verdict] += count
     # the set exercises every verdict
