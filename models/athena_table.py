@@ -27,6 +27,7 @@ __all__ = [
     "PARTITION_KEYS",
     "SERDE",
     "TrailLocation",
+    "check_location",
     "create_table_ddl",
     "projection_parameters",
 ]
@@ -105,20 +106,6 @@ class TrailLocation:
     key_prefix: str = ""  # the trail's S3 key prefix, if it has one
     organization_id: str | None = None  # organization trails add the organization's id
 
-    def __post_init__(self) -> None:
-        if not _BUCKET.match(self.bucket):
-            raise InputError(f"bucket {self.bucket!r}: not an S3 bucket name")
-        if not self.accounts or not all(_ACCOUNT.match(a) for a in self.accounts):
-            raise InputError(f"accounts {list(self.accounts)}: give 12-digit account ids")
-        if not self.regions or not all(_REGION.match(r) for r in self.regions):
-            raise InputError(f"regions {list(self.regions)}: give region names (us-east-1)")
-        if not _DATE.match(self.start_date):
-            raise InputError(f"start date {self.start_date!r}: expected yyyy/MM/dd")
-        if self.organization_id is not None and not _ORG.match(self.organization_id):
-            raise InputError(f"organization id {self.organization_id!r}: expected o-...")
-        if any(c in self.key_prefix for c in "'\\${}") or self.key_prefix.startswith("/"):
-            raise InputError(f"key prefix {self.key_prefix!r}: not an S3 key prefix")
-
     @property
     def logs_root(self) -> str:
         prefix = self.key_prefix.strip("/")
@@ -128,6 +115,24 @@ class TrailLocation:
     @property
     def location_template(self) -> str:
         return self.logs_root + "${account}/CloudTrail/${region}/${timestamp}"
+
+
+def check_location(location: TrailLocation) -> None:
+    """Values given on a command line: InputError naming the first bad one. (The CDK app's
+    values are checked when its context is read, and may be deploy-time tokens.)"""
+    if not _BUCKET.match(location.bucket):
+        raise InputError(f"bucket {location.bucket!r}: not an S3 bucket name")
+    if not location.accounts or not all(_ACCOUNT.match(a) for a in location.accounts):
+        raise InputError(f"accounts {list(location.accounts)}: give 12-digit account ids")
+    if not location.regions or not all(_REGION.match(r) for r in location.regions):
+        raise InputError(f"regions {list(location.regions)}: give region names (us-east-1)")
+    if not _DATE.match(location.start_date):
+        raise InputError(f"start date {location.start_date!r}: expected yyyy/MM/dd")
+    if location.organization_id is not None and not _ORG.match(location.organization_id):
+        raise InputError(f"organization id {location.organization_id!r}: expected o-...")
+    prefix = location.key_prefix
+    if any(c in prefix for c in "'\\${}`") or prefix.startswith("/"):
+        raise InputError(f"key prefix {prefix!r}: not an S3 key prefix")
 
 
 def projection_parameters(location: TrailLocation) -> dict[str, str]:
@@ -149,6 +154,7 @@ def projection_parameters(location: TrailLocation) -> dict[str, str]:
 
 def create_table_ddl(database: str, table: str, location: TrailLocation) -> str:
     """The `CREATE EXTERNAL TABLE` statement (Athena DDL) for the trail's bucket."""
+    check_location(location)
     for what, name in (("database", database), ("table", table)):
         if not _NAME.match(name):
             raise InputError(f"{what} {name!r}: use lowercase letters, digits and _")
