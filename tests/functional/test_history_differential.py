@@ -153,3 +153,16 @@ def test_a_difference_names_the_tuple() -> None:
     key = ("arn:aws:lambda:us-east-1:111111111111:function:f", "s3.amazonaws.com", "allowed")
     with pytest.raises(AssertionError, match="function:f"):
         assert_same(Counter({key: 2}), Counter({key: 3}))
+
+
+def test_learn_from_duckdb_aggregates_writes_the_allowlist_learn_writes_from_records(
+    trail_30k: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["learn", str(trail_30k)]) == 0
+    from_records = capsys.readouterr().out.splitlines()
+    assert main(["learn", "--engine", "duckdb", str(trail_30k)]) == 0
+    from_tuples = capsys.readouterr().out.splitlines()
+    assert from_records[0].startswith("# Learned by `invoke-audit learn` from ")
+    assert from_tuples[0].split(" in ")[0] == from_records[0].split(" in ")[0]  # same count
+    assert from_tuples[1:] == from_records[1:]
+    assert sum(line.strip().startswith("- name:") for line in from_records) > 10

@@ -433,3 +433,32 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, tmp_path):
         main(["history", "--since", "yesterday", str(tmp_path)])
     assert stopped.value.code == 2
     assert "not a date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("resources", "region", "expected"),
+    [
+        (
+            [{"ARN": "arn:aws-cn:lambda:cn-north-1:111111111111:function:f"}],
+            "cn-north-1",
+            "arn:aws-cn:",
+        ),
+        (None, "cn-north-1", "arn:aws-cn:"),  # no resource: the region's partition
+        (None, "us-gov-west-1", "arn:aws-us-gov:"),
+        (None, "eu-west-1", "arn:aws:"),
+    ],
+)
+def test_a_function_named_by_name_gets_its_partition_not_aws(resources, region, expected):
+    from lambdas.core.decide import decide
+
+    record = {
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": region,
+        "recipientAccountId": ACCOUNT,
+        "requestParameters": {"functionName": "f"},
+        "resources": resources,
+        "userIdentity": {"type": "AWSAccount", "accountId": "222222222222"},
+    }
+    function = decide(record, CONFIG).function
+    assert function is not None and function.startswith(expected)
