@@ -1,4 +1,5 @@
-"""`invoke-audit`: scan, rewrite, check-config, remediate, restore, learn, selftest, status, demo."""
+"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, selftest,
+status, demo."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import commands, demo, learn, operate, remediation, scan
+from cli import commands, demo, history, learn, operate, remediation, scan
 from models.exceptions import InvokeAuditError
 
 __all__ = ["build_parser", "main"]
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that are not on the allowlist.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (scan, commands, remediation, learn, operate, demo):
+    for module in (scan, history, commands, remediation, learn, operate, demo):
         module.register(subparsers)
     return parser
 
