@@ -20,6 +20,7 @@ from constructs import Construct
 from models.allowlist import AllowlistConfig
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
+from stacks.athena import history_queries
 from stacks.events_rules import CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
@@ -58,6 +59,9 @@ class InvokeAuditStack(cdk.Stack):
             self, "AccessLogs", retention_days=settings.trail_retention_days
         )
         self.trail = trail_logs(self, settings=settings, access_logs=self.access_logs.bucket)
+        self.history = history_queries(
+            self, settings=settings, trail=self.trail, access_logs=self.access_logs.bucket
+        )
         self.alerts = AlertTopic(self, "Alerts", key=self.key, email=settings.alert_email)
         self.backups = BackupBucket(
             self,
