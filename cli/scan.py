@@ -21,14 +21,18 @@ import orjson
 
 from cli.sources import Source, expand, read_source
 from lambdas.core.config import load_allowlist
-from lambdas.core.decide import DEFAULT_OWN_PREFIX, LAMBDA_SOURCE, Verdict, decide
+from lambdas.core.decide import Verdict
 from lambdas.core.inputs import records_from_bytes
+from lambdas.core.record import LAMBDA_SOURCE
+from lambdas.core.trust import judge_record, trusted_accounts
 from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
+TRUST_ENV = "ALLOWED_ACCOUNTS"  # the functions' variable for the accounts they trust
 TABLE_COLUMNS = ("verdict", "event_time", "function", "caller", "rule", "reason")
 TABLE_WIDTHS = (12, 21, 28, 40, 18, 0)
 
@@ -53,17 +57,27 @@ def is_lambda_candidate(record: Any) -> bool:
 
 
 def judge_records(
-    records: Iterable[Any], config: AllowlistConfig, own_prefix: str
+    records: Iterable[Any],
+    config: AllowlistConfig,
+    own_prefix: str,
+    trusted: frozenset[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """Each Lambda record's decision, as the functions judge it (`lambdas.core.trust`)."""
     for record in records:
         if is_lambda_candidate(record):
-            yield decide(record, config, own_prefix=own_prefix).to_dict()
+            yield judge_record(record, config, own_prefix=own_prefix, trusted=trusted).to_dict()
 
 
-def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: str) -> FileResult:
+def judge_bytes(
+    data: bytes,
+    source: str,
+    config: AllowlistConfig,
+    own_prefix: str,
+    trusted: frozenset[str] | None = None,
+) -> FileResult:
     result = FileResult(source)
     try:
-        for row in judge_records(records_from_bytes(data, source), config, own_prefix):
+        for row in judge_records(records_from_bytes(data, source), config, own_prefix, trusted):
             row["source"] = source
             result.counts[row["verdict"]] += 1
             result.lines.append(orjson.dumps(row))
@@ -75,13 +89,14 @@ def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: s
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(config_path: str, own_prefix: str) -> None:
-    _use(load_allowlist(config_path), own_prefix)
+def _init_worker(config_path: str, own_prefix: str, trusted: frozenset[str] | None) -> None:
+    _use(load_allowlist(config_path), own_prefix, trusted)
 
 
-def _use(config: AllowlistConfig, own_prefix: str) -> None:
+def _use(config: AllowlistConfig, own_prefix: str, trusted: frozenset[str] | None) -> None:
     _WORKER["config"] = config
     _WORKER["own_prefix"] = own_prefix
+    _WORKER["trusted"] = trusted
 
 
 @contextlib.contextmanager
@@ -103,19 +118,27 @@ def _judge_source(source: Source) -> FileResult:
     except InputError as exc:
         return FileResult(source.name, error=str(exc))
     with _without_cyclic_gc():
-        return judge_bytes(data, source.name, _WORKER["config"], _WORKER["own_prefix"])
+        return judge_bytes(
+            data, source.name, _WORKER["config"], _WORKER["own_prefix"], _WORKER["trusted"]
+        )
 
 
 def _results(
-    sources: list[Source], config: AllowlistConfig, config_path: str, own_prefix: str, jobs: int
+    sources: list[Source],
+    config: AllowlistConfig,
+    config_path: str,
+    own_prefix: str,
+    trusted: frozenset[str] | None,
+    jobs: int,
 ) -> Iterator[FileResult]:
     local = [s for s in sources if s.path is not None]
     if jobs > 1 and len(local) == len(sources) and len(sources) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with context.Pool(min(jobs, len(sources)), _init_worker, (config_path, own_prefix)) as pool:
+        setup = (config_path, own_prefix, trusted)
+        with context.Pool(min(jobs, len(sources)), _init_worker, setup) as pool:
             yield from pool.imap(_judge_source, sources, chunksize=1)
         return
-    _use(config, own_prefix)  # in process: the config run_scan already loaded
+    _use(config, own_prefix, trusted)  # in process: the config run_scan already loaded
     for source in sources:
         yield _judge_source(source)
 
@@ -155,9 +178,11 @@ def run_scan(
     out: IO[str],
     err: IO[str],
     *,
-    own_prefix: str = DEFAULT_OWN_PREFIX,
+    own_prefix: str = DEFAULT_PREFIX,
     jobs: int | None = None,
+    trusted: frozenset[str] | None = None,
 ) -> int:
+    """Judge the files; `trusted`: the accounts whose functions are judged (None: all)."""
     config = load_allowlist(config_path)  # a bad config stops the scan before any file is read
     sources = list(expand(paths))
     totals: Counter[str] = Counter()
@@ -173,7 +198,8 @@ def run_scan(
     elif fmt == "json":
         out.write("[")
     first = True
-    for result in _results(sources, config, config_path, own_prefix, jobs or os.cpu_count() or 1):
+    cores = jobs or os.cpu_count() or 1
+    for result in _results(sources, config, config_path, own_prefix, trusted, cores):
         progress.step(result)
         if result.error:
             errors += 1
@@ -204,7 +230,17 @@ def run_scan(
 def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
-    return run_scan(args.paths, args.config, args.format, sys.stdout, sys.stderr, jobs=args.jobs)
+    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
+    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
+    return run_scan(
+        args.paths,
+        args.config,
+        args.format,
+        sys.stdout,
+        sys.stderr,
+        jobs=args.jobs,
+        trusted=trusted or None,
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -219,4 +255,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
     parser.add_argument("--format", choices=("table", "jsonl", "json"), default="table")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    parser.add_argument(
+        "--trust-account",
+        action="append",
+        metavar="ACCOUNT",
+        help="judge only functions of this account (repeat, or comma-separated), as the "
+        "deployed functions do with their own account and ALLOWED_ACCOUNTS; a function of "
+        f"another account is invalid. Default: ${TRUST_ENV} if set, else every account",
+    )
     parser.set_defaults(func=_command)

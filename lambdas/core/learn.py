@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lambdas.core.decide import (
-    DEFAULT_OWN_PREFIX,
+from lambdas.core.guard import is_own
+from lambdas.core.record import (
+    INVOKE,
     LAMBDA_SOURCE,
     Caller,
     base_event_name,
@@ -24,6 +25,7 @@ from lambdas.core.decide import (
 from models.allowlist import AllowEntry, AllowlistConfig
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["Observations", "learned_config", "render_yaml"]
 
@@ -37,7 +39,7 @@ class Observations:
     callers: dict[str, Counter[EntryKey]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
+    def add(self, raw: Any, own_prefix: str = DEFAULT_PREFIX) -> None:
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
         try:
@@ -45,7 +47,7 @@ class Observations:
         except ValidationError:
             self.skipped["unreadable record"] += 1
             return
-        if base_event_name(record.eventName or "") != "Invoke":
+        if base_event_name(record.eventName or "") != INVOKE:
             return
         if record.errorCode:
             self.skipped["failed call"] += 1
@@ -55,7 +57,7 @@ class Observations:
         except InputError:
             self.skipped["function unknown"] += 1
             return
-        if ref.name.startswith(own_prefix) or record.userIdentity is None:
+        if is_own(ref, own_prefix) or record.userIdentity is None:
             self.skipped["own function" if record.userIdentity else "caller unknown"] += 1
             return
         entry = _entry_for(resolve_caller(record.userIdentity, record.requestParameters or {}))
@@ -64,7 +66,7 @@ class Observations:
             return
         self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += 1
 
-    def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
+    def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_PREFIX) -> None:
         for raw in records:
             self.add(raw, own_prefix)
 
@@ -116,7 +118,7 @@ def learned_config(observations: Observations, *, min_count: int = 1) -> dict[st
     data = {
         "version": 1,
         "defaults": {"mode": "monitor", "unmatched": "report"},
-        "protect": ["invoke-audit-*"],
+        "protect": [f"{DEFAULT_PREFIX}*"],
         "rules": rules,
     }
     AllowlistConfig.model_validate(data)  # what learn writes must pass check-config
@@ -144,7 +146,7 @@ def render_yaml(observations: Observations, *, min_count: int = 1, sources: int 
         "  mode: monitor",
         "  unmatched: report",
         "protect:",
-        '  - "invoke-audit-*"',
+        f'  - "{DEFAULT_PREFIX}*"',
         "rules:" if data["rules"] else "rules: []",
     ]
     for rule in data["rules"]:

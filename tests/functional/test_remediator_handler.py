@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from lambdas.remediator import handler
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     ALLOWLIST_YAML,

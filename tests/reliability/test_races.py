@@ -15,7 +15,7 @@ import pytest
 
 from emulator import reset_server
 from lambdas.core.rewrite import rewrite_policy
-from lambdas.remediator.remediate import Outcome, Remediator
+from lambdas.remediation.remediate import Outcome, Remediator
 from models.arns import parse_function_arn
 from tests.reliability.support import DEPLOYER, OTHER_ACCOUNT
 from tests.reliability.world import World, config, messy_policy, violation

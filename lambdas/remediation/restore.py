@@ -21,16 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
-from lambdas.adapters.lambda_policy import PolicyState
-from lambdas.remediator.remediate import PolicyStore, backup_key, same_policy, utcnow
+from lambdas.adapters.backup import parse_s3_uri
+from lambdas.core.policy import same_policy
+from lambdas.core.ports import BackupPort, BackupSource, PolicyState, PolicyStore
+from lambdas.remediation.remediate import backup_key, utcnow
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import InputError
 
 __all__ = ["RestoreResult", "Restorer", "load_backup"]
 
 
-def load_backup(source: str, reader: Callable[[], BackupReader]) -> dict[str, Any]:
+def load_backup(source: str, reader: Callable[[], BackupSource]) -> dict[str, Any]:
     """A backup from `s3://BUCKET/KEY` or a local file, checked for the fields restore needs."""
     if source.startswith("s3://"):
         backup = reader().get(source)
@@ -79,7 +80,7 @@ class Restorer:
     """Restores backups. `writer` stores the safety backup when the source is in S3."""
 
     policies_for: Callable[[FunctionRef], PolicyStore]
-    writer: Callable[[str], BackupStore] | None = None
+    writer: Callable[[str], BackupPort] | None = None
     clock: Callable[[], datetime] = utcnow
 
     def restore(
