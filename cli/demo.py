@@ -27,6 +27,7 @@ from cli.runner import run as cli
 from emulator.environment import patched_environ
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
+from lambdas.core.notices import undo_command
 from models.names import DEFAULT_PREFIX, METRICS_NAMESPACE, SERVICE_NAME, function_name
 
 __all__ = ["register", "run_demo"]
@@ -313,7 +314,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
 
     out.step("6. Undo: invoke-audit restore")
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
-    out.line(f"$ invoke-audit restore s3://{BUCKET}/{blog_key}")
+    out.line(f"$ {undo_command(f's3://{BUCKET}/{blog_key}')}")
     with contextlib.redirect_stdout(io.StringIO()) as printed:  # its JSON report: checked below
         code = cli(["restore", f"s3://{BUCKET}/{blog_key}"])
     _check(json.loads(printed.getvalue())["outcome"] == "restored", "restore did not restore")

@@ -7,6 +7,7 @@ the notifier adapter only publishes what these functions write.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "remediation_subject",
     "remediation_summary",
     "short_name",
+    "undo_command",
     "what_changed",
 ]
 
@@ -37,6 +39,11 @@ def short_name(arn: str | None) -> str:
     if ":function:" in text:
         return text.split(":function:", 1)[1]
     return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
+
+
+def undo_command(backup: str) -> str:
+    """The restore command for a backup, quoted so that it can be pasted into a shell."""
+    return f"{PROJECT} restore {shlex.quote(backup)}"
 
 
 def _account_of(arn: str | None) -> str | None:
@@ -139,7 +146,7 @@ def remediation_summary(
         lines += [
             "",
             f"Backup of the original policy: {backup}",
-            f"To undo: {PROJECT} restore {backup}",
+            f"To undo: {undo_command(backup or '')}",
         ]
         caller_account = _account_of(caller)
         denies = any(c["kind"] == "added" for c in changes)

@@ -168,9 +168,16 @@ class RemediationResult:
         }
 
 
+# The folder of the function's own (unqualified) policy. No alias or version can be named so
+# (alias names take letters, digits, `-` and `_`), and a shell leaves it as it is. Backups
+# written before used `$UNQUALIFIED`, which a shell expands when pasted unquoted.
+UNQUALIFIED = "@unqualified"
+OLD_UNQUALIFIED = "$UNQUALIFIED"
+
+
 def backup_prefix(ref: FunctionRef) -> str:
-    """`backups/{account}/{region}/{function}/{qualifier or $UNQUALIFIED}/`"""
-    qualifier = ref.policy_qualifier or "$UNQUALIFIED"
+    """`backups/{account}/{region}/{function}/{qualifier or @unqualified}/`"""
+    qualifier = ref.policy_qualifier or UNQUALIFIED
     return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/"
 
 
@@ -320,9 +327,11 @@ class Remediator:
         change and died before telling anyone. Report it as its change."""
         if not violation.redelivered or not violation.event_id or self.backups is None:
             return
-        found = self._retrying(
-            self.backups.latest, backup_prefix(ref), f"-{violation.event_id}.json"
-        )
+        suffix = f"-{violation.event_id}.json"
+        found = self._retrying(self.backups.latest, backup_prefix(ref), suffix)
+        if found is None and ref.policy_qualifier is None:  # written before the key change
+            old_prefix = backup_prefix(ref).removesuffix(f"{UNQUALIFIED}/") + OLD_UNQUALIFIED + "/"
+            found = self._retrying(self.backups.latest, old_prefix, suffix)
         if found is None or not same_policy(found[1].get("new_policy"), current.document):
             return
         result.backup, backup = found
