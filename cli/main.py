@@ -1,4 +1,4 @@
-"""`invoke-audit`: scan, rewrite, check-config, remediate, restore, learn, demo."""
+"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, demo."""
 
 from __future__ import annotations
 

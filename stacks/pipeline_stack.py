@@ -19,6 +19,7 @@ from constructs import Construct
 from models.allowlist import AllowlistConfig
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
+from stacks.athena import history_queries
 from stacks.events_rules import InvokeRules, OrganizationBusPolicy
 from stacks.functions import FunctionCommons
 from stacks.ingest import Ingest
@@ -65,6 +66,9 @@ class InvokeAuditStack(cdk.Stack):
             settings=settings,
             own_function_arn_prefix=self.own_prefix,
             access_logs=self.access_logs.bucket,
+        )
+        self.history = history_queries(
+            self, settings=settings, trail=self.trail, access_logs=self.access_logs.bucket
         )
         self.alerts = AlertTopic(self, "Alerts", key=self.key, email=settings.alert_email)
         self.backups = BackupBucket(
