@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from cli.advice import plural
-from lambdas.remediator.remediate import undo_command
+from lambdas.core.notices import undo_command
 from models.exceptions import InputError
 
 __all__ = [

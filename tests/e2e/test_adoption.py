@@ -30,8 +30,8 @@ from emulator import running_server
 from emulator.environment import patched_environ
 from lambdas.core.config import allowlist_to_json, load_allowlist
 from lambdas.remediator import handler as remediator
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator
-from lambdas.validator.runtime import runtime
 from stacks.canary import canary_function_name, with_canary_rule
 from tests import records as r
 from tests.records import ACCOUNT, BUCKET_ARN, REGION

@@ -27,8 +27,8 @@ from cli.main import main
 from cli.operate import CANARY_RULE, SelfTest, print_status, stack_outputs
 from emulator import create_function, emulated_aws
 from lambdas.core.config import allowlist_to_json, parse_allowlist
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
-from lambdas.validator.runtime import runtime
 from stacks.canary import canary_function_name, with_canary_rule
 from tests import records as r
 from tests.functional.test_adapters_fixtures import LambdaContext
