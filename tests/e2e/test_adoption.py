@@ -26,7 +26,7 @@ import pytest
 from cli import demo
 from cli.demo_events import FUNCTIONS, PARTNER, STRANGER
 from cli.main import main
-from emulator import running_server
+from emulator import reset_server, running_server
 from emulator.environment import patched_environ
 from lambdas.core.config import allowlist_to_json, load_allowlist
 from lambdas.remediator import handler as remediator
@@ -85,6 +85,7 @@ class Account:
         path.write_text(allowlist_to_json(shipped))
         runtime.cache_clear()
         validator._reporter.cache_clear()
+        remediator._remediator.cache_clear()
         assert Path(self.names["ALLOWLIST_PATH"]) == path
 
     def invoke(self, *records: dict[str, Any]) -> list[dict[str, Any]]:
@@ -99,6 +100,7 @@ class Account:
 @pytest.fixture()
 def account(tmp_path: Path) -> Iterator[Account]:
     with running_server() as endpoint:
+        reset_server(endpoint)  # moto's backends are shared by every server of this process
         base = {
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -126,8 +128,11 @@ def account(tmp_path: Path) -> Iterator[Account]:
             }
             with patched_environ(env):
                 yield Account(tmp_path, {**names, **env})
+                # The containers' clients point at this server: later tests get new ones.
                 runtime.cache_clear()
                 validator._reporter.cache_clear()
+                remediator._remediator.cache_clear()
+        reset_server(endpoint)
 
 
 def policy(name: str) -> dict[str, Any]:
