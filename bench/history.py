@@ -3,7 +3,8 @@ against `scan` (judge every record), on the same log files, each in a fresh proc
 
 Wall time is the median of RUNS runs, interleaved; peak memory is the largest resident set
 of any one process of the run (`wait4`'s ru_maxrss: for scan, the parent or one of its worker
-processes, whichever is larger; DuckDB runs in one process with a thread per core). Both must
+processes, whichever is larger, so not their sum; DuckDB runs in one process with a thread
+per core). Both must
 give the same verdict counts, or the figure is not written.
 
 `python -m bench.history` measures this figure alone and stores it in bench/results.json
@@ -26,20 +27,27 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
 
 
+# A small process runs the command and reports its peak RSS: a child forked straight from
+# this (larger) process would start its peak from this process's resident set.
+LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[1:], stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(process.pid, 0)
+print(usage.ru_maxrss, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _measure(command: list[str]) -> tuple[float, int, str]:
     """(seconds, peak RSS in MB, stdout) of one run."""
     start = time.perf_counter()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True
-    ) as process:
-        assert process.stdout is not None
-        out = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command], capture_output=True, cwd=ROOT, text=True
+    )
     seconds = time.perf_counter() - start
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"{command[3]} exited {process.returncode}")
-    return seconds, usage.ru_maxrss // 1024, out
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{command[3]} exited {done.returncode}")
+    return seconds, int(done.stderr.split()[-1]) // 1024, done.stdout
 
 
 def _verdicts(output: str, counted: bool) -> Counter[str]:
