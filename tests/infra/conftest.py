@@ -154,7 +154,8 @@ class Synth:
 
 @pytest.fixture(scope="session")
 def allowlist_json() -> str:
-    from lambdas.core.config import allowlist_to_json, load_allowlist
+    from cli.allowlist_file import load_allowlist
+    from lambdas.core.config import allowlist_to_json
 
     return allowlist_to_json(load_allowlist(REPO / "config" / "allowlist.yaml"))
 
@@ -163,7 +164,7 @@ def allowlist_json() -> str:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
-    from lambdas.core.config import load_allowlist
+    from cli.allowlist_file import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.config import (
-    allowlist_to_json,
-    load_allowlist,
-    load_allowlist_json,
-    parse_allowlist,
-)
+from cli.allowlist_file import load_allowlist, parse_allowlist
+from lambdas.core.config import allowlist_to_json
+from lambdas.runtime.settings import load_allowlist_json
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import ConfigError
 from models.globs import glob_error, has_magic, matches
