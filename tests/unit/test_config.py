@@ -294,7 +294,8 @@ def test_same_function_pattern_for_different_qualifiers_is_fine():
         """
     )
     ref = parse_function_arn("arn:aws:lambda:us-east-1:111122223333:function:orders")
-    assert [config.rule_for(ref.with_qualifier(q)).name for q in ("live", "beta", "4", None)] == [
+    rules = [config.rule_for(ref.with_qualifier(q)) for q in ("live", "beta", "4", None)]
+    assert [rule.name if rule else None for rule in rules] == [
         "live",
         "beta",
         "beta",
