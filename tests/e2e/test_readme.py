@@ -30,7 +30,7 @@ def _tour_commands() -> list[str]:
 
 def test_the_tour_has_every_offline_command():
     names = {command.split()[1] for command in _tour_commands()}
-    assert names == {"demo", "scan", "rewrite", "check-config", "learn"}
+    assert names == {"demo", "scan", "rewrite", "check-config", "learn", "history"}
 
 
 ACCOUNT = "123456789012"
