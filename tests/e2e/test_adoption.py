@@ -24,11 +24,12 @@ import boto3
 import pytest
 
 from cli import demo
+from cli.allowlist_file import load_allowlist
 from cli.demo_events import FUNCTIONS, PARTNER, STRANGER
 from cli.main import main
 from emulator import reset_server, running_server
 from emulator.environment import patched_environ
-from lambdas.core.config import allowlist_to_json, load_allowlist
+from lambdas.core.config import allowlist_to_json
 from lambdas.remediator import handler as remediator
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator

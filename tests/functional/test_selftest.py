@@ -23,10 +23,11 @@ from typing import Any
 import boto3
 import pytest
 
+from cli.allowlist_file import parse_allowlist
 from cli.main import main
 from cli.operate import CANARY_RULE, SelfTest, print_status, stack_outputs
 from emulator import create_function, emulated_aws
-from lambdas.core.config import allowlist_to_json, parse_allowlist
+from lambdas.core.config import allowlist_to_json
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
 from stacks.canary import canary_function_name, with_canary_rule

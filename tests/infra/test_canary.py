@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.config import parse_allowlist
+from cli.allowlist_file import parse_allowlist
 from models.exceptions import ConfigError
 from stacks.canary import canary_function_name, with_canary_rule
 
