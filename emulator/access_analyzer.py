@@ -207,9 +207,9 @@ def _respond(
     code = _STATE["refuse"]
     if code is not None:
         status = 429 if "Throttl" in code else 403 if "AccessDenied" in code else 400
-        body = {"Error": {"Code": code, "Message": f"emulated {code}"}}
+        error = {"Error": {"Code": code, "Message": f"emulated {code}"}}
         meta = {"HTTPStatusCode": status, "RetryAttempts": 0}
-        return AWSResponse("https://emulated", status, {}, None), body | {"ResponseMetadata": meta}
+        return AWSResponse("https://emulated", status, {}, None), error | {"ResponseMetadata": meta}
     # `params` is the serialized request: the operation's input is its JSON body.
     body = params.get("body") or b"{}"
     given = json.loads(body.decode() if isinstance(body, bytes) else body)

@@ -31,17 +31,17 @@ from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.errors import PolicyRejectedError
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, queue_url_of
-from lambdas.remediator.broken import BrokenWatch
-from lambdas.remediator.remediate import (
+from lambdas.core.notices import public_policy_notice
+from lambdas.remediation.broken import BrokenWatch
+from lambdas.remediation.remediate import (
     RateLimitedError,
     Remediator,
     Violation,
-    public_policy_notice,
     seconds_to_next_window,
 )
-from lambdas.remediator.wiring import build_broken_watch, build_remediator
-from lambdas.validator.envelope import metric_name
-from lambdas.validator.runtime import own_account, runtime, telemetry
+from lambdas.remediation.wiring import build_broken_watch, build_remediator
+from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.telemetry import metric_name, telemetry
 from models.exceptions import ConfigError
 
 __all__ = ["lambda_handler"]
@@ -121,7 +121,13 @@ def _dead_letter_now(
     )
     topic = os.environ.get("TOPIC_ARN")
     if topic:
-        subject, text = public_policy_notice(violation, reason)
+        subject, text = public_policy_notice(
+            violation.function,
+            violation.caller,
+            reason,
+            violation.event_id,
+            violation.event_time,
+        )
         Notifier(factory.client("sns"), topic).publish(
             subject, text, {"function": violation.function, "reason": reason}
         )

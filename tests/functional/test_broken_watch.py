@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from lambdas.adapters.clients import ClientFactory
-from lambdas.remediator.remediate import Outcome, Violation
-from lambdas.remediator.wiring import build_broken_watch
+from lambdas.remediation.remediate import Outcome, Violation
+from lambdas.remediation.wiring import build_broken_watch
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     ALLOWLIST_YAML,

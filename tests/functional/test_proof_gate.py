@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from lambdas.adapters.access_analyzer import AccessAnalyzerProver
-from lambdas.remediator.remediate import Outcome, Violation
+from lambdas.remediation.remediate import Outcome, Violation
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     REGION,

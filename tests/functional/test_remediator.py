@@ -18,8 +18,8 @@ from lambdas.adapters.errors import (
 )
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.core.rewrite import DENY_SID
-from lambdas.remediator.remediate import Outcome, RateLimitedError, Violation, backup_key
-from lambdas.remediator.wiring import PolicyStores
+from lambdas.remediation.remediate import Outcome, RateLimitedError, Violation, backup_key
+from lambdas.remediation.wiring import PolicyStores
 from models.arns import parse_function_arn
 from models.exceptions import InvokeAuditError
 from tests.functional.test_adapters_fixtures import (
@@ -89,7 +89,8 @@ def test_remediation_removes_the_wildcard_tightens_s3_backs_up_and_notifies(worl
         "StringEquals": {"AWS:SourceAccount": ACCOUNT},
     }
     # The backup: contract key and fields, written before the policy changed.
-    assert key.startswith(f"backups/{ACCOUNT}/{REGION}/BlogFunction/$UNQUALIFIED/")
+    assert key.startswith(f"backups/{ACCOUNT}/{REGION}/BlogFunction/@unqualified/")
+    assert "$" not in key
     assert key.endswith("-ev-1.json")
     assert result.backup == f"s3://{world.bucket}/{key}"
     assert backup["function"] == arn

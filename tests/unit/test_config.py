@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.config import (
-    allowlist_to_json,
-    load_allowlist,
-    load_allowlist_json,
-    parse_allowlist,
-)
+from cli.allowlist_file import load_allowlist, parse_allowlist
+from lambdas.core.config import allowlist_to_json
+from lambdas.runtime.settings import load_allowlist_json
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import ConfigError
 from models.globs import glob_error, has_magic, matches
@@ -274,16 +271,48 @@ def test_same_function_pattern_in_two_rules():
         rules:
           - name: a
             functions: [a, b]
-            qualifiers: [prod]
+            qualifiers: [prod, "dev*"]
           - name: b
             functions: [c, b]
-            qualifiers: [dev]
+            qualifiers: [dev-eu]
         """
     )
     assert line == 6
     assert rest.startswith("rules[1].functions:")
     assert "'b'" in rest
     assert "also in rule 'a'" in rest
+    assert "qualifier 'dev-eu'" in rest
+
+
+def test_same_function_pattern_for_different_qualifiers_is_fine():
+    config = make_config(
+        """\
+        rules:
+          - {name: live, functions: [orders], qualifiers: [live]}
+          - {name: beta, functions: [orders], qualifiers: [beta, "4"]}
+          - {name: rest, functions: [orders]}
+        """
+    )
+    ref = parse_function_arn("arn:aws:lambda:us-east-1:111122223333:function:orders")
+    rules = [config.rule_for(ref.with_qualifier(q)) for q in ("live", "beta", "4", None)]
+    assert [rule.name if rule else None for rule in rules] == [
+        "live",
+        "beta",
+        "beta",
+        "rest",
+    ]
+
+
+def test_a_qualifier_rule_after_a_catch_all_rule_for_the_same_pattern_is_an_error():
+    line, rest = only(
+        """\
+        rules:
+          - {name: all, functions: [orders]}
+          - {name: live, functions: [orders], qualifiers: [live]}
+        """
+    )
+    assert line == 3
+    assert "also in rule 'all'" in rest
 
 
 def test_same_pattern_twice_in_one_rule():

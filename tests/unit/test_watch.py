@@ -4,10 +4,11 @@ the same resource it is `broken`. Times and expected values written by hand."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from lambdas.core.config import parse_allowlist
+from cli.allowlist_file import parse_allowlist
 from lambdas.core.decide import Verdict, decide
 from lambdas.core.watch import Watch, judge_denied, parse_time, watches_from_backups
 
@@ -109,7 +110,7 @@ def test_a_stranger_is_never_broken():
 
 
 def test_watches_from_backups_skip_restore_copies_and_timeless_ones():
-    backups = [
+    backups: list[tuple[str, dict[str, Any]]] = [
         (
             "s3://b/1.json",
             {"function": FUNCTION, "time": "2025-01-02T03:00:00+00:00", "rule": "orders"},

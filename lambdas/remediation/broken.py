@@ -22,7 +22,7 @@ from typing import Protocol
 
 from lambdas.core.decide import Verdict, decide
 from lambdas.core.watch import Watch, broken_notice, judge_denied
-from lambdas.remediator.remediate import Violation
+from lambdas.remediation.remediate import Violation
 from models.allowlist import AllowlistConfig
 from models.arns import parse_function_arn
 

@@ -13,11 +13,12 @@ from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
 from lambdas.adapters.watch import RewriteWatches
-from lambdas.remediator.broken import BrokenWatch
-from lambdas.remediator.remediate import Remediator, backup_prefix
-from lambdas.remediator.restore import Restorer, load_backup
+from lambdas.remediation.broken import BrokenWatch
+from lambdas.remediation.remediate import Remediator, backup_prefix
+from lambdas.remediation.restore import Restorer, load_backup
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["PolicyStores", "build_broken_watch", "build_remediator"]
 
@@ -58,7 +59,7 @@ def build_remediator(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = "invoke-audit-",
+    own_prefix: str = DEFAULT_PREFIX,
     **options: Any,
 ) -> Remediator:
     """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator).
@@ -85,7 +86,7 @@ def build_broken_watch(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = "invoke-audit-",
+    own_prefix: str = DEFAULT_PREFIX,
 ) -> BrokenWatch:
     """The broken-caller watch; its undo is the operator's restore (compare-and-swap)."""
     stores = PolicyStores(factory, own_account, role_name)
