@@ -501,7 +501,7 @@ def test_without_the_resource_policy_api_it_writes_with_add_and_remove_permissio
 
 
 def test_a_message_is_read_strictly():
-    with pytest.raises(InvokeAuditError, match="kind must be 'violation'"):
+    with pytest.raises(InvokeAuditError, match="kind must be one of violation, denied"):
         Violation.from_message({"function": "x"})
     with pytest.raises(InvokeAuditError, match="names no function"):
         Violation.from_message({"kind": "violation", "function": 7})
