@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -69,7 +69,6 @@ def _remediator(account: str | None) -> Remediator:
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
         own_prefix=settings.own_prefix,
-        clock=lambda: remediator_clock(),
     )
 
 
@@ -92,13 +91,13 @@ def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def _delay_to_next_window(record: SQSRecord, where: dict[str, Any]) -> None:
+def _delay_to_next_window(record: SQSRecord, where: dict[str, Any], now: datetime) -> None:
     """Hide a rate-limited message until the next hour; a failure to do so leaves it to
     the queue's own visibility timeout (it is still reported failed, never dropped)."""
     factory = ClientFactory()
     try:
         delays = MessageDelays(factory.client("sqs"), queue_url_of(record.event_source_arn))
-        seconds = delays.delay(record.receipt_handle, seconds_to_next_window(remediator_clock()))
+        seconds = delays.delay(record.receipt_handle, seconds_to_next_window(now))
     except Exception as error:  # the message is reported failed either way
         logger.error(f"could not delay the message to the next window: {error}", extra=where)
         return
@@ -135,10 +134,6 @@ def _dead_letter_now(
     logger.error(reason, extra=where | {"outcome": "dead-lettered"})
 
 
-def remediator_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = None) -> None:
     where = {"message_id": record.message_id, "group": record.attributes.message_group_id}
     violation: Violation | None = None
@@ -154,7 +149,7 @@ def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = 
     except RateLimitedError as error:
         _count("RateLimitTripped")
         logger.error(str(error), extra=where | {"outcome": "rate-limited"})
-        _delay_to_next_window(record, where)
+        _delay_to_next_window(record, where, remediator.clock())
         raise
     except PolicyRejectedError as error:
         if error.code != "PublicPolicyException" or violation is None:

@@ -200,7 +200,8 @@ def test_a_spent_budget_delays_the_21st_violation_to_the_next_hour(world, capsys
             MessageDeduplicationId=f"ev-{name}",
         )
     hour = datetime(2025, 1, 2, 10, 15, 0, tzinfo=UTC)
-    monkeypatch.setattr(handler, "remediator_clock", lambda: hour)
+    clock = {"now": hour}
+    monkeypatch.setattr(handler._remediator(ACCOUNT), "clock", lambda: clock["now"])
     remediated = 0
     for _ in range(3):  # the event source mapping's batches: at most 10 a batch
         event = received_event(queue)
@@ -232,7 +233,7 @@ def test_a_spent_budget_delays_the_21st_violation_to_the_next_hour(world, capsys
         for n in names
         if [s["Sid"] for s in get_policy(arn_of(n))[0]["Statement"]] != ["s3-trigger"]
     ]
-    monkeypatch.setattr(handler, "remediator_clock", lambda: hour + timedelta(hours=1))
+    clock["now"] = hour + timedelta(hours=1)
     again = sqs_event(("m21", arn_of(left), message(arn_of(left), f"ev-{left}")))
     result, _ = run(again, capsys)
     assert result == {"batchItemFailures": []}
