@@ -22,6 +22,7 @@ from models.exceptions import InputError
 from models.globs import matches
 
 __all__ = [
+    "INVOKE_EVENT_NAMES",
     "LAMBDA_SOURCE",
     "Caller",
     "Decision",
@@ -33,8 +34,12 @@ __all__ = [
 ]
 
 LAMBDA_SOURCE = "lambda.amazonaws.com"
+# The invocation APIs. CloudTrail's documentation lists only Invoke as a Lambda data event;
+# the others are judged alike whenever they are recorded (a missed invocation costs more than
+# a logged one). InvokeExecution is the asynchronous run of an Invoke, not an invocation.
+INVOKE_EVENT_NAMES = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 DEFAULT_OWN_PREFIX = "invoke-audit-"
-_SUFFIX = re.compile(r"\d{8}(v\d+)?\Z")
+_SUFFIX = re.compile(r"[0-9]{8}(v[0-9]+)?\Z")
 _ASSUMED_ROLE = re.compile(r"arn:(?P<p>[^:]+):sts::(?P<a>[^:]+):assumed-role/(?P<role>[^/]+)/")
 
 
@@ -266,7 +271,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
         verdict = Verdict.IGNORED if record.eventSource else Verdict.INVALID
         return replace(found, verdict=verdict, reason=f"not a Lambda record: {why}")
     name = base_event_name(record.eventName or "")
-    if name != "Invoke":
+    if name not in INVOKE_EVENT_NAMES:
         reason = {
             "": "no eventName",
             "InvokeExecution": "InvokeExecution is the asynchronous run of an Invoke already recorded",
