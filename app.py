@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import allowlist_to_json, load_allowlist
+from lambdas.core.config import load_allowlist
 from models.exceptions import ConfigError
 from stacks.assets import AssetBuildError
 from stacks.node import use_bundled_node
@@ -59,7 +59,7 @@ def main() -> int:
     try:
         settings = DeploySettings.from_context(app.node.try_get_context)
         config = load_allowlist(_allowlist_path(settings.allowlist_path))
-        build_stack(app, settings=settings, allowlist_json=allowlist_to_json(config))
+        build_stack(app, settings=settings, allowlist=config)
     except SettingsError as error:
         return _fail(f"cdk.json: {error}")
     except ConfigError as error:

@@ -96,22 +96,22 @@ def allowlist_json() -> str:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory, allowlist_json: str) -> Synth:
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
+    from lambdas.core.config import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = cdk_json_context()
     app = cdk.App(context=context, outdir=str(outdir))
+    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
     stacks = {}
     settings = {}
     for variant, overrides in VARIANTS.items():
         settings[variant] = settings_from_mapping({**context, **overrides})
-        stacks[variant] = build_stack(
-            app, settings=settings[variant], allowlist_json=allowlist_json
-        )
+        stacks[variant] = build_stack(app, settings=settings[variant], allowlist=allowlist)
     add_nag_checks(app)
     nag_error = None
     try:
