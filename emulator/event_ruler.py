@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "APT_PACKAGES",
+    "DEFAULT_HOME",
     "EventRuler",
     "EventRulerUnavailableError",
     "ensure_runtime",

@@ -9,6 +9,8 @@ account.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 import aws_cdk as cdk
@@ -91,12 +93,17 @@ class InvokeAuditMemberStack(cdk.Stack):
                 retention_days=settings.trail_retention_days,
             )
         self.forward_dlq = dead_letter_queue(self, "ForwardDeadLetterQueue", key=self.key)
+        pattern = event_pattern(own_function_arn_prefix=own_prefix)
         self.rule = events.Rule(
             self,
             "ForwardInvokeRule",
             description="Forward Lambda Invoke data events to the central invoke-audit bus",
-            event_pattern=cdk_event_pattern(event_pattern(own_function_arn_prefix=own_prefix)),
+            event_pattern=cdk_event_pattern(pattern),
         )
+        # As JSON text: CDK would drop the pattern's null (a record whose resource ARN is null).
+        cfn_rule = self.rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_property_override("EventPattern", json.dumps(pattern, separators=(",", ":")))
         central_bus = events.EventBus.from_event_bus_arn(
             self, "CentralBus", settings.central_bus_arn
         )

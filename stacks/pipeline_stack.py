@@ -19,11 +19,11 @@ from constructs import Construct
 from models.allowlist import AllowlistConfig
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
-from stacks.events_rules import InvokeRules, OrganizationBusPolicy
+from stacks.events_rules import VALIDATOR_SOURCES_MAX, InvokeRules, OrganizationBusPolicy
 from stacks.functions import FunctionCommons
 from stacks.ingest import Ingest
 from stacks.keys import pipeline_key
-from stacks.pattern import event_pattern, own_function_arn_prefix
+from stacks.pattern import edge_rules, own_function_arn_prefix
 from stacks.queues import RemediationQueue, dead_letter_queue
 from stacks.remediator import REMEDIATOR_TIMEOUT, Remediator
 from stacks.settings import DeploySettings
@@ -99,10 +99,11 @@ class InvokeAuditStack(cdk.Stack):
         self.rules = InvokeRules(
             self,
             "InvokeRule",
-            pattern=event_pattern(
+            rules=edge_rules(
                 own_function_arn_prefix=self.own_prefix,
                 allowlist=allowlist,
                 size_limit=settings.pattern_size_limit,
+                max_rules=min(settings.max_event_rules, VALIDATOR_SOURCES_MAX),
             ),
             validator=self.validator.function,
             dead_letter_queue=self.validator_dlq,

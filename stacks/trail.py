@@ -43,11 +43,13 @@ def trail_selectors(
         )
     selectors.append(
         {
-            "Name": "Lambda Invoke, except invoke-audit's own functions",
+            "Name": "Lambda invocations, except invoke-audit's own functions",
             "FieldSelectors": [
                 {"Field": "eventCategory", "Equals": ["Data"]},
                 {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
-                {"Field": "eventName", "Equals": ["Invoke"]},
+                # Invoke, and InvokeAsync / InvokeWithResponseStream should CloudTrail record
+                # them (its documentation lists Invoke only), with any date suffix.
+                {"Field": "eventName", "StartsWith": ["Invoke"]},
                 {"Field": "resources.ARN", "NotStartsWith": [own_function_arn_prefix]},
             ],
         }
@@ -65,6 +67,7 @@ def _cfn_selectors(
                 cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
                     field=field["Field"],
                     equal_to=field.get("Equals"),
+                    starts_with=field.get("StartsWith"),
                     not_starts_with=field.get("NotStartsWith"),
                 )
                 for field in selector["FieldSelectors"]

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.core.config import load_allowlist
-from stacks.pattern import event_pattern
+from stacks.pattern import edge_rules
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
 from tests.infra.conftest import EXISTING_BUCKET, Synth
@@ -37,7 +37,7 @@ INVOKE_SELECTOR = {
     "FieldSelectors": [
         {"Field": "eventCategory", "Equals": ["Data"]},
         {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
-        {"Field": "eventName", "Equals": ["Invoke"]},
+        {"Field": "eventName", "StartsWith": ["Invoke"]},
         {"Field": "resources.ARN", "NotStartsWith": [OWN_PREFIX]},
     ],
 }
@@ -143,30 +143,44 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 # -- EventBridge rule -------------------------------------------------------------------
 
 
-def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
-    _, rule = _one(synth, "standalone", "AWS::Events::Rule")
-    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
-    expected = event_pattern(own_function_arn_prefix="PREFIX", allowlist=allowlist)
-    # The pattern is JSON text (so that the edge filter's nulls survive), joined around the
-    # own-function prefix, whose partition, region and account are resolved at deploy time.
+def _deployed_pattern(rule: dict[str, Any]) -> dict[str, Any]:
+    """The rule's pattern with the own-function prefix (resolved at deploy time) as PREFIX."""
     joined = rule["Properties"]["EventPattern"]["Fn::Join"]
     assert joined[0] == ""
     text = "".join(part if isinstance(part, str) else f"<{next(iter(part))}>" for part in joined[1])
     prefix = "arn:<Ref>:lambda:<Ref>:<Ref>:function:invoke-audit-"
-    assert json.loads(text.replace(prefix, "PREFIX")) == expected
-    assert "null" in text  # the edge filter's null matches are in the deployed pattern
-    assert "EventBusName" not in rule["Properties"]  # the default bus
+    return dict(json.loads(text.replace(prefix, "PREFIX")))
 
 
-def test_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
-    _, rule = _one(synth, "standalone", "AWS::Events::Rule")
+def test_the_rules_are_the_compiled_edge_rules_with_own_functions_excluded(synth):
+    rules = synth.resources("standalone", "AWS::Events::Rule")
+    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
+    expected = edge_rules(own_function_arn_prefix="PREFIX", allowlist=allowlist).rules
+    # JSON text (so that the patterns' nulls survive), joined around the own-function prefix,
+    # whose partition, region and account are resolved at deploy time.
+    deployed = {r["Properties"]["Description"]: _deployed_pattern(r) for r in rules.values()}
+    assert deployed == {rule.description: rule.pattern for rule in expected}
+    assert {rule.key for rule in expected} >= {
+        "rule-blog-s3-trigger",
+        "unmatched",
+        "failed-invokes",
+    }
+    for rule in rules.values():
+        assert "null" in json.dumps(rule["Properties"]["EventPattern"])
+        assert "EventBusName" not in rule["Properties"]  # the default bus
+
+
+def test_every_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
     validator_id, _ = _function(synth, "standalone", "invoke-audit-validator")
-    (target,) = rule["Properties"]["Targets"]
-    assert _ref_target(target["Arn"]) == validator_id
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
-    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
-    dlq_id = _ref_target(target["DeadLetterConfig"]["Arn"])
-    assert synth.templates["standalone"]["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
+    rules = synth.resources("standalone", "AWS::Events::Rule")
+    assert len(rules) >= 3
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        assert _ref_target(target["Arn"]) == validator_id
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
+        dlq_id = _ref_target(target["DeadLetterConfig"]["Arn"])
+        assert synth.templates["standalone"]["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
 
 
 # -- functions --------------------------------------------------------------------------
