@@ -10,7 +10,6 @@ account.
 from __future__ import annotations
 
 import json
-
 from typing import Any
 
 import aws_cdk as cdk
