@@ -116,10 +116,6 @@ class EdgeRules:
         """The allowlist rules whose allowed callers are left out at the edge."""
         return tuple(name for rule in self.rules if rule.filtering for name in rule.rules)
 
-    def union(self) -> dict[str, Any]:
-        """One pattern that matches what any of the rules matches (for testing)."""
-        return {"$or": [rule.pattern for rule in self.rules]}
-
 
 # -- wildcards ------------------------------------------------------------------------------
 
