@@ -454,36 +454,35 @@ def _exact_wildcards(rule: Rule, globs: Iterable[str], notes: list[str]) -> froz
 
 
 def _service_groups(entries: list[AllowEntry]) -> list[_Alternatives]:
-    """Each group: the caller is NOT this allowed kind, as alternatives of literal lists."""
-    groups: list[_Alternatives] = []
-    plain = frozenset(
-        e.service for e in entries if e.service and not e.source_arn and not e.source_account
-    )
-    if plain:
-        groups.append([[(INVOKED_BY, _Differs(plain, absent_ok=True))]])
-    sourced: dict[tuple[str, str | None], set[str | None]] = {}
-    for entry in entries:
-        if (
-            entry.service
-            and entry.service not in plain
-            and (entry.source_arn or entry.source_account)
-        ):
-            sourced.setdefault((entry.service, entry.source_account), set()).add(entry.source_arn)
-    for (service, account), source_arns in sorted(sourced.items(), key=str):
-        alternatives: _Alternatives = [
-            [(INVOKED_BY, _Differs(frozenset({service}), absent_ok=True))]
-        ]
-        if None not in source_arns:
-            wilds = [_wildcard(s) for s in source_arns if s]
-            if all(exact for _, exact in wilds):
-                values = frozenset(w for w, _ in wilds)
-                alternatives.append([(SOURCE_ARN, _Differs(values, absent_ok=False))])
-            else:  # not expressible: allowed (here) only when the record names no source ARN
-                alternatives.append([(SOURCE_ARN, _Present())])
-        if account:
-            alternatives.append([(SOURCE_ACCOUNT, _Differs(frozenset({account}), absent_ok=False))])
-        groups.append(alternatives)
-    return groups
+    """ "The caller is none of these services as allowed", split on `invokedBy`: another (or
+    no) service, or one of them with a source ARN or account none of its entries allows."""
+    if not entries:
+        return []
+    services = frozenset(e.service for e in entries if e.service)
+    alternatives: _Alternatives = [[(INVOKED_BY, _Differs(services, absent_ok=True))]]
+    plain = {e.service for e in entries if e.service and not e.source_arn and not e.source_account}
+    for service in sorted(services - plain):
+        this = _Match(frozenset({service}))
+        per_account: dict[str | None, set[str | None]] = {}
+        for entry in entries:
+            if entry.service == service:
+                per_account.setdefault(entry.source_account, set()).add(entry.source_arn)
+        groups: list[_Alternatives] = []
+        for account, source_arns in sorted(per_account.items(), key=str):
+            group: _Alternatives = []
+            if None not in source_arns:
+                wilds = [_wildcard(s) for s in source_arns if s]
+                if all(exact for _, exact in wilds):
+                    values = frozenset(w for w, _ in wilds)
+                    group.append([(SOURCE_ARN, _Differs(values, absent_ok=False))])
+                else:  # not expressible: allowed (here) only when the record names no source
+                    group.append([(SOURCE_ARN, _Present())])
+            if account:
+                group.append([(SOURCE_ACCOUNT, _Differs(frozenset({account}), absent_ok=False))])
+            groups.append(group)
+        for term in _product(groups):
+            alternatives.append([(INVOKED_BY, this), *term.items()])
+    return [alternatives]
 
 
 def _lasting(entry: AllowEntry) -> bool:
@@ -526,7 +525,7 @@ def _function_group(forms: frozenset[str]) -> _Alternatives:
     return [
         [(FUNCTION_NAME, _Match(forms))],
         [
-            (FUNCTION_NAME, _Match(forms, or_not_text=True)),
+            (FUNCTION_NAME, _Match(frozenset(), or_not_text=True)),
             (FUNCTION_VERSION, _Match(forms, or_not_text=True)),
         ],
     ]

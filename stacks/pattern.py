@@ -41,14 +41,15 @@ def event_name_filter() -> list[Any]:
     suffix (`Invoke20150331`, `InvokeAsync20141113`), but not `InvokeExecution`.
 
     A name that another invocation name starts with (`Invoke`) is listed as itself and as
-    itself followed by a digit; the others as prefixes (a longer name is judged `ignored`).
+    itself followed by `20` (the suffix is an API version date, 20YYMMDD); the others as
+    prefixes (a longer name is judged `ignored`).
     """
     names = sorted(INVOKE_EVENT_NAMES)
     out: list[Any] = []
     for name in names:
         if any(other != name and other.startswith(name) for other in names):
             out.append(name)
-            out.extend({"prefix": f"{name}{digit}"} for digit in range(10))
+            out.append({"prefix": f"{name}20"})
         else:
             out.append({"prefix": name})
     return out

@@ -39,7 +39,8 @@ LAMBDA_SOURCE = "lambda.amazonaws.com"
 # a logged one). InvokeExecution is the asynchronous run of an Invoke, not an invocation.
 INVOKE_EVENT_NAMES = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 DEFAULT_OWN_PREFIX = "invoke-audit-"
-_SUFFIX = re.compile(r"[0-9]{8}(v[0-9]+)?\Z")
+# An API version date, 20YYMMDD (the edge filter selects `Invoke20...` on this).
+_SUFFIX = re.compile(r"20[0-9]{6}(v[0-9]+)?\Z")
 _ASSUMED_ROLE = re.compile(r"arn:(?P<p>[^:]+):sts::(?P<a>[^:]+):assumed-role/(?P<role>[^/]+)/")
 
 

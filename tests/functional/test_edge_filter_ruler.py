@@ -309,7 +309,9 @@ def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, batch):
 
 
 def test_report_filtered_fraction():
-    """The property is not vacuous: allowed Invokes are dropped, violations are seen."""
+    """The property is not vacuous: violations and unmonitored Invokes were generated. (Random
+    callers are seldom allowed: the filtered fraction that matters is measured on realistic
+    traffic in `test_the_filter_drops_most_allowed_invokes`.)"""
     allowed = TALLY["allowed:delivered"] + TALLY["allowed:dropped"]
     if not allowed:
         pytest.skip("the property test did not run")
@@ -317,7 +319,7 @@ def test_report_filtered_fraction():
     print(
         f"\nedge filter, generated allowlists: {fraction:.1%} of {allowed} allowed filtered; {dict(TALLY)}"
     )
-    assert TALLY["violation:delivered"] > 0 and fraction > 0.2
+    assert TALLY["violation:delivered"] > 0 and TALLY["unmonitored:delivered"] > 0
 
 
 def test_an_allowed_invoke_is_dropped_and_a_violation_delivered(ruler):
