@@ -27,15 +27,18 @@ from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import EdgeRules, compile_edge_rules
-from stacks.pattern import event_pattern, own_function_arn_prefix
+from stacks.pattern import event_pattern, function_arn
 
 __all__ = ["compiled_rules", "generated_allowlist", "generated_traffic", "measure", "run"]
 
-OWN = own_function_arn_prefix(partition="aws", region=REGION, account=ACCOUNT, prefix=OWN_PREFIX)
+OWN = [
+    function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"{OWN_PREFIX}{name}")
+    for name in ("validator", "remediator")
+]
 
 
 def compiled_rules(config: AllowlistConfig, *, limit: int = 2048) -> EdgeRules:
-    return compile_edge_rules(event_pattern(own_function_arn_prefix=OWN), config, limit=limit)
+    return compile_edge_rules(event_pattern(own_function_arns=OWN), config, limit=limit)
 
 
 def _must_arrive(verdict: Verdict, config: AllowlistConfig, rule: str | None) -> bool:

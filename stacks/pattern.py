@@ -9,6 +9,7 @@ and the tests run them through aws/event-ruler, the matcher EventBridge uses.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from lambdas.core.decide import INVOKE_EVENT_NAMES, LAMBDA_SOURCE
@@ -21,15 +22,15 @@ __all__ = [
     "edge_rules",
     "event_name_filter",
     "event_pattern",
-    "own_function_arn_prefix",
+    "function_arn",
 ]
 
 INVOKE_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
 
-def own_function_arn_prefix(*, partition: str, region: str, account: str, prefix: str) -> str:
-    """The start of every ARN of this pipeline's own functions (values may be CDK tokens)."""
-    return f"arn:{partition}:lambda:{region}:{account}:function:{prefix}"
+def function_arn(*, partition: str, region: str, account: str, name: str) -> str:
+    """The unqualified ARN of function `name` (values may be CDK tokens)."""
+    return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
 
 
 class EdgeFilterWarning(UserWarning):
@@ -55,34 +56,33 @@ def event_name_filter() -> list[Any]:
     return out
 
 
-def event_pattern(*, own_function_arn_prefix: str) -> dict[str, Any]:
-    """Invoke records of every function except this pipeline's own.
+def event_pattern(*, own_function_arns: Sequence[str] = ()) -> dict[str, Any]:
+    """Invoke records of every function except this pipeline's own, left out by their exact
+    unqualified ARNs (never by a name prefix: anyone may name a function like them).
 
     `detail.resources[].ARN` is the invoked function's unqualified ARN, present on the Invoke
     records CloudTrail writes (also when `requestParameters` is null: Step Functions);
     EventBridge matches a field inside an array of objects against each element. A record
     without `resources` is selected too: `decide` does not need it.
     """
-    return {
-        "source": ["aws.lambda"],
-        "detail-type": [INVOKE_DETAIL_TYPE],
-        "detail": {
-            "eventSource": [LAMBDA_SOURCE],
-            "eventName": event_name_filter(),
-            "resources": {
-                "ARN": [
-                    {"anything-but": {"prefix": own_function_arn_prefix}},
-                    {"exists": False},
-                    None,
-                ],
-            },
-        },
+    detail: dict[str, Any] = {
+        "eventSource": [LAMBDA_SOURCE],
+        "eventName": event_name_filter(),
     }
+    if own_function_arns:
+        detail["resources"] = {
+            "ARN": [
+                {"anything-but": sorted(set(own_function_arns))},
+                {"exists": False},
+                None,
+            ]
+        }
+    return {"source": ["aws.lambda"], "detail-type": [INVOKE_DETAIL_TYPE], "detail": detail}
 
 
 def edge_rules(
     *,
-    own_function_arn_prefix: str,
+    own_function_arns: Sequence[str],
     allowlist: AllowlistConfig,
     size_limit: int = PATTERN_SIZE_LIMIT,
     max_rules: int = RULES_PER_BUS,
@@ -90,7 +90,7 @@ def edge_rules(
     """The rules that deliver the Invokes `decide` must see (`stacks.edge_filter`); a warning
     for each part of the allowlist that did not fit and is delivered whole."""
     compiled = compile_edge_rules(
-        event_pattern(own_function_arn_prefix=own_function_arn_prefix),
+        event_pattern(own_function_arns=own_function_arns),
         allowlist,
         limit=size_limit,
         max_rules=max_rules,

@@ -29,7 +29,7 @@ from models.allowlist import AllowlistConfig
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
 from stacks.edge_filter import MAX_OR_TERMS, PATTERN_SIZE_LIMIT, EdgeRules
-from stacks.pattern import edge_rules, own_function_arn_prefix
+from stacks.pattern import edge_rules, function_arn
 from tests.event_ruler import ruler
 
 pytestmark = pytest.mark.functional
@@ -38,14 +38,15 @@ __all__ = ["ruler"]
 
 ACCOUNT = records.ACCOUNT
 REGION = records.REGION
-OWN = own_function_arn_prefix(
-    partition="aws", region=REGION, account=ACCOUNT, prefix="invoke-audit-"
-)
+OWN = [
+    function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-{name}")
+    for name in ("validator", "remediator")
+]
 TALLY: Counter[str] = Counter()
 
 
 def compiled(config: AllowlistConfig) -> EdgeRules:
-    return edge_rules(own_function_arn_prefix=OWN, allowlist=config)
+    return edge_rules(own_function_arns=OWN, allowlist=config)
 
 
 def deliver_patterns(config: AllowlistConfig) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from stacks.pattern import event_name_filter, event_pattern
 pytestmark = pytest.mark.unit
 
 ACCOUNT = "123456789012"
-BASE = event_pattern(own_function_arn_prefix="arn:aws:lambda:r:1:function:ia-")
+BASE = event_pattern(own_function_arns=["arn:aws:lambda:r:1:function:ia-validator"])
 BLOG = {
     "name": "blog",
     "functions": ["BlogFunction"],
