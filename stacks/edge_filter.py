@@ -681,7 +681,10 @@ def _unmatched_pattern(
         return None
     without_name: _Term = {FUNCTION_NAME: _Absent()}
     if versions:
-        without_name[FUNCTION_VERSION] = _Differs(arns, absent_ok=True)
+        # functionVersion holds a version-qualified ARN: the qualified forms are enough (fewer
+        # forms only deliver more).
+        qualified = frozenset(form for form in arns if form.endswith("*"))
+        without_name[FUNCTION_VERSION] = _Differs(qualified or arns, absent_ok=True)
     clauses = [
         # decide reads the function from functionName, which is none of the covered forms,
         _nest({FUNCTION_NAME: _Differs(forms, absent_ok=False)}),

@@ -94,7 +94,8 @@ def test_management_events_are_off_by_default_and_every_functions_invokes_are_re
     selectors = outputs["RequiredTrailSelectors"]["Value"]
     text = flat(selectors)
     assert "Management" not in text
-    assert "resources.ARN" not in text and "StartsWith" not in text
+    assert "resources.ARN" not in text and "NotStartsWith" not in text
+    assert '"StartsWith":["Invoke"]' in text.replace(" ", "")
 
 
 def test_trail_bucket_is_encrypted_private_versioned_logged_and_expires(synth):
