@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from lambdas.core.decide import INVOKE_EVENT_NAMES, LAMBDA_SOURCE
+from lambdas.core.record import INVOKE_EVENT_NAMES, LAMBDA_SOURCE
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import PATTERN_SIZE_LIMIT, RULES_PER_BUS, EdgeRules, compile_edge_rules
 
