@@ -22,8 +22,8 @@ from typing import Any
 
 from bench import records
 from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from cli.allowlist_file import load_allowlist
 from emulator.event_ruler import EventRuler, envelope
-from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import EdgeRules, compile_edge_rules

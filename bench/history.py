@@ -79,6 +79,7 @@ def run(folder: Path, allowlist: Path, runs: int) -> dict[str, Any]:
             file=sys.stderr,
             flush=True,
         )
+    load = round(os.getloadavg()[0], 1)  # a busy machine slows both alike, not the ratio
     history = _verdicts(outputs["history_duckdb"], counted=True)
     scan = _verdicts(outputs["scan"], counted=False)
     if history != scan:
@@ -91,6 +92,7 @@ def run(folder: Path, allowlist: Path, runs: int) -> dict[str, Any]:
         "distinct_callers": len(outputs["history_duckdb"].splitlines()),
         "lambda_records": sum(scan.values()),
         "verdicts": dict(sorted(scan.items())),
+        "load_average_1m_after": load,
     }
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
+from stacks.canary import with_canary_rule
 from stacks.pattern import edge_rules
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -150,7 +151,9 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 
 def test_the_rules_are_the_compiled_edge_rules_with_own_functions_excluded(synth):
     rules = _validator_rules(synth, "standalone")
-    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
+    allowlist = with_canary_rule(
+        load_allowlist(REPO / "config" / "allowlist.yaml"), "invokeaudit-canary-standalone"
+    )
     arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
     own = [f"{arn}invoke-audit-standalone-{name}" for name in ("validator", "remediator")]
     expected = edge_rules(own_function_arns=own, allowlist=allowlist).rules
@@ -242,6 +245,7 @@ def test_log_groups_have_retention_and_the_function_names(synth):
     assert set(names) == {
         "/aws/lambda/invoke-audit-standalone-validator",
         "/aws/lambda/invoke-audit-standalone-remediator",
+        "/aws/lambda/invokeaudit-canary-standalone",
     }
     assert all(props["RetentionInDays"] == 90 for props in names.values())
 
