@@ -70,6 +70,7 @@ class InvokeRules(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         built: list[events.Rule] = []
+        self.by_key: dict[str, events.Rule] = {}
         for edge_rule in rules.rules:
             rule = events.Rule(
                 self,
@@ -94,6 +95,7 @@ class InvokeRules(Construct):
                 )
             )
             built.append(rule)
+            self.by_key[edge_rule.key] = rule
         self.rules: tuple[events.Rule, ...] = tuple(built)
 
 

@@ -22,7 +22,7 @@ from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
-from stacks.canary import Canary, canary_function_name
+from stacks.canary import CANARY_RULE, Canary, canary_function_name
 from stacks.events_rules import VALIDATOR_SOURCES_MAX, CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
@@ -182,7 +182,9 @@ class InvokeAuditStack(cdk.Stack):
         # What `invoke-audit selftest` and `status` read.
         cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
         cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
-        cdk.CfnOutput(self, "InvokeRuleName", value=self.rules.rule.rule_name)
+        # The edge rule that delivers the canary's Invokes (its allowlist rule comes first).
+        canary_rule = self.rules.by_key.get(f"rule-{CANARY_RULE}", self.rules.rules[0])
+        cdk.CfnOutput(self, "InvokeRuleName", value=canary_rule.rule_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from bench import records
 from emulator.event_ruler import envelope
-from lambdas.core.decide import Verdict, decide, resolve_function
+from lambdas.core.decide import Verdict, decide
+from lambdas.core.record import resolve_function
 from models.allowlist import AllowlistConfig
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
