@@ -332,6 +332,8 @@ class _Context:
     partition: str
     requests: AccessCheck
     url_grants: bool
+    # Allow statements kept as they are: a narrowed grant they already cover is left out.
+    standing: list[PolicyStatementModel] = field(default_factory=list)
 
 
 def _lets_in_outsiders(statement: PolicyStatementModel, context: _Context) -> bool:
@@ -339,7 +341,18 @@ def _lets_in_outsiders(statement: PolicyStatementModel, context: _Context) -> bo
 
 
 def _lets_in_anyone(statement: PolicyStatementModel, context: _Context) -> bool:
-    return any(evaluate_statement(statement, r) is not False for r in context.requests.allowed)
+    """Does it let in an allowed caller that no standing statement lets in already?"""
+    return any(
+        evaluate_statement(statement, r) is not False
+        and not any(evaluate_statement(s, r) is True for s in context.standing)
+        for r in context.requests.allowed
+    )
+
+
+def _kept_whole(statement: PolicyStatementModel, context: _Context) -> bool:
+    if statement.NotPrincipal is not None:
+        return False
+    return not _lets_in_outsiders(_with(statement, **_split_actions(statement)[0]), context)
 
 
 def _rewrite_allow(
@@ -511,6 +524,14 @@ def _statement_changes(
     out: list[PolicyStatementModel] = []
     changes: list[Change] = []
     old_deny: PolicyStatementModel | None = None
+    context.standing = [
+        s
+        for s in statements
+        if s.Effect == "Allow"
+        and not _is_function_url(s)
+        and grants_invoke(s)
+        and _kept_whole(s, context)
+    ]
     for statement in statements:
         sid = statement.Sid
         if sid == DENY_SID and statement.Effect == "Deny":
