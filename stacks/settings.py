@@ -17,6 +17,7 @@ __all__ = [
     "CONTEXT_DEFAULTS",
     "LOG_RETENTION_DAYS",
     "AccountRole",
+    "AthenaSettings",
     "DeploySettings",
     "SettingsError",
     "settings_from_mapping",
@@ -55,6 +56,10 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:organization-id": "",
     "invoke-audit:member-account-ids": "",
     "invoke-audit:event-pattern-size-limit": 2048,
+    # Athena over the trail's bucket for `invoke-audit history`: off, or an object such as
+    # {"regions": ["us-east-1"], "accounts": [...], "start-date": "2024/01/01",
+    #  "bytes-scanned-cutoff-gb": 100, "results-retention-days": 30, "user-roles": ["analyst"]}
+    "invoke-audit:athena": False,
 }
 
 # CloudWatch Logs accepts only these retention periods.
@@ -72,6 +77,91 @@ _BUS_ARN = re.compile(
 _KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+\Z")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/-]{0,200}\Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AthenaSettings:
+    """The Glue table, Athena workgroup and user policy for `invoke-audit history`."""
+
+    regions: tuple[str, ...]  # the regions whose log files the table projects
+    accounts: tuple[str, ...] = ()  # () = this account and the member accounts
+    start_date: str = "2020/01/01"  # the first day the table projects, yyyy/MM/dd
+    organization_id: str | None = None  # the trail is an organization trail
+    bytes_scanned_cutoff_gb: int = 100  # Athena cancels a query that scans more
+    results_retention_days: int = 30
+    user_roles: tuple[str, ...] = ()  # IAM role names the user policy is attached to
+
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d\Z")
+_DATE = re.compile(r"\d{4}/\d{2}/\d{2}\Z")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}\Z")
+_ATHENA_KEYS = {
+    "regions",
+    "accounts",
+    "start-date",
+    "organization-id",
+    "bytes-scanned-cutoff-gb",
+    "results-retention-days",
+    "user-roles",
+}
+
+
+def _names(got: Any, key: str, field: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = got.split(",") if isinstance(got, str) else got
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise SettingsError(f"context {key}: {field}: expected a list of {what}, got {got!r}")
+    names = tuple(i.strip() for i in items if i.strip())
+    for name in names:
+        if not pattern.match(name):
+            raise SettingsError(f"context {key}: {field}: {name!r} is not {what}")
+    return names
+
+
+def _whole(got: Any, key: str, field: str, low: int, high: int) -> int:
+    if isinstance(got, bool) or not isinstance(got, int) or not low <= got <= high:
+        raise SettingsError(f"context {key}: {field}: expected a number {low}..{high}, got {got!r}")
+    return got
+
+
+def _athena(value: Callable[[str], Any], key: str) -> AthenaSettings | None:
+    got = value(key)
+    if got in (False, None, "", "false"):
+        return None
+    if isinstance(got, str):
+        import json
+
+        try:
+            got = json.loads(got)
+        except ValueError:
+            raise SettingsError(f"context {key}: expected a JSON object, got {got!r}") from None
+    if not isinstance(got, dict):
+        raise SettingsError(f"context {key}: expected an object or false, got {got!r}")
+    unknown = sorted(set(got) - _ATHENA_KEYS)
+    if unknown:
+        raise SettingsError(f"context {key}: unknown keys {unknown}; known: {sorted(_ATHENA_KEYS)}")
+    if "regions" not in got:
+        raise SettingsError(f"context {key}: regions: required (the trail's regions to query)")
+    start = got.get("start-date", "2020/01/01")
+    if not isinstance(start, str) or not _DATE.match(start):
+        raise SettingsError(f"context {key}: start-date: expected yyyy/MM/dd, got {start!r}")
+    organization = got.get("organization-id")
+    if organization is not None and not (
+        isinstance(organization, str) and _ORG_ID.match(organization)
+    ):
+        raise SettingsError(f"context {key}: organization-id: expected o-..., got {organization!r}")
+    return AthenaSettings(
+        regions=_names(got["regions"], key, "regions", _REGION, "region names"),
+        accounts=_names(got.get("accounts", []), key, "accounts", _ACCOUNT, "12-digit account ids"),
+        start_date=start,
+        organization_id=organization,
+        bytes_scanned_cutoff_gb=_whole(
+            got.get("bytes-scanned-cutoff-gb", 100), key, "bytes-scanned-cutoff-gb", 1, 1_000_000
+        ),
+        results_retention_days=_whole(
+            got.get("results-retention-days", 30), key, "results-retention-days", 1, 3650
+        ),
+        user_roles=_names(got.get("user-roles", []), key, "user-roles", _ROLE_NAME, "role names"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +186,7 @@ class DeploySettings:
     organization_id: str | None = None
     member_account_ids: tuple[str, ...] = ()
     pattern_size_limit: int = 2048  # EventBridge's default quota; adjustable up to 4096
+    athena: AthenaSettings | None = None  # Athena for `invoke-audit history`
 
     @property
     def uses_existing_trail(self) -> bool:
@@ -161,6 +252,7 @@ class DeploySettings:
             ),
             member_account_ids=_accounts(value, "invoke-audit:member-account-ids"),
             pattern_size_limit=_pattern_limit(value, "invoke-audit:event-pattern-size-limit"),
+            athena=_athena(value, "invoke-audit:athena"),
         )
         settings.check()
         return settings
@@ -194,6 +286,17 @@ class DeploySettings:
                 raise SettingsError(
                     "context invoke-audit:s3-ingest: not available when account-role is member "
                     "(the central account runs the functions)"
+                )
+        if self.athena is not None:
+            if self.account_role is AccountRole.MEMBER:
+                raise SettingsError(
+                    "context invoke-audit:athena: not available when account-role is member "
+                    "(query the trail from the account that holds its bucket)"
+                )
+            if self.uses_existing_trail and not self.existing_trail_bucket:
+                raise SettingsError(
+                    "context invoke-audit:existing-trail-bucket: required when invoke-audit:athena "
+                    "is on and existing-trail-arn is set (the table reads the trail's bucket)"
                 )
         if self.s3_ingest and self.uses_existing_trail and not self.existing_trail_bucket:
             raise SettingsError(

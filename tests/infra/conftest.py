@@ -41,6 +41,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "invoke-audit:member-account-ids": f"{MEMBER_ACCOUNT}, 555566667777",
         "invoke-audit:s3-ingest": "true",
         "invoke-audit:alert-email": "security@example.com",
+        # Athena for `history`: the accounts default to this one and the members
+        "invoke-audit:athena": {
+            "regions": ["us-east-1", "eu-west-1"],
+            "start-date": "2024/01/01",
+            "organization-id": ORG_ID,
+            "user-roles": ["security-analyst"],
+        },
     },
     # an existing trail, no management events, S3 ingest from that trail's bucket
     "existing": {
@@ -50,6 +57,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "invoke-audit:existing-trail-key-arn": EXISTING_KEY,
         "invoke-audit:management-events": "false",
         "invoke-audit:s3-ingest": True,
+        # Athena over the existing trail's bucket, given as cdk -c passes it (a JSON string)
+        "invoke-audit:athena": json.dumps(
+            {
+                "regions": "us-east-1",
+                "accounts": ["444455556666"],
+                "bytes-scanned-cutoff-gb": 10,
+                "results-retention-days": 7,
+            }
+        ),
     },
     # a member account forwarding to the central one
     "member": {
@@ -96,22 +112,22 @@ def allowlist_json() -> str:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory, allowlist_json: str) -> Synth:
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
+    from lambdas.core.config import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = cdk_json_context()
     app = cdk.App(context=context, outdir=str(outdir))
+    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
     stacks = {}
     settings = {}
     for variant, overrides in VARIANTS.items():
         settings[variant] = settings_from_mapping({**context, **overrides})
-        stacks[variant] = build_stack(
-            app, settings=settings[variant], allowlist_json=allowlist_json
-        )
+        stacks[variant] = build_stack(app, settings=settings[variant], allowlist=allowlist)
     add_nag_checks(app)
     nag_error = None
     try:
