@@ -349,6 +349,16 @@ def _lets_in_anyone(statement: PolicyStatementModel, context: _Context) -> bool:
     )
 
 
+def _widens(
+    candidate: PolicyStatementModel, original: PolicyStatementModel, context: _Context
+) -> bool:
+    """Does the narrowed grant let in an allowed caller the original grant did not?"""
+    return any(
+        evaluate_statement(candidate, r) is not False and evaluate_statement(original, r) is False
+        for r in context.requests.allowed
+    )
+
+
 def _kept_whole(statement: PolicyStatementModel, context: _Context) -> bool:
     if statement.NotPrincipal is not None:
         return False
@@ -357,7 +367,9 @@ def _kept_whole(statement: PolicyStatementModel, context: _Context) -> bool:
 
 def _rewrite_allow(
     statement: PolicyStatementModel, context: _Context
-) -> tuple[list[PolicyStatementModel], Change]:
+) -> tuple[list[PolicyStatementModel], Change, list[bool]]:
+    """The statements that replace an invoke grant, what changed, and which of them are
+    grants narrowed to allowed callers (left out later if another statement is the same)."""
     sid = statement.Sid
     invoke_fields, rest_fields = _split_actions(statement)
     invoke_part = _with(statement, **invoke_fields)
@@ -373,6 +385,7 @@ def _rewrite_allow(
     kept: list[Principal] = []
     lost: list[Principal] = []
     narrowed: list[PolicyStatementModel] = []
+    wildcard: list[PolicyStatementModel] = []  # narrowed from `*` / NotPrincipal
     pinned: set[str] = set()
     grantees = _grantees(context.rule, context.partition)
     for principal, alone in judged:
@@ -380,8 +393,10 @@ def _rewrite_allow(
             kept.append(principal)
             continue
         lost.append(principal)
+        everyone = principal[0] in ("*", "NotPrincipal") or principal == ("AWS", "*")
         for _, grantee in grantees:
-            # Everyone but a few is narrowed like everyone; the check catches an exempt one.
+            # Everyone but a few is narrowed like everyone, and kept only where it grants
+            # nothing the original did not (below).
             part = _narrow_to(("*", "*") if principal[0] == "NotPrincipal" else principal, grantee)
             if part is None:
                 continue
@@ -391,19 +406,24 @@ def _rewrite_allow(
             candidate = _with(
                 alone, Principal=_principal_element([part.principal]), Condition=conditions or None
             )
-            if candidate.dump() in [s.dump() for s in narrowed] or not _lets_in_anyone(
-                candidate, context
+            if (
+                candidate.dump() in [s.dump() for s in narrowed + wildcard]
+                or not _lets_in_anyone(candidate, context)
+                or _widens(candidate, alone, context)
             ):
                 continue
-            narrowed.append(candidate)
+            (wildcard if everyone else narrowed).append(candidate)
             if conditions != (alone.Condition or {}):
                 pinned.update(f"{op} {key}" for op, key, _ in part.pins)
     if not lost:
-        return [statement], Change("kept", sid, "every caller it lets invoke is on the allowlist")
+        kept_as_is = Change("kept", sid, "every caller it lets invoke is on the allowlist")
+        return [statement], kept_as_is, [False]
     out: list[PolicyStatementModel] = []
     if kept:
         out.append(_with(statement, Principal=_principal_element(kept)))
-    out += _merge_plain(narrowed)
+    merged, merged_wildcard = _merge_plain(narrowed), _merge_plain(wildcard)
+    candidates = [False] * (len(out) + len(merged)) + [True] * len(merged_wildcard)
+    out += merged + merged_wildcard
     losing = [p for p in lost if p[0] != "NotPrincipal"]
     if rest_fields is not None:
         rest_principal = (
@@ -423,7 +443,9 @@ def _rewrite_allow(
             _with(invoke_part, **principal_field, Action="lambda:InvokeFunction", Condition=via_url)
         )
     out = _name(out, sid)
-    return out, _change(sid, lost, narrowed, kept, pinned, rest_fields is not None)
+    candidates += [False] * (len(out) - len(candidates))
+    change = _change(sid, lost, narrowed + wildcard, kept, pinned, rest_fields is not None)
+    return out, change, candidates
 
 
 def _add_pins_bool(conditions: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -524,6 +546,7 @@ def _statement_changes(
     out: list[PolicyStatementModel] = []
     changes: list[Change] = []
     old_deny: PolicyStatementModel | None = None
+    candidates: list[tuple[int, bool]] = []  # per statement of `out`: (its change, narrowed)
     context.standing = [
         s
         for s in statements
@@ -536,7 +559,8 @@ def _statement_changes(
         sid = statement.Sid
         if sid == DENY_SID and statement.Effect == "Deny":
             old_deny = statement
-        elif statement.Effect == "Deny":
+            continue
+        if statement.Effect == "Deny":
             out.append(statement)
             changes.append(Change("kept", sid, "Deny statements stay"))
         elif _is_function_url(statement):
@@ -553,10 +577,46 @@ def _statement_changes(
             out.append(statement)
             changes.append(Change("kept", sid, "grants no invoke action"))
         else:
-            rewritten, change = _rewrite_allow(statement, context)
+            rewritten, change, narrowed = _rewrite_allow(statement, context)
             out.extend(rewritten)
+            candidates += [(len(changes), n) for n in narrowed]
             changes.append(change)
+            continue
+        candidates.append((len(changes) - 1, False))
+    out, changes = _drop_repeated(out, changes, candidates)
     return out, changes, old_deny
+
+
+def _drop_repeated(
+    out: list[PolicyStatementModel], changes: list[Change], candidates: list[tuple[int, bool]]
+) -> tuple[list[PolicyStatementModel], list[Change]]:
+    """A narrowed grant that another statement repeats word for word (but its Sid) goes."""
+
+    def shape(statement: PolicyStatementModel) -> str:
+        return json.dumps(statement.model_copy(update={"Sid": None}).dump(), sort_keys=True)
+
+    kept: list[PolicyStatementModel] = []
+    seen = [shape(s) for s in out]
+    left: dict[int, int] = {}
+    for index, (statement, (origin, narrowed)) in enumerate(zip(out, candidates, strict=True)):
+        if narrowed and seen[index] in seen[:index] + [
+            t for j, t in enumerate(seen) if j > index and not candidates[j][1]
+        ]:
+            continue
+        kept.append(statement)
+        left[origin] = left.get(origin, 0) + 1
+    changes = [
+        Change(
+            "removed",
+            c.sid,
+            "the allowed callers it let invoke keep their grant in another statement",
+            c.principals,
+        )
+        if c.kind in ("narrowed", "tightened") and not left.get(i)
+        else c
+        for i, c in enumerate(changes)
+    ]
+    return kept, changes
 
 
 def _unique_sids(

@@ -410,14 +410,20 @@ def test_rewrite_prints_the_new_policy_and_the_changes(capsys, config, write):
     assert result["rule"] == "blog"
 
 
-def test_rewrite_of_a_document_to_nothing(capsys, config, write):
+def test_rewrite_of_a_public_document_to_the_allowed_caller(capsys, config, write):
     document = {"Version": "2012-10-17", "Statement": PUBLIC}
     path = write("policy.json", json.dumps(document))
     code, out, _ = run(
         capsys, "rewrite", "--config", config, "--function", r.function_arn("BlogFunction"), path
     )
     assert code == 0
-    assert json.loads(out)["policy"] is None
+    # everyone could invoke: now only S3 from the allowed bucket of the allowed account
+    (statement,) = json.loads(out)["policy"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
 
 
 @pytest.mark.parametrize(
