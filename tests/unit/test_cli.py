@@ -410,6 +410,25 @@ def test_rewrite_prints_the_new_policy_and_the_changes(capsys, config, write):
     assert result["rule"] == "blog"
 
 
+def test_rewrite_that_fails_its_post_condition_prints_the_failing_request(capsys, config, write):
+    # S3's source ARN is taken under every operator a narrowing could add a condition with
+    unnarrowable = S3 | {
+        "Condition": {
+            "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::example*"},
+            "ArnEquals": {"AWS:SourceArn": "arn:aws:s3:::examp*"},
+            "StringLike": {"AWS:SourceArn": "arn:aws:s3:::ex*"},
+        }
+    }
+    path = write("policy.json", policy_response(unnarrowable))
+    code, out, err = run(
+        capsys, "rewrite", "--config", config, "--function", r.function_arn("BlogFunction"), path
+    )
+    assert code == 2
+    assert out == ""
+    assert "service s3.amazonaws.com lambda:InvokeFunction" in err
+    assert BUCKET_ARN in err and "would be not allowed" in err
+
+
 def test_rewrite_of_a_public_document_to_the_allowed_caller(capsys, config, write):
     document = {"Version": "2012-10-17", "Statement": PUBLIC}
     path = write("policy.json", json.dumps(document))
