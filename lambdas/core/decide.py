@@ -23,6 +23,7 @@ from models.globs import matches
 from models.regions import partition_of_region
 
 __all__ = [
+    "INVOCATIONS",
     "LAMBDA_SOURCE",
     "Caller",
     "Decision",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 LAMBDA_SOURCE = "lambda.amazonaws.com"
+# InvokeAsync is the deprecated asynchronous invoke API: it runs the function like Invoke.
+INVOCATIONS = frozenset({"Invoke", "InvokeAsync"})
 DEFAULT_OWN_PREFIX = "invoke-audit-"
 _SUFFIX = re.compile(r"\d{8}(v\d+)?\Z")
 _ASSUMED_ROLE = re.compile(r"arn:(?P<p>[^:]+):sts::(?P<a>[^:]+):assumed-role/(?P<role>[^/]+)/")
@@ -274,7 +277,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
         verdict = Verdict.IGNORED if record.eventSource else Verdict.INVALID
         return replace(found, verdict=verdict, reason=f"not a Lambda record: {why}")
     name = base_event_name(record.eventName or "")
-    if name != "Invoke":
+    if name not in INVOCATIONS:
         reason = {
             "": "no eventName",
             "InvokeExecution": "InvokeExecution is the asynchronous run of an Invoke already recorded",

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from lambdas.core.decide import (
     DEFAULT_OWN_PREFIX,
+    INVOCATIONS,
     LAMBDA_SOURCE,
     Caller,
     base_event_name,
@@ -47,7 +48,7 @@ class Observations:
         self.records += count
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
-        if base_event_name(str(raw.get("eventName") or "")) != "Invoke":
+        if base_event_name(str(raw.get("eventName") or "")) not in INVOCATIONS:
             return
         self.invokes += count
         try:

@@ -291,6 +291,27 @@ def test_check_config_ok(capsys, config):
     assert err == ""
 
 
+def test_check_config_warns_of_an_s3_entry_without_source_account(capsys, write):
+    text = (
+        "rules:\n"
+        "  - name: a\n"
+        "    functions: [f]\n"
+        "    allow:\n"
+        "      - service: s3.amazonaws.com\n"
+        "        source_arn: arn:aws:s3:::examplebucket\n"
+        "      - service: s3.amazonaws.com\n"
+        "        source_arn: arn:aws:s3:::otherbucket\n"
+        '        source_account: "123456789012"\n'
+    )
+    path = write("s3.yaml", text)
+    code, out, err = run(capsys, "check-config", path)
+    assert code == 0
+    assert out.startswith(f"{path}: ok")
+    (warning,) = err.splitlines()
+    assert warning.startswith(f"invoke-audit: warning: {path}:5: rules[0].allow[0]: ")
+    assert "without source_account" in warning and "Lambda.1" in warning
+
+
 BAD_CONFIGS = [
     ("broken yaml", "version: 1\nrules:\n\t- name: a\n", 3, "not valid YAML"),
     ("typo", "version: 1\nrulez: []\n", 2, "rulez: unknown key"),
