@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from lambdas.core.decide import DEFAULT_OWN_PREFIX, Decision, decide
+from lambdas.core.decide import Decision, decide
 from models.allowlist import AllowlistConfig
+from models.names import DEFAULT_PREFIX
 
 __all__ = [
     "TUPLE_FIELDS",
@@ -174,7 +175,7 @@ def judge_tuples(
     aggregates: Mapping[CallerTuple, TupleStats],
     config: AllowlistConfig,
     *,
-    own_prefix: str = DEFAULT_OWN_PREFIX,
+    own_prefix: str = DEFAULT_PREFIX,
 ) -> list[JudgedTuple]:
     """Every tuple judged by `decide`; violations first, then by count."""
     judged = [

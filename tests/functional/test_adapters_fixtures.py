@@ -332,7 +332,7 @@ class World:
 def remediator(world: World, config: Any = None, factory: Any = None, **options: Any) -> Any:
     """A Remediator wired to moto the way the Lambda wires it to AWS."""
     from lambdas.adapters.clients import ClientFactory
-    from lambdas.remediator.wiring import build_remediator
+    from lambdas.remediation.wiring import build_remediator
 
     settings = {
         "backup_bucket": world.bucket,

@@ -200,6 +200,13 @@ def invoke_grants(policy: dict[str, Any] | None) -> list[PolicyStatementModel]:
 def test_rewrite_never_removes_a_covered_principal(policy, rule):
     result = rewrite_policy(policy, rule, FN)
     granted_after = {p for s in invoke_grants(result.policy) for p in s.principals()}
+    # A grant narrowed by conditions (an account kept for the roles the rule names in it, with
+    # aws:PrincipalArn) still names the account: statement shapes cannot judge it, the access
+    # property does (tests/unit/test_rewrite_access.py). Uncovered principals are looked for
+    # in the grants without conditions only.
+    granted_plainly = {
+        p for s in invoke_grants(result.policy) if not s.Condition for p in s.principals()
+    }
     for statement in invoke_grants(policy):
         if statement.NotPrincipal is not None:
             continue
@@ -209,7 +216,7 @@ def test_rewrite_never_removes_a_covered_principal(policy, rule):
             if verdict is True:
                 assert (kind, value) in granted_after, (kind, value, result.changes)
             elif verdict is False:
-                assert (kind, value) not in granted_after, (kind, value, result.changes)
+                assert (kind, value) not in granted_plainly, (kind, value, result.changes)
 
 
 @PROPERTY
