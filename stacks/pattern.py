@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from lambdas.core.record import INVOKE_EVENT_NAMES, LAMBDA_SOURCE
+from lambdas.core.record import INVOCATIONS, LAMBDA_SOURCE
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import PATTERN_SIZE_LIMIT, RULES_PER_BUS, EdgeRules, compile_edge_rules
 
@@ -45,7 +45,7 @@ def event_name_filter() -> list[Any]:
     itself followed by `20` (the suffix is an API version date, 20YYMMDD); the others as
     prefixes (a longer name is judged `ignored`).
     """
-    names = sorted(INVOKE_EVENT_NAMES)
+    names = sorted(INVOCATIONS)
     out: list[Any] = []
     for name in names:
         if any(other != name and other.startswith(name) for other in names):

@@ -38,9 +38,9 @@ __all__ = [
     "IDENTITY_ACCOUNT",
     "IDENTITY_ARN",
     "IDENTITY_TYPE",
+    "INVOCATIONS",
     "INVOKE",
     "INVOKED_BY",
-    "INVOKE_EVENT_NAMES",
     "ISSUER_ARN",
     "LAMBDA_SOURCE",
     "SOURCE_ACCOUNT",
@@ -56,10 +56,11 @@ __all__ = [
 
 LAMBDA_SOURCE = "lambda.amazonaws.com"
 INVOKE = "Invoke"
-# The invocation APIs. CloudTrail's documentation lists only Invoke as a Lambda data event;
-# the others are judged alike whenever they are recorded (a missed invocation costs more than
-# a logged one). InvokeExecution is the asynchronous run of an Invoke, not an invocation.
-INVOKE_EVENT_NAMES = frozenset({INVOKE, "InvokeAsync", "InvokeWithResponseStream"})
+# The invocation APIs: InvokeAsync (deprecated) runs the function like Invoke, and so does
+# InvokeWithResponseStream. CloudTrail's documentation lists only Invoke as a Lambda data
+# event; the others are judged alike whenever they are recorded (a missed invocation costs
+# more than a logged one). InvokeExecution is the asynchronous run of an Invoke.
+INVOCATIONS = frozenset({INVOKE, "InvokeAsync", "InvokeWithResponseStream"})
 
 FieldPath = tuple[str, ...]
 FUNCTION_NAME: FieldPath = ("requestParameters", "functionName")
