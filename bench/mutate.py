@@ -71,6 +71,7 @@ class Tally:
     no_tests: int = 0
     timeout: int = 0
     equivalent: int = 0
+    not_checked: int = 0  # the run stopped before it came to them
     other: int = 0
 
     @property
@@ -168,6 +169,8 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
                 )
             elif code in _TIMEOUT:
                 tally.timeout += 1
+            elif code is None:
+                tally.not_checked += 1
             else:
                 tally.other += 1
     totals = Counter[str]()
@@ -204,14 +207,14 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
 def _print(results: dict[str, Any]) -> None:
     print(
         f"{'MODULE':16} {'KILLED':>7} {'SURVIVED':>9} {'NO TESTS':>9} {'TIMEOUT':>8} "
-        f"{'EQUIV':>6} {'SCORE':>7}"
+        f"{'EQUIV':>6} {'UNCHECKED':>9} {'SCORE':>7}"
     )
     for module, row in results["modules"].items():
         score = "-" if row["score"] is None else f"{row['score']:.1%}"
         flag = "" if row["score"] is None or row["score"] >= GOAL else "  below the goal"
         print(
             f"{module:16} {row['killed']:7} {row['survived']:9} {row['no_tests']:9} "
-            f"{row['timeout']:8} {row['equivalent']:6} {score:>7}{flag}"
+            f"{row['timeout']:8} {row['equivalent']:6} {row['not_checked']:9} {score:>7}{flag}"
         )
     for survivor in results["survivors"]:
         print(f"\n{survivor['status']}: {survivor['mutant']}\n{survivor['change']}")
@@ -226,9 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=list(MODULES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--note", help="a remark stored with the results (e.g. how the run went)")
     args = parser.parse_args(argv)
     seconds = None if args.report_only else run(args.modules, args.workers)
     results = report(args.modules, seconds, args.workers)
+    if args.note:
+        results["note"] = args.note
     if RESULTS.is_file() and args.modules != list(MODULES):
         # a run over some modules updates their rows and keeps the others'
         previous = json.loads(RESULTS.read_text())
