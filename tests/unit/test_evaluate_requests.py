@@ -59,11 +59,10 @@ def test_context_values_are_strings_as_iam_compares_them() -> None:
     request = Request(
         Principal.anonymous(),
         INVOKE,
-        {"lambda:InvokedViaFunctionUrl": True, "X:Flags": [True, False], "X:N": "7", "X:L": []},
+        {"lambda:InvokedViaFunctionUrl": True, "X:N": "7", "X:L": []},
     )
     values = request.values()
     assert values["lambda:invokedviafunctionurl"] == ["true"]
-    assert values["x:flags"] == ["true", "false"]
     assert values["x:n"] == ["7"]
     assert values["x:l"] == []
     assert Request(Principal.anonymous(), INVOKE, {"X:F": False}).values()["x:f"] == ["false"]
