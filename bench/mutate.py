@@ -24,6 +24,7 @@ in bench/mutation-equivalent.txt (reviewed, one reason each) is left out of the 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -134,12 +135,32 @@ def run(modules: list[str], workers: int) -> float:
     return time.monotonic() - started
 
 
-def _diff(name: str) -> str:
-    """The mutant's change as `-old` / `+new` lines."""
-    shown = _mutmut("show", name).stdout.splitlines()
-    return "\n".join(
-        line for line in shown if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    )
+def _functions(path: str) -> dict[str, str]:
+    """The source of every function in mutmut's copy of `path`, by name."""
+    source = (MUTANTS / path).read_text(encoding="utf-8")
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = ast.get_source_segment(source, node) or ""
+    return found
+
+
+def _diff(functions: dict[str, str], name: str) -> str:
+    """The mutant's change as `-old` / `+new` lines (from mutmut's copy of the module)."""
+    mutant = name.rsplit(".", 1)[-1]
+    original = mutant.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    old = functions.get(original, "").splitlines()[1:]
+    new = functions.get(mutant, "").splitlines()[1:]
+    head = [
+        functions.get(original, "").partition("\n")[0],
+        functions.get(mutant, "").partition("\n")[0],
+    ]
+    lines = [f"-{a.strip()}" for a in old if a not in new] + [
+        f"+{b.strip()}" for b in new if b not in old
+    ]
+    if head[0] != head[1].replace(mutant, original):
+        lines = [f"-{head[0].strip()}", f"+{head[1].strip()}", *lines]
+    return "\n".join(lines)
 
 
 def report(modules: list[str], seconds: float | None, workers: int) -> dict[str, Any]:
@@ -152,6 +173,7 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         if not meta.is_file():
             raise SystemExit(f"{meta}: no results for {module}: run `make mutate` first")
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        functions = _functions(path)
         tally = tallies[module] = Tally()
         for name, code in sorted(codes.items()):
             if name in known:
@@ -165,7 +187,12 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
                     tally.no_tests += 1
                 status = "survived" if code in _SURVIVED else "no tests"
                 survivors.append(
-                    {"module": module, "mutant": name, "status": status, "change": _diff(name)}
+                    {
+                        "module": module,
+                        "mutant": name,
+                        "status": status,
+                        "change": _diff(functions, name),
+                    }
                 )
             elif code in _TIMEOUT:
                 tally.timeout += 1
