@@ -138,10 +138,11 @@ def run(modules: list[str], workers: int) -> float:
 def _functions(path: str) -> dict[str, str]:
     """The source of every function in mutmut's copy of `path`, by name."""
     source = (MUTANTS / path).read_text(encoding="utf-8")
+    lines = source.splitlines()
     found: dict[str, str] = {}
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found[node.name] = ast.get_source_segment(source, node) or ""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno:
+            found[node.name] = "\n".join(lines[node.lineno - 1 : node.end_lineno])
     return found
 
 
@@ -161,6 +162,16 @@ def _diff(functions: dict[str, str], name: str) -> str:
     if head[0] != head[1].replace(mutant, original):
         lines = [f"-{head[0].strip()}", f"+{head[1].strip()}", *lines]
     return "\n".join(lines)
+
+
+def _measured_commit() -> str:
+    """The commit mutmut copied and measured (its stats record it), else HEAD."""
+    stats = MUTANTS / "mutmut-stats.json"
+    if stats.is_file():
+        recorded = json.loads(stats.read_text()).get("git_commit")
+        if isinstance(recorded, str) and recorded:
+            return recorded
+    return _git("rev-parse", "HEAD")
 
 
 def report(modules: list[str], seconds: float | None, workers: int) -> dict[str, Any]:
@@ -205,8 +216,7 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         totals.update({k: v for k, v in vars(tally).items()})
     return {
         "tool": f"mutmut {_mutmut('--version').stdout.strip().split()[-1]}",
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": _measured_commit(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
