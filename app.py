@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import allowlist_warnings, check_partition, load_allowlist
+from cli.allowlist_file import load_allowlist
+from lambdas.core.config import allowlist_warnings, check_partition
 from models.exceptions import ConfigError
 from models.regions import partition_of_region
 from stacks.assets import AssetBuildError
@@ -62,7 +63,8 @@ def main() -> int:
         config = load_allowlist(_allowlist_path(settings.allowlist_path))
         for warning in allowlist_warnings(config):
             print(f"warning: {warning}", file=sys.stderr)
-        region = os.environ.get("CDK_DEFAULT_REGION")  # the deploying credentials' region
+        # the home region if listed, else the deploying credentials' region
+        region = settings.home_region or os.environ.get("CDK_DEFAULT_REGION")
         if region:
             check_partition(config, partition_of_region(region))
         build_stack(app, settings=settings, allowlist=config)

@@ -107,7 +107,10 @@ class HistoryQueries(Construct):
         )
         self.table.node.add_dependency(self.database)
         self.results_key = encryption_key(
-            self, "ResultsKey", description="invoke-audit history: Athena query results"
+            self,
+            "ResultsKey",
+            description="invoke-audit history: Athena query results",
+            via_services=("s3",),
         )
         self.results = s3.Bucket(
             self,
@@ -262,10 +265,10 @@ def history_queries(
         "History",
         settings=settings.athena,
         database_name=f"invoke_audit_{settings.environment.replace('-', '_')}",
-        workgroup_name=f"{settings.function_prefix}history",
+        workgroup_name=f"{settings.name_prefix}history",
         trail_bucket=trail.bucket,
         trail_key=trail.key,
-        trail_bucket_arn_shown=trail.bucket_arn_shown,
+        trail_bucket_arn_shown=trail.bucket_arn_shown(scope),
         accounts=list(settings.athena.accounts)
         or [cdk.Aws.ACCOUNT_ID, *settings.member_account_ids],
         access_logs=access_logs,

@@ -11,8 +11,8 @@ import pytest
 
 from cli.remediation import register
 from lambdas.remediator import handler as remediator
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator
-from lambdas.validator.runtime import runtime
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     REGION,

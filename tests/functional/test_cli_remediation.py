@@ -11,7 +11,7 @@ import pytest
 from cli.remediation import register
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPolicies
-from lambdas.remediator.restore import Restorer
+from lambdas.remediation.restore import Restorer
 from models.exceptions import InputError
 from tests.functional.test_adapters_fixtures import (
     ALLOWLIST_YAML,

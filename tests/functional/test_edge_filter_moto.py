@@ -27,21 +27,22 @@ from moto.events.models import EventPattern
 from pydantic import ValidationError
 
 from bench import edge, records
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks import edge_filter
 from stacks.edge_filter import edge_filtered_pattern
-from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
+from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, function_arn
 
 pytestmark = pytest.mark.functional
 
 ACCOUNT = records.ACCOUNT
 REGION = records.REGION
 PLAIN = event_pattern(
-    own_function_arn_prefix=own_function_arn_prefix(
-        partition="aws", region=REGION, account=ACCOUNT, prefix="invoke-audit-"
-    )
+    own_function_arns=[
+        function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-{name}")
+        for name in ("validator", "remediator")
+    ]
 )
 
 

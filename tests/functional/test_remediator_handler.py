@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from lambdas.remediator import handler
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
     ALLOWLIST_YAML,

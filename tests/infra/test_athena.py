@@ -137,9 +137,9 @@ def test_the_outputs_are_the_names_the_cli_reads(synth):
     outputs = synth.templates["central"]["Outputs"]
     assert outputs["HistoryDatabase"]["Value"] == "invoke_audit_central"
     assert outputs["HistoryTable"]["Value"] == "cloudtrail"
-    assert outputs["HistoryWorkgroup"]["Value"] == "invoke-audit-history"
+    assert outputs["HistoryWorkgroup"]["Value"] == "invoke-audit-central-history"
     workgroup = _one(synth, "central", "AWS::Athena::WorkGroup")
-    assert workgroup["Name"] == "invoke-audit-history"
+    assert workgroup["Name"] == "invoke-audit-central-history"
     database = _one(synth, "central", "AWS::Glue::Database")
     assert database["DatabaseInput"]["Name"] == "invoke_audit_central"
 

@@ -19,9 +19,9 @@ from botocore.retries.standard import ExponentialBackoff
 
 from emulator import reset_server
 from lambdas.core.config import allowlist_to_json
+from lambdas.remediation.wiring import build_remediator
 from lambdas.remediator import handler
-from lambdas.remediator.wiring import build_remediator
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from tests.functional.test_adapters_fixtures import (
     LambdaContext,
     emf_metrics,

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from lambdas.adapters.clients import ClientFactory
 from lambdas.core.config import allowlist_to_json
 from lambdas.core.decide import decide
-from lambdas.validator import handler, report
-from lambdas.validator.runtime import runtime
+from lambdas.runtime import report
+from lambdas.runtime.settings import runtime
+from lambdas.validator import handler
 from models.allowlist import AllowlistConfig
 from tests.functional.test_adapters_fixtures import (
     LambdaContext,

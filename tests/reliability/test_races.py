@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from emulator import reset_server
-from lambdas.remediator.remediate import Outcome, Remediator
+from lambdas.remediation.remediate import Outcome, Remediator
 from tests.reliability.golden import rewritten, who_may_invoke_problems
 from tests.reliability.support import DEPLOYER, OTHER_ACCOUNT
 from tests.reliability.world import World, config, messy_policy, violation

@@ -15,8 +15,8 @@ import boto3
 
 from emulator import create_function
 from lambdas.adapters.clients import ClientFactory
-from lambdas.remediator.remediate import Remediator, Violation
-from lambdas.remediator.wiring import build_remediator
+from lambdas.remediation.remediate import Remediator, Violation
+from lambdas.remediation.wiring import build_remediator
 from models.allowlist import AllowlistConfig
 from tests.reliability.support import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT, REGION
 

@@ -1,0 +1,1 @@
+"""What the tests share: in-memory fakes of the ports, builders, sample events."""
