@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lambdas.adapters.lambda_policy import statement_to_permissions
 from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.core.policy import statement_to_permissions
 from models.exceptions import RewriteError
 
 pytestmark = pytest.mark.functional
