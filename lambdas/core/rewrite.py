@@ -39,6 +39,7 @@ from lambdas.core.evaluate import evaluate_statement
 from models.allowlist import AllowEntry, Rule
 from models.exceptions import RewriteError
 from models.globs import has_magic, matches
+from models.names import DENY_SID
 from models.policy import (
     PolicyDocumentModel,
     PolicyResponseModel,
@@ -56,7 +57,6 @@ __all__ = [
     "rewrite_policy",
 ]
 
-DENY_SID = "InvokeAuditDenyOthers"
 ChangeKind = Literal["kept", "removed", "narrowed", "tightened", "added", "reported"]
 # InvokeAsync is the deprecated asynchronous form; a grant of it lets the caller run the code too.
 _INVOKE_ACTIONS = ("lambda:invokefunction", "lambda:invokeasync")

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from cli.allowlist_file import parse_allowlist
 from cli.demo_events import ALLOWLIST_YAML as DEMO_ALLOWLIST
 from cli.demo_events import FUNCTIONS as DEMO_FUNCTIONS
 from lambdas.core.access import check_rewrite
-from lambdas.core.config import parse_allowlist
 from lambdas.core.evaluate import Principal, Request, evaluate
 from lambdas.core.rewrite import rewrite_policy
 from models.allowlist import Rule
