@@ -98,9 +98,12 @@ def remediation_subject(
     changes: Sequence[dict[str, Any]],
     *,
     identity_based: bool,
+    refused: bool = False,
     proof_failed: bool = False,
 ) -> str:
     name = function.split(":function:", 1)[-1]
+    if refused:
+        return f"{PROJECT}: {name} NOT remediated: the rewrite fails its post-condition"
     if proof_failed:
         return f"{PROJECT}: rewrite of {name} NOT written: the proof before writing failed"
     if identity_based:
