@@ -202,7 +202,13 @@ def test_off_asks_nothing(world, analyzer):
 def test_no_statement_left_is_proven_as_an_empty_policy(world, analyzer):
     client, stubber = analyzer
     arn = create_function("StrictOnly")
-    public = blog_policy(arn)["Statement"][0]
+    public = {
+        "Sid": "mallory",
+        "Effect": "Allow",
+        "Principal": {"AWS": USER_ARN},
+        "Action": "lambda:InvokeFunction",
+        "Resource": arn,
+    }
     put_policy(arn, {"Version": "2012-10-17", "Statement": [public]})
     config = load_config(
         f"""
