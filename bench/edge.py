@@ -21,7 +21,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from bench.records import ACCOUNT, ALLOWLIST, OWN_FUNCTIONS, OWN_PREFIX, REGION, invoke_set
 from emulator.environment import patched_environ
 from emulator.eventbridge import eventbridge_array_matching
 from lambdas.core.config import load_allowlist
@@ -99,7 +99,9 @@ def measure(
     pattern: dict[str, Any], records: list[dict[str, Any]], config: AllowlistConfig
 ) -> dict[str, Any]:
     arrived = delivered_ids(pattern, records)
-    verdicts = {r["eventID"]: decide(r, config, own_prefix=OWN_PREFIX).verdict for r in records}
+    verdicts = {
+        r["eventID"]: decide(r, config, own_functions=OWN_FUNCTIONS).verdict for r in records
+    }
     total: Counter[str] = Counter(v.value for v in verdicts.values())
     dropped: Counter[str] = Counter(v.value for i, v in verdicts.items() if i not in arrived)
     allowed = total[Verdict.ALLOWED.value]

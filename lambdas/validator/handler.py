@@ -38,8 +38,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     decision, record = judge_envelope(
         event,
         settings.config,
-        own_prefix=settings.own_prefix,
+        own_functions=settings.own_functions,
         trusted_accounts=settings.trusted_accounts,
+        watched_regions=settings.watched_regions,
     )
     metrics.add_metric(name=metric_name(decision.verdict), unit=MetricUnit.Count, value=1)
     result = decision.to_dict() | {"action": None}

@@ -38,12 +38,11 @@ pytestmark = pytest.mark.functional
 
 ACCOUNT = records.ACCOUNT
 REGION = records.REGION
-PLAIN = event_pattern(
-    own_function_arns=[
-        function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-{name}")
-        for name in ("validator", "remediator")
-    ]
+OWN = frozenset(
+    function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-{name}")
+    for name in ("validator", "remediator")
 )
+PLAIN = event_pattern(own_function_arns=sorted(OWN))
 
 
 # -- the measurement through the bus ------------------------------------------------------
@@ -345,7 +344,7 @@ def test_what_the_pattern_drops_is_never_a_violation(null_semantics, config, bat
             for record in batch:
                 if matcher.matches_event(_envelope(record)):
                     continue
-                decision = decide(record, config, own_prefix="invoke-audit-")
+                decision = decide(record, config, own_functions=OWN)
                 assert decision.verdict is not Verdict.VIOLATION, (
                     json.dumps(pattern),
                     json.dumps(record),

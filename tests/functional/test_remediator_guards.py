@@ -16,6 +16,7 @@ from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.exceptions import InvokeAuditError
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
+    REGION,
     CallRecorder,
     World,
     aws,
@@ -81,6 +82,9 @@ def engine(world: World, recorder: CallRecorder, *, backups: bool = True) -> Rem
         limiter=HourlyRateLimiter(client("dynamodb"), world.table),
         notifier=None,
         sleep=lambda _s: None,
+        own_functions=frozenset(
+            {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-remediator"}
+        ),
     )
 
 
