@@ -119,8 +119,8 @@ def cold_start(c7n: Path | None) -> dict[str, Any]:
 
 def decide_rate() -> dict[str, Any]:
     from bench.records import ALLOWLIST, invoke_set
+    from cli.allowlist_file import load_allowlist
     from lambdas.core import decide as decide_module
-    from lambdas.core.config import load_allowlist
 
     config = load_allowlist(ALLOWLIST)
     records = invoke_set(100_000, seed=100)
@@ -334,6 +334,10 @@ def table(results: dict[str, Any]) -> str:
         f"{results['decide_per_s_no_repeats']:,}/s (no two alike)",
         f"scan of {scan_['records']:,} records in {scan_['files']} files: invoke-audit "
         f"{scan_['invoke_audit_s']} s, jq {scan_['jq_s']} s, orjson floor {scan_['orjson_floor_s']} s",
+        f"history of the same records: DuckDB aggregation + judging "
+        f"{results['history']['history_duckdb_s']} s, peak {results['history']['history_duckdb_peak_mb']} MB; "
+        f"scan {results['history']['scan_s']} s, peak {results['history']['scan_peak_mb']} MB "
+        f"({results['history']['distinct_callers']} distinct callers)",
         f"validator warm invocation: {results['validator']['warm_invoke_us']} us, "
         f"{results['validator']['log_bytes_per_invoke']} log bytes",
         "remediation calls: " + json.dumps(results["remediation_calls"]["per_violation_calls"]),
@@ -356,8 +360,9 @@ def table(results: dict[str, Any]) -> str:
 def main() -> int:
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from bench import edge, remediation, validator
+    from bench import edge, history, remediation, validator
     from bench.generate import ensure_logs
+    from bench.records import ALLOWLIST
 
     notes: list[str] = []
     log("generating the log files (reused when present)")
@@ -378,6 +383,9 @@ def main() -> int:
     scanned.update(
         records=manifest["arguments"]["records"], files=len(files), gzip_bytes=manifest["bytes"]
     )
+    log("history (DuckDB aggregation + judging) against scan")
+    history_figure = history.run(files[0].parent, ALLOWLIST, RUNS)
+    history_figure.update(records=manifest["arguments"]["records"], files=len(files))
     log("validator warm invocations")
     warm = validator.run(runs=RUNS)
     log("remediation calls")
@@ -389,6 +397,7 @@ def main() -> int:
         "cold_start_ms": cold,
         **rates,
         "scan": scanned,
+        "history": history_figure,
         "validator": warm,
         "remediation_calls": calls,
         "edge_filter": edge_2048,

@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from lambdas.core.config import allowlist_to_json
 from models.allowlist import AllowlistConfig
+from models.names import PROJECT
 from stacks.assets import LAMBDA_TARGET, BuiltAsset, Target, build_assets
 from stacks.forwarding import ForwardingStack
 from stacks.member_stack import InvokeAuditMemberStack
@@ -37,7 +38,7 @@ def _environment(region: str | None) -> cdk.Environment | None:
 
 
 def _tag(stack: cdk.Stack, settings: DeploySettings) -> None:
-    cdk.Tags.of(stack).add("project", "invoke-audit")
+    cdk.Tags.of(stack).add("project", PROJECT)
     cdk.Tags.of(stack).add("environment", settings.environment)
 
 

@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from models.allowlist import AllowlistConfig
+from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
@@ -161,7 +162,7 @@ class InvokeAuditStack(cdk.Stack):
             topic=self.alerts.topic,
             dead_letter_queues=queues,
             functions={function.node.id: function.function for function in functions},
-            dashboard_name=f"invoke-audit-{self.settings.environment}",
+            dashboard_name=f"{DEFAULT_PREFIX}{self.settings.environment}",
             rate_limit=True,
         )
 

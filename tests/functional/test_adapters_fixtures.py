@@ -177,7 +177,8 @@ rules:
 
 def write_config(directory: Path, text: str = ALLOWLIST_YAML) -> Path:
     """The allowlist as the asset ships it: validated YAML compiled to JSON."""
-    from lambdas.core.config import allowlist_to_json, parse_allowlist
+    from cli.allowlist_file import parse_allowlist
+    from lambdas.core.config import allowlist_to_json
 
     path = directory / "allowlist.json"
     path.write_text(allowlist_to_json(parse_allowlist(text, "test.yaml")))
@@ -185,7 +186,7 @@ def write_config(directory: Path, text: str = ALLOWLIST_YAML) -> Path:
 
 
 def load_config(text: str = ALLOWLIST_YAML) -> Any:
-    from lambdas.core.config import parse_allowlist
+    from cli.allowlist_file import parse_allowlist
 
     return parse_allowlist(text, "test.yaml")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.core.config import allowlist_to_json, parse_allowlist
+from cli.allowlist_file import parse_allowlist
+from lambdas.core.config import allowlist_to_json
 from lambdas.remediation.remediate import Outcome, Violation
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler

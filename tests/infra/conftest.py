@@ -154,7 +154,8 @@ class Synth:
 
 @pytest.fixture(scope="session")
 def allowlist_json() -> str:
-    from lambdas.core.config import allowlist_to_json, load_allowlist
+    from cli.allowlist_file import load_allowlist
+    from lambdas.core.config import allowlist_to_json
 
     return allowlist_to_json(load_allowlist(REPO / "config" / "allowlist.yaml"))
 
@@ -163,7 +164,7 @@ def allowlist_json() -> str:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
-    from lambdas.core.config import load_allowlist
+    from cli.allowlist_file import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 
@@ -180,9 +181,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         stacks[variant] = build_stack(app, settings=settings[variant], allowlist=allowlist)
         added = [c for c in app.node.children if c.node.id not in before]
         deployments[variant] = [stacks[variant].artifact_id] + [
-            c.artifact_id  # type: ignore[attr-defined]
-            for c in added
-            if c is not stacks[variant] and hasattr(c, "artifact_id")
+            c.artifact_id for c in added if c is not stacks[variant] and hasattr(c, "artifact_id")
         ]
     add_nag_checks(app)
     nag_error = None

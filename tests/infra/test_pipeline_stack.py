@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT

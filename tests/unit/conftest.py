@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.config import parse_allowlist
+from cli.allowlist_file import parse_allowlist
 from models.allowlist import AllowlistConfig, Rule
 from tests.records import ACCOUNT, BUCKET_ARN, PARTNER_ACCOUNT, REGION
 

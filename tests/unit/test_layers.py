@@ -49,11 +49,26 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
-def imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The product modules that `module` imports."""
+def _typing_only(tree: ast.Module) -> set[ast.AST]:
+    """The import statements under `if TYPE_CHECKING:` (never run, so they close no cycle)."""
+    found: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        name = getattr(test, "id", None) or getattr(test, "attr", None)
+        if isinstance(node, ast.If) and name == "TYPE_CHECKING":
+            found.update(n for child in node.body for n in ast.walk(child))
+    return found
+
+
+def imports(module: str, path: Path, modules: dict[str, Path], *, typing: bool = True) -> set[str]:
+    """The product modules that `module` imports (`typing`: also under TYPE_CHECKING)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    skipped = set() if typing else _typing_only(tree)
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -75,9 +90,9 @@ def imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-def graph(root: Path) -> dict[str, set[str]]:
+def graph(root: Path, *, typing: bool = True) -> dict[str, set[str]]:
     modules = product_modules(root)
-    return {name: imports(name, path, modules) for name, path in modules.items()}
+    return {name: imports(name, path, modules, typing=typing) for name, path in modules.items()}
 
 
 def _layer(module: str) -> tuple[str, ...]:
@@ -164,7 +179,8 @@ def test_layers_point_one_way():
 
 
 def test_no_import_cycle():
-    assert cycles(graph(REPO)) == []
+    # An import only for type checking is never run: it names a type, it closes no cycle.
+    assert cycles(graph(REPO, typing=False)) == []
 
 
 # --- the check fails on a seeded violation -------------------------------------------------
@@ -246,3 +262,12 @@ def test_a_seeded_cycle_is_found(tmp_path):
         "models/c.py": "import models.a\n",
     }
     assert cycles(graph(_tree(tmp_path, longer))) == [["models.a", "models.b", "models.c"]]
+
+
+def test_an_import_for_type_checking_closes_no_cycle_but_counts_for_layers(tmp_path):
+    typed = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from cli.main import x\n"
+    seeded = CLEAN | {"cli/demo.py": typed, "models/bad.py": typed}
+    assert cycles(graph(_tree(tmp_path, seeded), typing=False)) == []
+    assert cycles(graph(_tree(tmp_path, seeded))) == [["cli.demo", "cli.main"]]
+    [problem] = layer_problems(graph(_tree(tmp_path, seeded)))
+    assert problem == "models.bad imports cli.main: models import only models"
