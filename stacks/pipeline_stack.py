@@ -22,6 +22,7 @@ from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
+from stacks.canary import Canary, canary_function_name
 from stacks.events_rules import CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
@@ -147,6 +148,12 @@ class InvokeAuditStack(cdk.Stack):
             heartbeat_hours=settings.heartbeat_hours,
             heartbeat_functions=[function.function for function in self.senders],
         )
+        self.canary = Canary(
+            self,
+            "Canary",
+            function_name=canary_function_name(settings.environment),
+            log_retention_days=settings.log_retention_days,
+        )
         self.monitoring = self._monitoring()
         self._outputs()
 
@@ -171,6 +178,10 @@ class InvokeAuditStack(cdk.Stack):
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         cdk.CfnOutput(self, "TamperTopicArn", value=self.tamper.topic.topic_arn)
         cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket.bucket_name)
+        # What `invoke-audit selftest` and `status` read.
+        cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
+        cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
+        cdk.CfnOutput(self, "InvokeRuleName", value=self.rules.rule.rule_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)
