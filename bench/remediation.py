@@ -22,7 +22,6 @@ from typing import Any
 
 import boto3
 
-from bench.edge import _fake_credentials
 from emulator.environment import patched_environ
 
 __all__ = ["run"]
@@ -58,6 +57,19 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def _fake_credentials() -> contextlib.AbstractContextManager[None]:
+    """moto's fake credentials and the bench region; never an endpoint of the environment."""
+    return patched_environ(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        },
+        unset=("AWS_ENDPOINT_URL",),
+    )
 
 
 def _blog_policy(resource: str) -> dict[str, Any]:
