@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from bench.records import ACCOUNT, ALLOWLIST, OWN_FUNCTIONS, OWN_PREFIX, REGION, invoke_set
 
 __all__ = ["run"]
 
@@ -60,7 +60,7 @@ def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
     events = [
         _envelope(r)
         for r in invoke_set(count, seed=300)
-        if decide(r, config, own_prefix=OWN_PREFIX).verdict is not Verdict.VIOLATION
+        if decide(r, config, own_functions=OWN_FUNCTIONS).verdict is not Verdict.VIOLATION
     ]
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "allowlist.json"

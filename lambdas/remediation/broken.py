@@ -16,6 +16,7 @@ A denied call outside any watch, or by a caller the allowlist does not allow, is
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -71,12 +72,12 @@ class BrokenWatch:
     watches: WatchStore
     notifier: AlertSink | None
     undo: Callable[[str], str] | None  # backup URI -> what the restore did
-    own_prefix: str = "invoke-audit-"
+    own_functions: AbstractSet[str] = frozenset()
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def check(self, violation: Violation) -> BrokenResult:
         ref = parse_function_arn(violation.function)
-        decision = decide(violation.record, self.config, own_prefix=self.own_prefix)
+        decision = decide(violation.record, self.config, own_functions=self.own_functions)
         result = BrokenResult("failed-call", ref.arn, decision.reason, caller=decision.caller)
         if decision.function != ref.arn:
             result.detail = "the record does not invoke the function the message names"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,6 @@ from lambdas.remediation.remediate import Remediator, backup_prefix
 from lambdas.remediation.restore import Restorer, load_backup
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
-from models.names import DEFAULT_PREFIX
 
 __all__ = ["PolicyStores", "build_broken_watch", "build_remediator"]
 
@@ -59,7 +59,7 @@ def build_remediator(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = DEFAULT_PREFIX,
+    own_functions: AbstractSet[str] = frozenset(),
     **options: Any,
 ) -> Remediator:
     """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator).
@@ -72,7 +72,7 @@ def build_remediator(
         backups=BackupStore(factory.client("s3"), backup_bucket) if backup_bucket else None,
         limiter=HourlyRateLimiter(factory.client("dynamodb"), rate_table) if rate_table else None,
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
-        own_prefix=own_prefix,
+        own_functions=own_functions,
         **options,
     )
 
@@ -86,7 +86,7 @@ def build_broken_watch(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = DEFAULT_PREFIX,
+    own_functions: AbstractSet[str] = frozenset(),
 ) -> BrokenWatch:
     """The broken-caller watch; its undo is the operator's restore (compare-and-swap)."""
     stores = PolicyStores(factory, own_account, role_name)
@@ -107,5 +107,5 @@ def build_broken_watch(
         ),
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
         undo=undo,
-        own_prefix=own_prefix,
+        own_functions=own_functions,
     )

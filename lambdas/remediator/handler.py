@@ -68,7 +68,7 @@ def _remediator(account: str | None) -> Remediator:
         topic_arn=os.environ.get("TOPIC_ARN"),
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
-        own_prefix=settings.own_prefix,
+        own_functions=settings.own_functions,
     )
 
 
@@ -83,12 +83,15 @@ def _broken_watch(account: str | None) -> BrokenWatch:
         topic_arn=os.environ.get("TOPIC_ARN"),
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
-        own_prefix=settings.own_prefix,
+        own_functions=settings.own_functions,
     )
 
 
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+_POLICY_FIELDS = ("policy_before", "policy_after")
 
 
 def _delay_to_next_window(record: SQSRecord, where: dict[str, Any], now: datetime) -> None:
@@ -166,7 +169,12 @@ def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = 
     if result.notification_error:
         _count("NotificationFailed")
         logger.error(f"notification failed: {result.notification_error}", extra=where)
-    logger.info(result.detail, extra=where | result.to_dict())
+    # The full policies are in the backup the result names; in the logs only at DEBUG.
+    logged = result.to_dict()
+    policies = {key: logged.pop(key) for key in _POLICY_FIELDS if key in logged}
+    logger.info(result.detail, extra=where | logged)
+    if policies:
+        logger.debug("policies before and after", extra=where | policies)
 
 
 @metrics.log_metrics

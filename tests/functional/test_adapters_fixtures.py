@@ -330,6 +330,13 @@ class World:
         return dict(json.loads(body))
 
 
+# The pipeline's own functions in these tests, by exact ARN (as the stack passes them).
+OWN_FUNCTIONS = frozenset(
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-{name}"
+    for name in ("validator", "remediator")
+)
+
+
 def remediator(world: World, config: Any = None, factory: Any = None, **options: Any) -> Any:
     """A Remediator wired to moto the way the Lambda wires it to AWS."""
     from lambdas.adapters.clients import ClientFactory
@@ -340,6 +347,7 @@ def remediator(world: World, config: Any = None, factory: Any = None, **options:
         "rate_table": world.table,
         "topic_arn": world.topic,
         "own_account": ACCOUNT,
+        "own_functions": OWN_FUNCTIONS,
     }
     return build_remediator(
         config if config is not None else load_config(),

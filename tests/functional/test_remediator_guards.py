@@ -17,6 +17,7 @@ from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.exceptions import InvokeAuditError
 from tests.functional.test_adapters_fixtures import (
     ACCOUNT,
+    REGION,
     CallRecorder,
     World,
     aws,
@@ -84,6 +85,9 @@ def engine(world: World, recorder: CallRecorder, *, backups: bool = True) -> Rem
         sleep=lambda _s: None,
         # Access Analyzer's checks, answered by the emulator: the guard under test comes after.
         prover=AccessAnalyzerProver(client("accessanalyzer")),
+        own_functions=frozenset(
+            {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-remediator"}
+        ),
     )
 
 

@@ -30,6 +30,7 @@ from tests.functional.test_adapters_fixtures import (
     sqs_event,
 )
 from tests.reliability.faults import FaultPlan, FaultyFactory
+from tests.reliability.support import OWN_FUNCTIONS
 from tests.reliability.world import (
     BACKUP_BUCKET,
     RATE_TABLE,
@@ -133,6 +134,8 @@ def start_pipeline(
     world = World(server_endpoint).create()
     allowlist = tmp_path / "allowlist.json"
     monkeypatch.setenv("ALLOWLIST_PATH", str(allowlist))
+    # the pipeline's own functions, by exact ARN, as the stack passes them
+    monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
     monkeypatch.setenv("BACKUP_BUCKET", BACKUP_BUCKET)
     monkeypatch.setenv("RATE_TABLE", RATE_TABLE)
     monkeypatch.setenv("TOPIC_ARN", world.topic_arn)

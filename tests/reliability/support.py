@@ -21,6 +21,11 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 OWN_PREFIX = "invoke-audit-"
+# The pipeline's own functions, by exact ARN (the prefix only names them)
+OWN_FUNCTIONS = frozenset(
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}{name}"
+    for name in ("validator", "remediator")
+)
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "cloudtrail"
 CORPUS_MISSING = f"the shared CloudTrail corpus is not at {CORPUS} (the tests that read it skip)"
 

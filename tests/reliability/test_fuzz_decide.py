@@ -26,7 +26,7 @@ from models.arns import parse_function_arn
 from tests.reliability.support import (
     CORPUS_MISSING,
     FUZZ_CONFIG,
-    OWN_PREFIX,
+    OWN_FUNCTIONS,
     cloudtrail_records,
     corpus_records,
     fuzz_config,
@@ -43,7 +43,7 @@ FUZZ_FILES = settings(max_examples=60, deadline=None, suppress_health_check=[Hea
 def _check_decision(raw: Any) -> Any:
     """decide() must not raise; its answer must be consistent with what it claims."""
     config = fuzz_config()
-    decision = decide(raw, config, own_prefix=OWN_PREFIX)
+    decision = decide(raw, config, own_functions=OWN_FUNCTIONS)
     assert decision.verdict in set(Verdict)
     assert decision.reason, f"empty reason for {decision}"
     orjson.dumps(decision.to_dict())  # the validator logs it and scan prints it
@@ -52,7 +52,7 @@ def _check_decision(raw: Any) -> Any:
         # function that is not the pipeline's own.
         assert decision.function and decision.rule and decision.caller and decision.mode
         ref = parse_function_arn(decision.function)
-        assert not ref.name.startswith(OWN_PREFIX)
+        assert ref.unqualified_arn not in OWN_FUNCTIONS
         assert config.is_protected(ref) is None
         rule = config.rule_for(ref)
         assert rule is not None and rule.name == decision.rule
@@ -77,7 +77,7 @@ def test_decide_takes_generated_lambda_records(record: dict[str, Any]) -> None:
     before = json.dumps(record, sort_keys=True, default=str)
     first = _check_decision(record)
     assert json.dumps(record, sort_keys=True, default=str) == before, "decide changed its input"
-    assert decide(record, fuzz_config(), own_prefix=OWN_PREFIX) == first, "not deterministic"
+    assert decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS) == first, "not deterministic"
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +139,14 @@ def _without(*keys: str, **changes: Any) -> dict[str, Any]:
     ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_unjudgeable_records_are_invalid_with_the_reason(record: dict[str, Any], says: str) -> None:
-    decision = decide(record, fuzz_config(), own_prefix=OWN_PREFIX)
+    decision = decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS)
     assert decision.verdict is Verdict.INVALID
     assert says in decision.reason
 
 
 def test_the_well_formed_record_those_cases_start_from_is_judged() -> None:
     # The cases above differ from a record that does get a verdict only by what they lack.
-    assert decide(INVOKE, fuzz_config(), own_prefix=OWN_PREFIX).verdict is Verdict.VIOLATION
+    assert decide(INVOKE, fuzz_config(), own_functions=OWN_FUNCTIONS).verdict is Verdict.VIOLATION
 
 
 # --- scan: judge_bytes and the CLI on damaged files ------------------------------------------
@@ -163,9 +163,9 @@ def test_scan_judges_every_lambda_record_of_a_file_as_decide_does(
         data = json.dumps({"Records": records}).encode()
     if shape == "gz":
         data = gzip.compress(data)
-    result = judge_bytes(data, "fuzz.json", fuzz_config(), OWN_PREFIX)
+    result = judge_bytes(data, "fuzz.json", fuzz_config(), OWN_FUNCTIONS)
     expected = [
-        decide(r, fuzz_config(), own_prefix=OWN_PREFIX).verdict.value
+        decide(r, fuzz_config(), own_functions=OWN_FUNCTIONS).verdict.value
         for r in records
         if is_lambda_candidate(r)
     ]

@@ -37,7 +37,7 @@ from tests.reliability.support import (
     CORPUS_MISSING,
     FUZZ_CONFIG,
     OTHER_ACCOUNT,
-    OWN_PREFIX,
+    OWN_FUNCTIONS,
     cloudtrail_records,
     corpus_records,
     json_values,
@@ -80,7 +80,7 @@ def validator(
     config = tmp_path / "allowlist.json"
     config.write_text(allowlist_to_json(AllowlistConfig.model_validate(FUZZ_CONFIG)))
     monkeypatch.setenv("ALLOWLIST_PATH", str(config))
-    monkeypatch.setenv("OWN_FUNCTION_PREFIX", OWN_PREFIX)
+    monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
     monkeypatch.delenv("ALLOWED_ACCOUNTS", raising=False)
     monkeypatch.setattr(report, "ClientFactory", RecordingFactory)
     RecordingFactory.calls = []
@@ -129,7 +129,7 @@ def _check(result: dict[str, Any], made: list[tuple[str, dict[str, Any]]]) -> No
 def test_validator_takes_generated_records(validator: Any, record: dict[str, Any]) -> None:
     result, made = _invoke(validator, envelope(record))
     _check(result, made)
-    expected = decide(record, _config(), own_prefix=OWN_PREFIX).verdict.value
+    expected = decide(record, _config(), own_functions=OWN_FUNCTIONS).verdict.value
     # The validator adds only refusals (account checks) to the core's verdict.
     assert result["verdict"] in (expected, "invalid")
 
