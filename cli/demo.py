@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,12 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         out.line(f"backup: s3://{BUCKET}/{key}")
     notes = _drain(sqs, names["inbox"])
     _check(len(notes) >= 2, f"expected a notification per change, got {len(notes)}")
+    proven = [n for n in notes if "Proof: proven by IAM Access Analyzer" in n["Body"]]
+    _check(len(proven) == 2, "a write went out without the Access Analyzer proof")
+    out.line(
+        "\nEach write was proven first: IAM Access Analyzer's CheckNoNewAccess and "
+        "CheckNoPublicAccess\n(answered here by the emulator: an emulation, not AWS's analysis)."
+    )
     out.line("\nFirst notification, as the email reads:")
     for line in notes[0]["Body"].splitlines()[:25]:
         out.line(f"    {line}")
@@ -312,6 +319,30 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     count = len(s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
     _check(count == 2, "a repeated event wrote another backup")
     out.line("BlogFunction's policy is unchanged; no new backup, no new write.")
+
+    out.step("5b. An allowed caller denied after the rewrite: the broken-caller watch")
+    allowed = next(
+        record
+        for _, record in played
+        if decide(record, config).verdict == "allowed"
+        and decide(record, config).function == decide(alice, config).function
+    )
+    denied = dict(
+        allowed,
+        eventID="0003-allowed-but-denied",
+        eventTime=(datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        errorCode="AccessDeniedException",
+        errorMessage="not authorized to perform: lambda:InvokeFunction",
+    )
+    result = validator.lambda_handler(envelope(denied), _Context(function_name("validator")))
+    out.line(f"validator: {result['verdict'].upper()} ({result['action']})")
+    queued = _drain(sqs, names["queue"])
+    remediator.lambda_handler(_sqs_event(queued, queue_arn), _Context(function_name("remediator")))
+    alerts = [n for n in _drain(sqs, names["inbox"]) if "The most likely cause" in n["Body"]]
+    _check(len(alerts) == 1, f"expected one broken-caller alert, got {len(alerts)}")
+    out.line("remediator: BROKEN, one alert:")
+    for line in alerts[0]["Body"].split("--- details")[0].rstrip().splitlines():
+        out.line(f"    {line}")
 
     out.step("6. Undo: invoke-audit restore")
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
