@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from lambdas.core.decide import Verdict
 from lambdas.core.inputs import records_from_bytes
 from lambdas.core.record import INVOKE, LAMBDA_SOURCE, base_event_name
 from lambdas.core.trust import judge_record, trusted_accounts
+from lambdas.core.watch import Watch, judge_denied, watches_from_backups
 from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
 from models.names import own_function_arns
@@ -96,8 +97,10 @@ def judge_bytes(
     config: AllowlistConfig,
     own_functions: AbstractSet[str],
     trusted: frozenset[str] | None = None,
+    watches: Sequence[Watch] = (),
 ) -> FileResult:
-    """The rows of one file; `trusted`: the accounts whose functions are judged (None: all)."""
+    """The rows of one file; `trusted`: the accounts whose functions are judged (None: all);
+    `watches`: the rewrites (from backups) under which an allowed caller's denial is `broken`."""
     result = FileResult(source)
     objects = trail_like = 0
     try:
@@ -108,9 +111,10 @@ def judge_bytes(
                 trail_like += "eventSource" in record or "eventName" in record
             if not is_lambda_candidate(record):
                 continue
-            row = judge_record(
-                record, config, own_functions=own_functions, trusted=trusted
-            ).to_dict()
+            decision = judge_record(record, config, own_functions=own_functions, trusted=trusted)
+            if watches and decision.denied_allowed:
+                decision = judge_denied(decision, watches)
+            row = decision.to_dict()
             row["event_time"] = iso_utc(row["event_time"])
             row["source"] = source
             result.invokes += base_event_name(str(row["event_name"] or "")) == INVOKE
@@ -127,17 +131,24 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    config_path: str, own_functions: AbstractSet[str], trusted: frozenset[str] | None
+    config_path: str,
+    own_functions: AbstractSet[str],
+    trusted: frozenset[str] | None,
+    watches: Sequence[Watch],
 ) -> None:
-    _use(load_allowlist(config_path), own_functions, trusted)
+    _use(load_allowlist(config_path), own_functions, trusted, watches)
 
 
 def _use(
-    config: AllowlistConfig, own_functions: AbstractSet[str], trusted: frozenset[str] | None
+    config: AllowlistConfig,
+    own_functions: AbstractSet[str],
+    trusted: frozenset[str] | None,
+    watches: Sequence[Watch] = (),
 ) -> None:
     _WORKER["config"] = config
     _WORKER["own_functions"] = own_functions
     _WORKER["trusted"] = trusted
+    _WORKER["watches"] = watches
 
 
 @contextlib.contextmanager
@@ -160,7 +171,12 @@ def _judge_source(source: Source) -> FileResult:
         return FileResult(source.name, error=str(exc))
     with _without_cyclic_gc():
         return judge_bytes(
-            data, source.name, _WORKER["config"], _WORKER["own_functions"], _WORKER["trusted"]
+            data,
+            source.name,
+            _WORKER["config"],
+            _WORKER["own_functions"],
+            _WORKER["trusted"],
+            _WORKER.get("watches", ()),
         )
 
 
@@ -171,15 +187,16 @@ def _results(
     own_functions: AbstractSet[str],
     trusted: frozenset[str] | None,
     jobs: int,
+    watches: Sequence[Watch] = (),
 ) -> Iterator[FileResult]:
     local = [s for s in sources if s.path is not None]
     if jobs > 1 and len(local) == len(sources) and len(sources) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        setup = (config_path, own_functions, trusted)
+        setup = (config_path, own_functions, trusted, watches)
         with context.Pool(min(jobs, len(sources)), _init_worker, setup) as pool:
             yield from pool.imap(_judge_source, sources, chunksize=1)
         return
-    _use(config, own_functions, trusted)  # in process: the config run_scan already loaded
+    _use(config, own_functions, trusted, watches)  # in process: the config run_scan already loaded
     for source in sources:
         yield _judge_source(source)
 
@@ -321,12 +338,14 @@ def run_scan(
     jobs: int | None = None,
     only: frozenset[str] | None = None,
     trusted: frozenset[str] | None = None,
+    remediations: list[str] | None = None,
 ) -> int:
     """Exit 1 when there is a violation (whatever else happened; unreadable files are listed
     on stderr), else 2 when a file could not be read as CloudTrail, else 0."""
     config = load_allowlist(config_path)  # a bad config stops the scan before any file is read
     for warning in allowlist_warnings(config):
         err.write(f"invoke-audit: warning: {warning}\n")
+    watches = load_watches(remediations, config.limits.watch_hours) if remediations else []
     sources = list(expand(paths))
     if not sources:
         raise InputError(f"no log files in {' '.join(paths)} (.json, .jsonl, .ndjson, .gz)")
@@ -336,7 +355,7 @@ def run_scan(
     rows = _Rows(fmt, out, only, _Table(only))
     rows.start()
     cores = jobs or os.cpu_count() or 1
-    for result in _results(sources, config, config_path, own_functions, trusted, cores):
+    for result in _results(sources, config, config_path, own_functions, trusted, cores, watches):
         progress.step(result)
         if result.error:
             errors += 1
@@ -399,7 +418,22 @@ def _command(args: argparse.Namespace) -> int:
         only=only,
         trusted=trusted or None,
         own_functions=own_functions_of(args),
+        remediations=args.remediations,
     )
+
+
+def load_watches(paths: list[str], hours: int) -> list[Watch]:
+    """The rewrites that remediation backups (files, folders or s3:// prefixes) stand for."""
+    backups: list[tuple[str, dict[str, Any]]] = []
+    for source in expand(paths):
+        try:
+            document = orjson.loads(read_source(source))
+        except orjson.JSONDecodeError as error:
+            raise InputError(f"{source.name}: not a JSON backup: {error}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("function"), str):
+            raise InputError(f"{source.name}: not a backup (no field function)")
+        backups.append((source.name, document))
+    return watches_from_backups(backups, hours=hours)
 
 
 def register(subparsers: Any) -> None:
@@ -414,6 +448,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
+    parser.add_argument(
+        "--remediations",
+        action="append",
+        metavar="PATH",
+        help="the remediator's backups (files, folders or s3://bucket/backups/): an allowed "
+        "caller's denied Invoke within limits.watch_hours after a rewrite is judged `broken` "
+        "(repeatable)",
+    )
     parser.add_argument("--format", choices=("table", "jsonl", "json"), default="table")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     parser.add_argument(

@@ -133,3 +133,39 @@ def test_watches_from_backups_skip_restore_copies_and_timeless_ones():
 @pytest.mark.parametrize("text", ["", "yesterday", None, 5])
 def test_times_that_are_not_times(text):
     assert parse_time(text) is None
+
+
+def test_scan_judges_broken_only_when_given_the_remediations(tmp_path):
+    import io
+    import json
+
+    from cli.scan import run_scan
+
+    config = tmp_path / "allowlist.yaml"
+    config.write_text(
+        f'version: 1\nrules:\n  - name: orders\n    functions: ["orders"]\n'
+        f'    allow:\n      - principal: "{DEPLOYER}"\n'
+    )
+    log = tmp_path / "trail.json"
+    log.write_text(json.dumps({"Records": [record(DEPLOYER)]}))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "b.json").write_text(
+        json.dumps({"function": FUNCTION, "time": "2025-01-02T03:00:00Z", "policy": None})
+    )
+
+    def verdicts(*extra):
+        out = io.StringIO()
+        run_scan(
+            [str(log)],
+            str(config),
+            "jsonl",
+            out,
+            io.StringIO(),
+            jobs=1,
+            remediations=list(extra) or None,
+        )
+        return [json.loads(line)["verdict"] for line in out.getvalue().splitlines()]
+
+    assert verdicts() == ["failed-call"]
+    assert verdicts(str(backups)) == ["broken"]
