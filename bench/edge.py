@@ -16,13 +16,12 @@ measurement runs. Everything else is moto's own matching (`$or`, `wildcard`, `an
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import Counter
 from typing import Any
 
 from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
-from emulator.environment import patched_environ
+from emulator.environment import fake_credentials
 from emulator.eventbridge import eventbridge_array_matching
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
@@ -40,7 +39,8 @@ def compiled_pattern(config: AllowlistConfig, *, limit: int = 2048) -> EdgeFilte
     return edge_filtered_pattern(event_pattern(own_function_arn_prefix=prefix), config, limit=limit)
 
 
-def _envelope(record: dict[str, Any]) -> dict[str, Any]:
+def put_events_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """The PutEvents entry that the bus turns into the record's CloudTrail envelope."""
     return {
         "Source": "aws.lambda",
         "DetailType": INVOKE_DETAIL_TYPE,
@@ -48,25 +48,12 @@ def _envelope(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fake_credentials() -> contextlib.AbstractContextManager[None]:
-    """moto's fake credentials and the bench region; never an endpoint of the environment."""
-    return patched_environ(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        },
-        unset=("AWS_ENDPOINT_URL",),
-    )
-
-
 def delivered_ids(pattern: dict[str, Any], records: list[dict[str, Any]]) -> set[str]:
     """The eventIDs of the records that a rule with `pattern` delivers to its target."""
     import boto3
     from moto import mock_aws
 
-    with _fake_credentials(), eventbridge_array_matching(), mock_aws():
+    with fake_credentials(REGION), eventbridge_array_matching(), mock_aws():
         events = boto3.client("events", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         queue = sqs.create_queue(QueueName="validator-standin")["QueueUrl"]
@@ -78,7 +65,9 @@ def delivered_ids(pattern: dict[str, Any], records: list[dict[str, Any]]) -> set
         seen: set[str] = set()
         # Drained after every batch: moto recomputes queue attributes per message it holds.
         for start in range(0, len(records), 10):
-            answer = events.put_events(Entries=[_envelope(r) for r in records[start : start + 10]])
+            answer = events.put_events(
+                Entries=[put_events_entry(r) for r in records[start : start + 10]]
+            )
             assert answer["FailedEntryCount"] == 0, answer
             while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
                 "Messages", []

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, envelope, events
-from emulator.environment import patched_environ
+from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
+from emulator.environment import fake_credentials, patched_environ
+from emulator.lambda_context import LambdaContext
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
 
@@ -35,6 +35,11 @@ TOPIC = "invoke-audit-notifications"
 TABLE = "invoke-audit-rate-limit"
 
 
+def _context(function_name: str) -> LambdaContext:
+    """The context Lambda would pass the demo's handlers."""
+    return LambdaContext(function_name, account=ACCOUNT, region=REGION, log_stream_name="demo")
+
+
 class DemoFailed(Exception):
     """A step of the demo did not do what it should."""
 
@@ -42,25 +47,6 @@ class DemoFailed(Exception):
 def _check(condition: bool, what: str) -> None:
     if not condition:
         raise DemoFailed(what)
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    """The parts of the Lambda context object the handlers read."""
-
-    function_name: str
-    aws_request_id: str = "demo-request"
-    memory_limit_in_mb: int = 256
-    log_group_name: str = "/aws/lambda/demo"
-    log_stream_name: str = "demo"
-    function_version: str = "$LATEST"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 class _Printer:
@@ -236,8 +222,9 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.step("2. CloudTrail Invoke events through the validator")
     played = events()
     violations = 0
-    for what, record in played:
-        result = validator.lambda_handler(envelope(record), _Context("invoke-audit-validator"))
+    for what, event in played:
+        record = event["detail"]
+        result = validator.lambda_handler(event, _context("invoke-audit-validator"))
         _check(result["verdict"] == decide(record, config).verdict, f"{what}: unexpected verdict")
         violations += result["verdict"] == "violation"
         out.line(f"- {what}\n    {result['verdict'].upper()}: {result['reason']}")
@@ -253,7 +240,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         "Attributes"
     ]["QueueArn"]
     result = remediator.lambda_handler(
-        _sqs_event(queued, queue_arn), _Context("invoke-audit-remediator")
+        _sqs_event(queued, queue_arn), _context("invoke-audit-remediator")
     )
     failures = (result or {}).get("batchItemFailures", [])
     _check(not failures, f"the remediator failed messages: {failures}")
@@ -297,11 +284,11 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         out.line(f"    {line}")
 
     out.step("5. The same event again changes nothing")
-    _, alice = played[1]
-    again = dict(alice, eventID="0002-alice-again")
-    validator.lambda_handler(envelope(again), _Context("invoke-audit-validator"))
+    _, again = events()[1]  # a fresh copy of alice's event, under a new event id
+    again["id"], again["detail"]["eventID"] = "eb-0002-alice-again", "0002-alice-again"
+    validator.lambda_handler(again, _context("invoke-audit-validator"))
     queued = _drain(sqs, names["queue"])
-    remediator.lambda_handler(_sqs_event(queued, queue_arn), _Context("invoke-audit-remediator"))
+    remediator.lambda_handler(_sqs_event(queued, queue_arn), _context("invoke-audit-remediator"))
     _check(
         _policy(lam, "BlogFunction") == after["BlogFunction"], "a repeated event changed the policy"
     )
@@ -326,7 +313,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
 
     out.step("7. Adopting it: learn from the events, then scan with what was learned")
     logs = workdir / "cloudtrail.json"
-    logs.write_text(json.dumps({"Records": [r for _, r in played]}))
+    logs.write_text(json.dumps({"Records": [event["detail"] for _, event in events()]}))
     learned = workdir / "learned.yaml"
     _check(cli(["learn", str(logs), "-o", str(learned)]) == 0, "learn failed")
     code = cli(["scan", "--config", str(learned), "--format", "table", str(logs)])
@@ -365,15 +352,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
 
     config_json = workdir / "allowlist.json"
     config_json.write_text(allowlist_to_json(parse_allowlist(ALLOWLIST_YAML, "demo allowlist")))
-    base = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
-    with patched_environ(base):
+    with fake_credentials(REGION, endpoint_url=endpoint):
         clients = {
             s: boto3.client(s, region_name=REGION)
             for s in ("lambda", "sqs", "s3", "sns", "dynamodb", "iam")

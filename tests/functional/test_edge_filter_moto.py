@@ -18,7 +18,7 @@ import contextlib
 import json
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +32,8 @@ from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks import edge_filter
 from stacks.edge_filter import edge_filtered_pattern
-from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
+from stacks.pattern import event_pattern, own_function_arn_prefix
+from tests.support.records import envelope
 
 pytestmark = pytest.mark.functional
 
@@ -274,19 +275,6 @@ def invoke_records(draw: Any) -> dict[str, Any]:
     return record
 
 
-def _envelope(record: dict[str, Any]) -> Any:
-    return {
-        "version": "0",
-        "id": record["eventID"],
-        "detail-type": INVOKE_DETAIL_TYPE,
-        "source": "aws.lambda",
-        "account": ACCOUNT,
-        "region": REGION,
-        "resources": [],
-        "detail": record,
-    }
-
-
 @contextlib.contextmanager
 def anything_but_never_matches_null() -> Iterator[None]:
     original = EventPattern.__dict__["_does_item_match_named_filter"]
@@ -342,7 +330,9 @@ def test_what_the_pattern_drops_is_never_a_violation(null_semantics, config, bat
             pattern = _without_nulls(compiled) if null_semantics.startswith("as CDK") else compiled
             matcher = EventPattern(json.dumps(pattern), pattern)
             for record in batch:
-                if matcher.matches_event(_envelope(record)):
+                if matcher.matches_event(
+                    cast(Any, envelope(record, account=ACCOUNT, id=record["eventID"]))
+                ):
                     continue
                 decision = decide(record, config, own_prefix="invoke-audit-")
                 assert decision.verdict is not Verdict.VIOLATION, (
@@ -371,7 +361,9 @@ def test_the_property_filters_something():
     assert decide(record, config).verdict is Verdict.ALLOWED
     with edge.eventbridge_array_matching():
         dropped = [
-            not EventPattern(json.dumps(p), p).matches_event(_envelope(record))
+            not EventPattern(json.dumps(p), p).matches_event(
+                cast(Any, envelope(record, account=ACCOUNT, id=record["eventID"]))
+            )
             for p in _all_levels(config)
         ]
     assert all(dropped)

@@ -9,24 +9,17 @@ import pytest
 
 from lambdas.remediator import handler
 from lambdas.validator.runtime import runtime
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    ALLOWLIST_YAML,
-    REGION,
+from tests.support.allowlists import ALLOWLIST_YAML, write_config
+from tests.support.aws import World, aws, create_function, get_policy, put_policy
+from tests.support.lambda_runtime import (
     LambdaContext,
-    World,
-    aws,
-    blog_policy,
-    create_function,
     emf_metrics,
-    get_policy,
-    invoke_record,
     log_to_current_stdout,
     printed_json,
-    put_policy,
     sqs_event,
-    write_config,
 )
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, invoke_record
 
 pytestmark = pytest.mark.functional
 

@@ -13,7 +13,7 @@ from lambdas.core.config import load_allowlist
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
-from tests.infra.conftest import EXISTING_BUCKET, Synth
+from tests.support.synth import EXISTING_BUCKET, Synth
 
 pytestmark = pytest.mark.infra
 

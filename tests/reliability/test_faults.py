@@ -18,20 +18,17 @@ from botocore.exceptions import EndpointConnectionError
 
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
-from tests.reliability.faults import LambdaTimeout
-from tests.reliability.pipeline import Pipeline, message_body
-from tests.reliability.support import DEPLOYER
-from tests.reliability.world import (
-    config,
-    messy_policy,
-    statement,
-)
+from tests.support.allowlists import remediation_config
+from tests.support.faults import LambdaTimeout
+from tests.support.pipeline import Pipeline, message_body
+from tests.support.policies import messy_policy, statement
+from tests.support.records import DEPLOYER
 
 pytestmark = [pytest.mark.reliability]
 
 
 def _expected(resource: str, document: Any) -> Any:
-    rule = config().rule_for(parse_function_arn(resource))
+    rule = remediation_config().rule_for(parse_function_arn(resource))
     assert rule is not None
     return rule, rewrite_policy(document, rule, resource).policy
 
@@ -39,7 +36,7 @@ def _expected(resource: str, document: Any) -> Any:
 def _assert_remediated(p: Pipeline, resource: str, original: Any) -> None:
     _rule, expected = _expected(resource, original)
     assert p.world.policy(resource) == expected
-    (backup,) = p.world.backups(resource)  # one change, one backup
+    (backup,) = p.world.backup_documents(resource)  # one change, one backup
     assert backup["policy"] == original
     assert backup["new_policy"] == expected
 
@@ -121,7 +118,7 @@ def test_412_races_reread_and_recompute(pipeline: Pipeline) -> None:
     assert p.run(arn) == {"batchItemFailures": []}
     _rule, expected = _expected(arn, messy_policy(arn))
     assert p.world.policy(arn) == expected  # "sneaky" removed with the rest
-    (backup,) = p.world.backups(arn)  # the two writes that did not happen left none
+    (backup,) = p.world.backup_documents(arn)  # the two writes that did not happen left none
     assert [s["Sid"] for s in backup["policy"]["Statement"]][-1] == "sneaky"
     done = p.logged("remediated")[0]
     assert done["attempts"] == 3
@@ -254,7 +251,7 @@ def test_a_write_whose_answer_is_lost_is_written_once_and_told(pipeline: Pipelin
     _rule, expected = _expected(arn, messy_policy(arn))
     assert p.world.policy(arn) == expected
     assert p.plan.sent["PutResourcePolicy"] == 2  # the lost one, and botocore's retry (412)
-    assert len(p.world.backups(arn)) == 1, "the change must have exactly one backup"
+    assert len(p.world.backup_documents(arn)) == 1, "the change must have exactly one backup"
     assert len(_alerts_about(p, arn)) == 1, "the policy was changed and nobody was told"
 
 
@@ -287,7 +284,7 @@ def test_a_timeout_mid_batch_is_redelivered_without_a_second_write(
     for arn in resources:
         _rule, expected = _expected(arn, messy_policy(arn))
         assert p.world.policy(arn) == expected
-        backups = p.world.backups(arn)
+        backups = p.world.backup_documents(arn)
         # A write killed before it was sent leaves its backup behind (nothing can clean up
         # after a killed invocation); every backup holds the policy the change replaced.
         assert backups and all(b["policy"] == messy_policy(arn) for b in backups)

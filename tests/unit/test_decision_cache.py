@@ -16,13 +16,10 @@ from hypothesis import strategies as st
 from lambdas.core import decide as decide_module
 from lambdas.core.decide import Decision, decide
 from lambdas.core.decision_cache import DecisionCache, decision_key
-from tests.reliability.support import (
-    OWN_PREFIX,
-    cloudtrail_records,
-    corpus_records,
-    fuzz_config,
-    mutated_records,
-)
+from tests.support.allowlists import fuzz_config
+from tests.support.corpus import corpus_records
+from tests.support.records import OWN_PREFIX
+from tests.support.strategies import cloudtrail_records, mutated_records
 
 pytestmark = pytest.mark.unit
 
