@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import allowlist_to_json, load_allowlist
+from lambdas.core.config import allowlist_warnings, check_partition, load_allowlist
 from models.exceptions import ConfigError
+from models.regions import partition_of_region
 from stacks.assets import AssetBuildError
 from stacks.node import use_bundled_node
 from stacks.settings import DeploySettings, SettingsError
@@ -59,7 +60,12 @@ def main() -> int:
     try:
         settings = DeploySettings.from_context(app.node.try_get_context)
         config = load_allowlist(_allowlist_path(settings.allowlist_path))
-        build_stack(app, settings=settings, allowlist_json=allowlist_to_json(config))
+        for warning in allowlist_warnings(config):
+            print(f"warning: {warning}", file=sys.stderr)
+        region = os.environ.get("CDK_DEFAULT_REGION")  # the deploying credentials' region
+        if region:
+            check_partition(config, partition_of_region(region))
+        build_stack(app, settings=settings, allowlist=config)
     except SettingsError as error:
         return _fail(f"cdk.json: {error}")
     except ConfigError as error:

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.advice import plural
 from cli.scan import DEFAULT_CONFIG
-from lambdas.core.config import load_allowlist
+from lambdas.core.config import allowlist_warnings, check_partition, load_allowlist
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
 from models.exceptions import InputError, RewriteError
+from models.regions import KNOWN_REGIONS
 
 __all__ = ["register"]
 
@@ -41,7 +43,16 @@ def _rewrite(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = load_allowlist(args.file)
-    print(f"{args.file}: ok ({len(config.rules)} rules, default mode {config.defaults.mode})")
+    if args.partition:
+        check_partition(config, args.partition)
+    for warning in allowlist_warnings(config):
+        print(f"invoke-audit: warning: {warning}", file=sys.stderr)
+    rules = plural(len(config.rules), "rule")
+    print(f"{args.file}: ok ({rules}, default mode {config.defaults.mode})")
+    width = max((len(rule.name) for rule in config.rules), default=0)
+    for rule in config.rules:
+        origin = "set on the rule" if rule.mode else "from defaults.mode"
+        print(f"  {rule.name:<{width}}  {config.mode_of(rule):<7}  ({origin})")
     return 0
 
 
@@ -57,6 +68,17 @@ def register(subparsers: Any) -> None:
     rewrite.add_argument("--own-prefix", default="invoke-audit-", help=argparse.SUPPRESS)
     rewrite.add_argument("policy_file", metavar="POLICY_FILE")
     rewrite.set_defaults(func=_rewrite)
-    check = subparsers.add_parser("check-config", help="validate an allowlist file")
+    check = subparsers.add_parser(
+        "check-config",
+        help="validate an allowlist file",
+        description="Validate an allowlist; print each rule's effective mode (its own, or "
+        "defaults.mode). Warnings (an unknown region in an ARN) go to stderr.",
+    )
     check.add_argument("file", nargs="?", default=DEFAULT_CONFIG, metavar="FILE")
+    check.add_argument(
+        "--partition",
+        choices=sorted(set(KNOWN_REGIONS.values())),
+        help="the deployment's partition: a rule that can never match a function there is an "
+        "error (cdk synth checks this for the region it deploys to)",
+    )
     check.set_defaults(func=_check_config)

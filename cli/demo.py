@@ -26,6 +26,7 @@ from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
+from lambdas.remediator.remediate import undo_command
 
 __all__ = ["register", "run_demo"]
 
@@ -300,7 +301,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     from cli.main import main as cli
 
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
-    out.line(f"$ invoke-audit restore s3://{BUCKET}/{blog_key}")
+    out.line(f"$ {undo_command(f's3://{BUCKET}/{blog_key}')}")
     with contextlib.redirect_stdout(io.StringIO()) as printed:  # its JSON report: checked below
         code = cli(["restore", f"s3://{BUCKET}/{blog_key}"])
     _check(json.loads(printed.getvalue())["outcome"] == "restored", "restore did not restore")

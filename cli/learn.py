@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.advice import no_invokes, plural
 from cli.sources import expand, read_source
 from lambdas.core.inputs import records_from_bytes
 from lambdas.core.learn import Observations, render_yaml
@@ -20,21 +21,34 @@ def _learn(args: argparse.Namespace) -> int:
         raise InputError("learn: give at least one PATH (file, folder, s3://bucket/prefix or -)")
     if args.min_count < 1:
         raise InputError("--min-count must be at least 1")
+    output = None if args.output == "-" else Path(args.output)
+    if output is not None and output.exists() and not args.force:
+        raise InputError(
+            f"{args.output}: exists; learn does not overwrite it (review what is there, then "
+            "use --force, or write elsewhere with -o)"
+        )
     observations = Observations()
     count = 0
     for source in expand(args.paths):
         observations.add_all(records_from_bytes(read_source(source), source.name))
         count += 1
+    if not observations.invokes:
+        raise InputError("\n".join(no_invokes(observations.records, count)))
     text = render_yaml(observations, min_count=args.min_count, sources=count)
-    if args.output == "-":
+    if output is None:
         sys.stdout.write(text)
-    else:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-        rules = sum(len(c) for c in observations.callers.values())
-        print(f"wrote {args.output}: {len(observations.callers)} functions, {rules} allow entries")
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    entries = sum(len(c) for c in observations.callers.values())
+    print(
+        f"wrote {args.output}: {plural(len(observations.callers), 'function')}, "
+        f"{plural(entries, 'allow entry', 'allow entries')} from "
+        f"{plural(observations.invokes, 'Invoke')} in {plural(count, 'file')}; "
+        "defaults.mode is monitor"
+    )
     return 0
 
 
@@ -43,7 +57,8 @@ def register(subparsers: Any) -> None:
         "learn",
         help="write an allowlist that allows all observed traffic",
         description="Read CloudTrail logs (same inputs as scan) and write an allowlist that "
-        "allows every caller seen, per function, in monitor mode, with counts as comments.",
+        "allows every caller seen, per function, with counts as comments; defaults.mode is "
+        "monitor. Exit 2 when the input holds no Lambda Invoke data events.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument(
@@ -59,5 +74,8 @@ def register(subparsers: Any) -> None:
         default="-",
         metavar="FILE",
         help="where to write the YAML (default: standard output)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite the output file if it exists"
     )
     parser.set_defaults(func=_learn)

@@ -15,13 +15,21 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 
+from cli.advice import no_invokes, plural
 from cli.sources import Source, expand, read_source
-from lambdas.core.config import load_allowlist
-from lambdas.core.decide import DEFAULT_OWN_PREFIX, LAMBDA_SOURCE, Verdict, decide
+from lambdas.core.config import allowlist_warnings, load_allowlist
+from lambdas.core.decide import (
+    DEFAULT_OWN_PREFIX,
+    LAMBDA_SOURCE,
+    Verdict,
+    base_event_name,
+    decide,
+)
 from lambdas.core.inputs import records_from_bytes
 from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
@@ -29,8 +37,10 @@ from models.exceptions import InputError
 __all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
-TABLE_COLUMNS = ("verdict", "event_time", "function", "caller", "rule", "reason")
-TABLE_WIDTHS = (12, 21, 28, 40, 18, 0)
+TABLE_COLUMNS = ("verdict", "mode", "event_time", "function", "caller", "rule", "reason")
+# The last column is cut too: a reason quotes record values, which can be long.
+TABLE_WIDTHS = (11, 7, 20, 28, 40, 18, 100)
+VERDICTS = tuple(v.value for v in Verdict)
 
 
 @dataclass(slots=True)
@@ -39,6 +49,8 @@ class FileResult:
     lines: list[bytes] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     error: str | None = None
+    records: int = 0  # JSON values read, of any service
+    invokes: int = 0  # Lambda Invoke records among them
 
 
 def is_lambda_candidate(record: Any) -> bool:
@@ -60,15 +72,53 @@ def judge_records(
             yield decide(record, config, own_prefix=own_prefix).to_dict()
 
 
+def iso_utc(value: Any) -> Any:
+    """A record's time as ISO 8601 UTC (`2026-11-22T10:00:00Z`); a value that is no time is
+    returned as it is (the record is judged all the same)."""
+    moment: datetime | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    elif isinstance(value, str) and value:
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value.strip())
+            if moment.tzinfo is None:  # CloudTrail writes UTC
+                moment = moment.replace(tzinfo=UTC)
+    if moment is None:
+        return value
+    moment = moment.astimezone(UTC)
+    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return moment.strftime(spec)
+
+
+def _not_cloudtrail(values: int, source: str) -> str:
+    return (
+        f"{source}: not CloudTrail: none of its {plural(values, 'JSON object')} has an "
+        'eventSource or eventName (a log file is {"Records": [...]})'
+    )
+
+
 def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: str) -> FileResult:
     result = FileResult(source)
+    objects = trail_like = 0
     try:
-        for row in judge_records(records_from_bytes(data, source), config, own_prefix):
+        for record in records_from_bytes(data, source):
+            result.records += 1
+            if isinstance(record, dict):
+                objects += 1
+                trail_like += "eventSource" in record or "eventName" in record
+            if not is_lambda_candidate(record):
+                continue
+            row = decide(record, config, own_prefix=own_prefix).to_dict()
+            row["event_time"] = iso_utc(row["event_time"])
             row["source"] = source
+            result.invokes += base_event_name(str(row["event_name"] or "")) == "Invoke"
             result.counts[row["verdict"]] += 1
             result.lines.append(orjson.dumps(row))
     except InputError as exc:
         result.error = str(exc)
+    if objects and not trail_like and objects == result.records and result.error is None:
+        result.error = _not_cloudtrail(objects, source)
     return result
 
 
@@ -137,15 +187,113 @@ class _Progress:
             )
             self.stream.flush()
 
+    def clear(self) -> None:
+        """Before an error line: the bar is redrawn on the next step."""
+        if self.enabled:
+            self.stream.write("\r\033[K")
+
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\n")
 
 
-def _table_row(row: dict[str, Any]) -> str:
-    cells = [str(row.get(c) or "-") for c in TABLE_COLUMNS]
-    cells[2] = cells[2].split(":function:")[-1] if cells[2] != "-" else "-"
-    return "  ".join(f"{c:<{w}}" for c, w in zip(cells, TABLE_WIDTHS, strict=True)).rstrip()
+def _cell(value: Any, width: int) -> tuple[str, bool]:
+    text = " ".join(str(value or "-").split())  # no newline or tab may break a row
+    if len(text) <= width:
+        return text, False
+    return text[: width - 3] + "...", True
+
+
+def _table_row(row: dict[str, Any]) -> tuple[str, bool]:
+    """One table line, and whether a value had to be cut."""
+    cells, cut = [], False
+    for column, width in zip(TABLE_COLUMNS, TABLE_WIDTHS, strict=True):
+        value = row.get(column)
+        if column == "function" and value:
+            value = str(value).split(":function:")[-1]
+        text, shortened = _cell(value, width)
+        cells.append(f"{text:<{width}}")
+        cut = cut or shortened
+    return "  ".join(cells).rstrip(), cut
+
+
+def _summary(totals: Counter[str], files: int) -> str:
+    labels = {"violation": ("violation", "violations"), "failed-call": ("failed call", None)}
+    parts = []
+    for verdict in VERDICTS:
+        if totals[verdict]:
+            singular, many = labels.get(verdict, (verdict, verdict))
+            parts.append(plural(totals[verdict], singular, many))
+    records = plural(sum(totals.values()), "Lambda record")
+    return f"{records} from {plural(files, 'file')}: {', '.join(parts) or 'none'}"
+
+
+@dataclass(slots=True)
+class _Table:
+    """The table is written after the whole input is read: errors on stderr come first."""
+
+    only: frozenset[str] | None
+    rows: list[str] = field(default_factory=list)
+    hidden: int = 0
+    cut: bool = False
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self.only is None and row["verdict"] == Verdict.IGNORED.value:
+            self.hidden += 1
+            return
+        line, cut = _table_row(row)
+        self.rows.append(line)
+        self.cut = self.cut or cut
+
+    def write(self, out: IO[str], totals: Counter[str], files: int) -> None:
+        header = [f"{c.upper():<{w}}" for c, w in zip(TABLE_COLUMNS, TABLE_WIDTHS, strict=True)]
+        out.write("  ".join(header).rstrip() + "\n")
+        out.writelines(line + "\n" for line in self.rows)
+        out.write(f"\n{_summary(totals, files)}\n")
+        if self.hidden:
+            out.write(
+                f"{plural(self.hidden, 'ignored record')} not shown (--only ignored shows them)\n"
+            )
+        if self.cut:
+            out.write("Long values are cut; --format jsonl shows them whole.\n")
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Writes the rows of each file in the chosen format, keeping only `only` verdicts."""
+
+    fmt: str
+    out: IO[str]
+    only: frozenset[str] | None
+    table: _Table
+    first: bool = True
+
+    def start(self) -> None:
+        if self.fmt == "json":
+            self.out.write("[")
+
+    def add(self, result: FileResult) -> None:
+        if self.fmt == "jsonl" and self.only is None:
+            if result.lines:  # one write per file
+                self.out.write(b"\n".join(result.lines).decode() + "\n")
+            return
+        for line in result.lines:
+            row = orjson.loads(line)
+            if self.only is not None and row["verdict"] not in self.only:
+                continue
+            if self.fmt == "table":
+                self.table.add(row)
+            elif self.fmt == "json":
+                self.out.write(("" if self.first else ",\n") + line.decode())
+                self.first = False
+            else:
+                self.out.write(line.decode() + "\n")
+
+    def finish(self, totals: Counter[str], files: int) -> None:
+        if self.fmt == "json":
+            self.out.write("]\n")
+        elif self.fmt == "table":
+            self.table.write(self.out, totals, files)
 
 
 def run_scan(
@@ -157,54 +305,67 @@ def run_scan(
     *,
     own_prefix: str = DEFAULT_OWN_PREFIX,
     jobs: int | None = None,
+    only: frozenset[str] | None = None,
 ) -> int:
+    """Exit 1 when there is a violation (whatever else happened; unreadable files are listed
+    on stderr), else 2 when a file could not be read as CloudTrail, else 0."""
     config = load_allowlist(config_path)  # a bad config stops the scan before any file is read
+    for warning in allowlist_warnings(config):
+        err.write(f"invoke-audit: warning: {warning}\n")
     sources = list(expand(paths))
+    if not sources:
+        raise InputError(f"no log files in {' '.join(paths)} (.json, .jsonl, .ndjson, .gz)")
     totals: Counter[str] = Counter()
-    errors = 0
+    errors = records = invokes = 0
     progress = _Progress(len(sources), err)
-    if fmt == "table":
-        out.write(
-            "  ".join(
-                f"{c.upper():<{w}}" for c, w in zip(TABLE_COLUMNS, TABLE_WIDTHS, strict=True)
-            ).rstrip()
-            + "\n"
-        )
-    elif fmt == "json":
-        out.write("[")
-    first = True
+    rows = _Rows(fmt, out, only, _Table(only))
+    rows.start()
     for result in _results(sources, config, config_path, own_prefix, jobs or os.cpu_count() or 1):
         progress.step(result)
         if result.error:
             errors += 1
+            progress.clear()
             err.write(f"invoke-audit: error: {result.error}\n")
         totals.update(result.counts)
-        if fmt == "jsonl" and result.lines:  # one write per file
-            out.write(b"\n".join(result.lines).decode() + "\n")
-            continue
-        for line in result.lines:
-            if fmt == "json":
-                out.write(("" if first else ",\n") + line.decode())
-                first = False
-            else:
-                out.write(_table_row(orjson.loads(line)) + "\n")
+        records += result.records
+        invokes += result.invokes
+        rows.add(result)
     progress.close()
-    if fmt == "json":
-        out.write("]\n")
-    elif fmt == "table":
-        summary = ", ".join(f"{totals[v.value]} {v.value}" for v in Verdict if totals[v.value])
-        out.write(
-            f"\n{sum(totals.values())} Lambda records from {len(sources)} files: {summary or 'none'}\n"
+    readable = len(sources) - errors
+    if readable and not invokes and records > totals[Verdict.INVALID.value]:
+        for line in no_invokes(records, readable):
+            err.write(f"invoke-audit: note: {line}\n")
+    rows.finish(totals, len(sources))
+    if totals[Verdict.VIOLATION.value]:
+        if errors:
+            err.write(
+                f"invoke-audit: error: {plural(errors, 'file')} could not be read (listed above); "
+                "the violations found in the others are reported\n"
+            )
+        return 1
+    return 2 if errors else 0
+
+
+def _only(text: str | None) -> frozenset[str] | None:
+    if text is None:
+        return None
+    chosen = frozenset(v.strip() for v in text.split(",") if v.strip())
+    unknown = sorted(chosen - set(VERDICTS))
+    if unknown or not chosen:
+        raise InputError(
+            f"--only: unknown verdict {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(VERDICTS)}"
         )
-    if errors:
-        return 2
-    return 1 if totals[Verdict.VIOLATION.value] else 0
+    return chosen
 
 
 def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
-    return run_scan(args.paths, args.config, args.format, sys.stdout, sys.stderr, jobs=args.jobs)
+    only = _only(args.only)
+    return run_scan(
+        args.paths, args.config, args.format, sys.stdout, sys.stderr, jobs=args.jobs, only=only
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -213,10 +374,18 @@ def register(subparsers: Any) -> None:
         help="judge every Lambda Invoke in CloudTrail files",
         description="Judge every Lambda record in CloudTrail log files (.json, .json.gz, JSON "
         "arrays, JSON lines, EventBridge envelopes), folders or s3://bucket/prefix. "
-        "Exit 0: no violation, 1: violations, 2: bad config or unreadable input.",
+        "Exit 1: violations were found (files that could not be read are listed on stderr); "
+        "2: no violation, but the config is bad or a file could not be read as CloudTrail; "
+        "0: every file was read and no violation found.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
     parser.add_argument("--format", choices=("table", "jsonl", "json"), default="table")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    parser.add_argument(
+        "--only",
+        metavar="VERDICT,...",
+        help=f"show only these verdicts ({','.join(VERDICTS)}); the summary and the exit status "
+        "still count every record. Without it the table hides ignored records",
+    )
     parser.set_defaults(func=_command)

@@ -24,8 +24,19 @@ from pydantic import (
 
 from models.arns import FunctionRef
 from models.globs import glob_error, has_magic, matches
+from models.regions import KNOWN_REGIONS, closest_region, partition_of_region, region_format_error
 
-__all__ = ["AllowEntry", "AllowlistConfig", "Defaults", "Limits", "Mode", "Rule"]
+__all__ = [
+    "AllowEntry",
+    "AllowlistConfig",
+    "Defaults",
+    "Limits",
+    "Mode",
+    "Rule",
+    "dotted_location",
+    "pattern_partition",
+    "region_warning",
+]
 
 Mode = Literal["enforce", "monitor"]
 
@@ -61,6 +72,22 @@ def _check_account(value: str) -> str:
     return value
 
 
+def _unquoted_account(value: float) -> str:
+    """An account id YAML read as a number: say what it read and what to write instead."""
+    quote = 'account id must be 12 digits in quotes, e.g. "111122223333"'
+    if isinstance(value, int) and value >= 0:
+        if len(str(value)) == 12:
+            return f'{quote}: unquoted, YAML read it as the number {value}; write "{value}"'
+        octal = format(value, "o")
+        if len(octal) < 12 and set(octal) <= set("01234567"):
+            written = octal.zfill(12)
+            return (
+                f"{quote}: unquoted, YAML read it as the number {value} (with a leading 0, "
+                f'YAML reads the digits as an octal number); if you wrote {written}, write "{written}"'
+            )
+    return f"{quote}: unquoted, YAML read it as the number {value}"
+
+
 def _check_function_pattern(value: str) -> str:
     _check_glob(value)
     if value.startswith("arn:"):
@@ -71,9 +98,53 @@ def _check_function_pattern(value: str) -> str:
             )
         if not _ACCOUNT_GLOB.match(parts[4]):
             raise ValueError(f"bad Lambda ARN {value!r}: account {parts[4]!r} is not 12 digits")
+        _check_region(value, parts[1], parts[3])
     elif not _NAME_GLOB.match(value):
         raise ValueError(f"bad function name pattern {value!r}: use a name, a glob or an ARN")
     return value
+
+
+def _check_region(arn: str, partition: str, region: str) -> None:
+    """A literal region must look like one, and belong to the ARN's (literal) partition:
+    otherwise the pattern can never match a function."""
+    if has_magic(region):
+        return
+    problem = region_format_error(region)
+    if problem:
+        raise ValueError(f"bad Lambda ARN {arn!r}: {problem}")
+    if not has_magic(partition) and region in KNOWN_REGIONS:
+        home = partition_of_region(region)
+        if home != partition:
+            raise ValueError(
+                f"bad Lambda ARN {arn!r}: region {region} is in partition {home}, not "
+                f"{partition}: the pattern can never match a function"
+            )
+
+
+def region_warning(pattern: str) -> str | None:
+    """A warning for a function ARN pattern whose region is well formed but not a known one
+    (most often a typo: `us-esat-1`)."""
+    if not pattern.startswith("arn:"):
+        return None
+    parts = pattern.split(":")
+    region = parts[3] if len(parts) > 3 else ""
+    if has_magic(region) or region in KNOWN_REGIONS or region_format_error(region):
+        return None
+    closest = closest_region(region)
+    hint = f"; did you mean {closest}?" if closest else ""
+    return f"unknown region {region!r} in {pattern!r}: no function there will ever match{hint}"
+
+
+def pattern_partition(pattern: str) -> str | None:
+    """The partition a function ARN pattern is pinned to (None: a name, or a glob there)."""
+    if not pattern.startswith("arn:"):
+        return None
+    partition, region = pattern.split(":")[1], pattern.split(":")[3]
+    if not has_magic(partition):
+        return partition
+    if region and not has_magic(region):
+        return partition_of_region(region)
+    return None
 
 
 # Checked one by one, so that an error names the item's own line.
@@ -113,10 +184,8 @@ class AllowEntry(_Strict):
     @field_validator("source_account", "account", mode="before")
     @classmethod
     def _accounts_quoted(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):
-            raise ValueError(
-                f'account id must be 12 digits in quotes, e.g. "111122223333"; got the number {value}'
-            )
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(_unquoted_account(value))
         return value
 
     @field_validator("source_account", "account")
@@ -237,6 +306,8 @@ class AllowlistConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
+    # Where each value was read from (file, line per location): set by the YAML loader.
+    _origin: tuple[str, dict[tuple[str | int, ...], int]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _rules_consistent(self) -> AllowlistConfig:
@@ -247,13 +318,19 @@ class AllowlistConfig(_Strict):
             seen[rule.name] = index
         for index, rule in enumerate(self.rules):
             for earlier_index, earlier in enumerate(self.rules[:index]):
+                # The same pattern may be in two rules for different aliases or versions;
+                # not when the earlier rule already takes a qualifier the later one names.
+                taken = [
+                    q for q in rule.qualifiers if any(_subsumes(e, q) for e in earlier.qualifiers)
+                ]
                 for pattern in rule.functions:
-                    if pattern in earlier.functions:
+                    if pattern in earlier.functions and taken:
+                        which = "" if taken == ["*"] else f" with qualifier {taken[0]!r}"
                         raise _RuleError(
                             index,
                             "functions",
                             f"pattern {pattern!r} is also in rule {earlier.name!r} "
-                            f"(rules[{earlier_index}]); the first rule would always win",
+                            f"(rules[{earlier_index}]); the first rule would always win{which}",
                         )
                 if _shadows(earlier, rule):
                     raise _RuleError(
@@ -280,6 +357,62 @@ class AllowlistConfig(_Strict):
 
     def mode_of(self, rule: Rule) -> Mode:
         return rule.mode or self.defaults.mode
+
+    def __eq__(self, other: object) -> bool:
+        """Equal settings; where they were read from, and caches, do not count."""
+        if not isinstance(other, AllowlistConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
+
+    def set_origin(self, source: str, lines: dict[tuple[str | int, ...], int]) -> None:
+        self._origin = (source, lines)
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """`FILE:LINE: field` for a location in this allowlist (as far as it is known)."""
+        dotted = dotted_location(loc)
+        if self._origin is None:
+            return dotted
+        source, lines = self._origin
+        line = next((lines[loc[:end]] for end in range(len(loc), -1, -1) if loc[:end] in lines), 1)
+        return f"{source}:{line}: {dotted}"
+
+    def region_warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Function ARN patterns whose region is not a known one (a typo, most often)."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        for index, pattern in enumerate(self.protect):
+            if warning := region_warning(pattern):
+                found.append((("protect", index), warning))
+        for rule_index, rule in enumerate(self.rules):
+            for index, pattern in enumerate(rule.functions):
+                if warning := region_warning(pattern):
+                    found.append((("rules", rule_index, "functions", index), warning))
+        return found
+
+    def partition_problems(self, partition: str) -> list[tuple[tuple[str | int, ...], str]]:
+        """Rules that can never match a function of a deployment in `partition`."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        for index, rule in enumerate(self.rules):
+            pinned = {pattern_partition(p) for p in rule.functions}
+            if None not in pinned and partition not in pinned:
+                found.append(
+                    (
+                        ("rules", index, "functions"),
+                        f"rule {rule.name!r} can never match a function of this deployment "
+                        f"(partition {partition}): its functions are all in "
+                        f"{', '.join(sorted(str(p) for p in pinned))}",
+                    )
+                )
+        return found
+
+
+def dotted_location(loc: tuple[str | int, ...]) -> str:
+    """`("rules", 0, "allow", 1, "account")` -> `rules[0].allow[1].account`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
 
 
 def _shadows(earlier: Rule, later: Rule) -> bool:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from lambdas.core.config import allowlist_to_json
+from models.allowlist import AllowlistConfig
 from stacks.assets import LAMBDA_TARGET, BuiltAsset, Target, build_assets
 from stacks.member_stack import InvokeAuditMemberStack
 from stacks.pipeline_stack import InvokeAuditStack
@@ -21,7 +23,11 @@ def stack_id(settings: DeploySettings) -> str:
 
 
 def add_stack(
-    app: cdk.App, *, settings: DeploySettings, assets: Mapping[str, BuiltAsset]
+    app: cdk.App,
+    *,
+    settings: DeploySettings,
+    allowlist: AllowlistConfig,
+    assets: Mapping[str, BuiltAsset],
 ) -> cdk.Stack:
     """The stack for `settings.account_role`; environment-agnostic (no lookups: synth works
     offline and the account and region come from the deploying credentials)."""
@@ -36,7 +42,12 @@ def add_stack(
         )
     else:
         stack = InvokeAuditStack(
-            app, stack_id(settings), settings=settings, assets=assets, description=description
+            app,
+            stack_id(settings),
+            settings=settings,
+            allowlist=allowlist,
+            assets=assets,
+            description=description,
         )
     cdk.Tags.of(stack).add("project", "invoke-audit")
     cdk.Tags.of(stack).add("environment", settings.environment)
@@ -61,11 +72,14 @@ def build_stack(
     app: cdk.App,
     *,
     settings: DeploySettings,
-    allowlist_json: str,
+    allowlist: AllowlistConfig,
     target: Target = LAMBDA_TARGET,
 ) -> cdk.Stack:
-    """Build the functions' assets (cached), then the stack."""
+    """Build the functions' assets (cached; the validated `allowlist` goes into each), then the
+    stack, which compiles the same `allowlist` into its rule."""
     assets = build_assets(
-        allowlist_json=allowlist_json, target=target, functions=functions_for(settings)
+        allowlist_json=allowlist_to_json(allowlist),
+        target=target,
+        functions=functions_for(settings),
     )
-    return add_stack(app, settings=settings, assets=assets)
+    return add_stack(app, settings=settings, allowlist=allowlist, assets=assets)

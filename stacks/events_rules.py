@@ -1,15 +1,29 @@
-"""EventBridge wiring shared by the stacks: the Invoke rule, and the organization bus policy."""
+"""EventBridge wiring shared by the stacks: the Invoke rule(s), and the organization bus
+policy."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["OrganizationBusPolicy", "cdk_event_pattern"]
+__all__ = [
+    "RULE_MAX_EVENT_AGE",
+    "RULE_RETRY_ATTEMPTS",
+    "InvokeRules",
+    "OrganizationBusPolicy",
+    "cdk_event_pattern",
+]
+
+RULE_RETRY_ATTEMPTS = 8
+RULE_MAX_EVENT_AGE = cdk.Duration.hours(2)
 
 _PATTERN_FIELDS = {
     "source": "source",
@@ -30,6 +44,47 @@ def cdk_event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
     if unknown:
         raise ValueError(f"event pattern: top-level fields {unknown} are not envelope fields")
     return events.EventPattern(**{_PATTERN_FIELDS[key]: value for key, value in pattern.items()})
+
+
+class InvokeRules(Construct):
+    """The rule(s) on the default bus that send the Invoke events the validator must judge
+    to it, with retries and a dead-letter queue.
+
+    `pattern` is `stacks.pattern.event_pattern`'s plain dict. The rule is this construct's
+    default child, so that its logical id is that of a rule created in the construct's place.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pattern: Mapping[str, Any],
+        validator: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Default",
+            description="Lambda Invoke data events, except invoke-audit's own functions",
+            event_pattern=cdk_event_pattern(pattern),
+        )
+        # The edge filter matches explicit JSON nulls, which CDK drops from an object pattern:
+        # the template carries the pattern as JSON text instead (CloudFormation takes either),
+        # exactly as compiled and tested.
+        cfn_rule = self.rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_property_override("EventPattern", json.dumps(pattern, separators=(",", ":")))
+        self.rule.add_target(
+            targets.LambdaFunction(
+                validator,
+                dead_letter_queue=dead_letter_queue,
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                max_event_age=RULE_MAX_EVENT_AGE,
+            )
+        )
+        self.rules: tuple[events.Rule, ...] = (self.rule,)
 
 
 class OrganizationBusPolicy(Construct):

@@ -7,18 +7,23 @@ actions its adapters declare, plus writing to its own log group.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.assets import BuiltAsset
+from stacks.alerts import METRICS_NAMESPACE, SERVICE_NAME
+from stacks.assets import ALLOWLIST_FILE, BuiltAsset
 from stacks.nag import acknowledge
+from stacks.settings import AccountRole, DeploySettings
 
-__all__ = ["RUNTIME", "PipelineFunction", "retention"]
+__all__ = ["RUNTIME", "FunctionCommons", "PipelineFunction", "retention"]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -49,6 +54,40 @@ def retention(days: int) -> logs.RetentionDays:
     return _RETENTION[days]
 
 
+@dataclass(frozen=True, kw_only=True)
+class FunctionCommons:
+    """What every pipeline function is given: the settings, the pipeline key, the alert topic."""
+
+    settings: DeploySettings
+    key: kms.IKey
+    topic: sns.ITopic
+
+    @property
+    def central(self) -> bool:
+        return self.settings.account_role is AccountRole.CENTRAL
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """The environment every function reads, plus `extra`."""
+        members = {}
+        if self.central:
+            members["ALLOWED_ACCOUNTS"] = ",".join(self.settings.member_account_ids)
+        return {
+            **members,
+            "ALLOWLIST_PATH": f"/var/task/{ALLOWLIST_FILE}",
+            "OWN_FUNCTION_PREFIX": self.settings.function_prefix,
+            "TOPIC_ARN": self.topic.topic_arn,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            **extra,
+        }
+
+    def key_statement(self) -> iam.PolicyStatement:
+        """Encrypt and decrypt with the pipeline key (its queues and topic)."""
+        return iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn]
+        )
+
+
 class PipelineFunction(Construct):
     """A Python function on arm64 with its own role and log group."""
 
@@ -69,6 +108,7 @@ class PipelineFunction(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.dead_letter_queue = dead_letter_queue
         self.log_group = logs.LogGroup(
             self,
             "Logs",

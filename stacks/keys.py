@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["KEY_ADMIN_ACTIONS", "encryption_key", "service_may_use_key"]
+__all__ = ["KEY_ADMIN_ACTIONS", "encryption_key", "pipeline_key", "service_may_use_key"]
 
 # What the account (through its IAM policies) may do with the key: administer it and use it.
 # Listed one by one, so that no policy in the app grants a wildcard action; PutKeyPolicy is
@@ -84,4 +84,29 @@ def service_may_use_key(
         actions=list(actions),
         resources=["*"],
         conditions=dict(conditions),
+    )
+
+
+def pipeline_key(scope: Construct, construct_id: str) -> kms.Key:
+    """The key of the pipeline's queues, topic and policy backups; CloudWatch alarms publish
+    to the topic and EventBridge writes the rule's dead-letter queue with it."""
+    same_account = {"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}}
+    return encryption_key(
+        scope,
+        construct_id,
+        description="invoke-audit queues, topic and policy backups",
+        service_statements=[
+            service_may_use_key(
+                "CloudWatchAlarmsPublishToTheTopic",
+                "cloudwatch.amazonaws.com",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                same_account,
+            ),
+            service_may_use_key(
+                "EventBridgeWritesTheDeadLetterQueue",
+                "events.amazonaws.com",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                same_account,
+            ),
+        ],
     )

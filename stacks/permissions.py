@@ -33,6 +33,7 @@ __all__ = [
     "ServiceScope",
     "declared_statements",
     "function_actions",
+    "grant_declared",
     "lambda_policy_scope",
     "service_of",
 ]
@@ -158,6 +159,20 @@ def declared_statements(
         if kms_actions:
             statements.append(iam.PolicyStatement(actions=sorted(kms_actions), resources=[key_arn]))
     return statements
+
+
+def grant_declared(
+    role: iam.IRole,
+    function: str,
+    scopes: Mapping[str, ServiceScope],
+    *,
+    cross_account: bool = False,
+    sid_prefix: str | None = None,
+) -> None:
+    """Give `role` exactly the actions `function`'s adapters declare, within `scopes`."""
+    actions = function_actions(function, cross_account=cross_account)
+    for statement in declared_statements(sid_prefix or function, actions, scopes):
+        role.add_to_principal_policy(statement)
 
 
 def _sid(prefix: str, service: str) -> str:

@@ -11,18 +11,22 @@ is created here, and the stack outputs the selectors that trail needs (`trail_se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.keys import encryption_key, service_may_use_key
+from stacks.nag import arn_of
+from stacks.settings import DeploySettings
 from stacks.storage import evidence_bucket
 
-__all__ = ["InvokeTrail", "trail_selectors"]
+__all__ = ["InvokeTrail", "TrailLogs", "trail_logs", "trail_selectors"]
 
 
 def trail_selectors(
@@ -187,3 +191,49 @@ def _lifecycle(retention_days: int) -> s3.LifecycleRule:
         abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
         transitions=transitions,
     )
+
+
+@dataclass(frozen=True)
+class TrailLogs:
+    """The trail whose log files the pipeline reads: its own (`trail`) or an existing one
+    (`trail` None; bucket and key as far as the settings name them)."""
+
+    trail: InvokeTrail | None
+    bucket: s3.IBucket | None
+    key: kms.IKey | None
+    bucket_name_shown: str  # how cdk-nag shows the bucket's ARN in a finding
+
+    @property
+    def bucket_arn_shown(self) -> str:
+        if self.trail is not None:
+            return arn_of(self.trail.cfn_bucket)
+        return f"arn:<AWS::Partition>:s3:::{self.bucket_name_shown}"
+
+
+def trail_logs(
+    scope: Construct,
+    *,
+    settings: DeploySettings,
+    own_function_arn_prefix: str,
+    access_logs: s3.IBucket,
+) -> TrailLogs:
+    """A new `InvokeTrail` (construct id `Trail`), or the existing trail of the settings."""
+    if settings.uses_existing_trail:
+        bucket = key = None
+        if settings.existing_trail_bucket:
+            bucket = s3.Bucket.from_bucket_name(
+                scope, "ExistingTrailBucket", settings.existing_trail_bucket
+            )
+        if settings.existing_trail_key_arn:
+            key = kms.Key.from_key_arn(scope, "ExistingTrailKey", settings.existing_trail_key_arn)
+        return TrailLogs(None, bucket, key, settings.existing_trail_bucket or "")
+    trail = InvokeTrail(
+        scope,
+        "Trail",
+        trail_name=settings.trail_name,
+        own_function_arn_prefix=own_function_arn_prefix,
+        management_events=settings.management_events,
+        access_logs=access_logs,
+        retention_days=settings.trail_retention_days,
+    )
+    return TrailLogs(trail, trail.bucket, trail.key, "")

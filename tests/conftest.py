@@ -60,6 +60,6 @@ def allowlist_json() -> str:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory, allowlist_json: str) -> Synth:
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Every deployment variant, synthesized once per session with cdk-nag."""
-    return synth_variants(tmp_path_factory.mktemp("cdk.out"), allowlist_json)
+    return synth_variants(tmp_path_factory.mktemp("cdk.out"))

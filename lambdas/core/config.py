@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from models.allowlist import AllowlistConfig
+from models.allowlist import AllowlistConfig, dotted_location
 from models.exceptions import ConfigError
 
-__all__ = ["allowlist_to_json", "load_allowlist", "load_allowlist_json", "parse_allowlist"]
+__all__ = [
+    "allowlist_to_json",
+    "allowlist_warnings",
+    "check_partition",
+    "load_allowlist",
+    "load_allowlist_json",
+    "parse_allowlist",
+]
 
 Loc = tuple[str | int, ...]
 
@@ -54,11 +61,7 @@ def _walk(
             _walk(item, (*loc, index), lines, problems)
 
 
-def _dotted(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+_dotted = dotted_location
 
 
 def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
@@ -133,13 +136,27 @@ def _parse(text: str, source: str) -> AllowlistConfig:
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the allowlist must be a mapping with version and rules"])
     try:
-        return AllowlistConfig.model_validate(data)
+        config = AllowlistConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             loc, message = _message(error)
             problems.append(f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {message}")
         raise _capped(problems, source) from None
+    config.set_origin(source, lines)
+    return config
+
+
+def allowlist_warnings(config: AllowlistConfig) -> list[str]:
+    """What is valid but most likely wrong (`FILE:LINE: field: warning`)."""
+    return [f"{config.where(loc)}: {message}" for loc, message in config.region_warnings()]
+
+
+def check_partition(config: AllowlistConfig, partition: str) -> None:
+    """Raise ConfigError for every rule that can never match in a deployment in `partition`."""
+    problems = config.partition_problems(partition)
+    if problems:
+        raise ConfigError([f"{config.where(loc)}: {message}" for loc, message in problems])
 
 
 def load_allowlist(path: str | Path) -> AllowlistConfig:

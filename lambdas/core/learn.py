@@ -28,6 +28,7 @@ from models.exceptions import InputError
 __all__ = ["Observations", "learned_config", "render_yaml"]
 
 EntryKey = tuple[tuple[str, str], ...]
+_ACCOUNT = re.compile(r"\d{12}\Z")
 
 
 @dataclass(slots=True)
@@ -36,16 +37,22 @@ class Observations:
 
     callers: dict[str, Counter[EntryKey]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
+    records: int = 0  # every record read, of any service
+    invokes: int = 0  # Lambda Invoke data events among them
+    # Service entries learned without a source account (the records named none).
+    unpinned: set[EntryKey] = field(default_factory=set)
 
     def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
+        self.records += 1
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
+        if base_event_name(str(raw.get("eventName") or "")) != "Invoke":
+            return
+        self.invokes += 1
         try:
             record = CloudTrailRecordModel.model_validate(raw)
         except ValidationError:
             self.skipped["unreadable record"] += 1
-            return
-        if base_event_name(record.eventName or "") != "Invoke":
             return
         if record.errorCode:
             self.skipped["failed call"] += 1
@@ -62,6 +69,9 @@ class Observations:
         if entry is None:
             self.skipped["caller unknown"] += 1
             return
+        fields = dict(entry)
+        if "service" in fields and "source_account" not in fields:
+            self.unpinned.add(entry)
         self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += 1
 
     def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
@@ -77,14 +87,29 @@ def _valid(fields: dict[str, str]) -> bool:
     return True
 
 
+def _account_in(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    account = parts[4] if len(parts) > 5 else ""
+    return account if _ACCOUNT.match(account) else None
+
+
 def _entry_for(caller: Caller) -> EntryKey | None:
-    """The narrowest allow entry that covers this caller."""
+    """The narrowest allow entry that covers this caller.
+
+    A service that calls through a role (Step Functions, and any assumed-role session that
+    names `invokedBy`) is learned as that role: a `service` entry would allow the service on
+    behalf of anyone, in any account. Other service calls are learned with their source and
+    the source account (from `sourceAccount`, else the source ARN or the identity's account).
+    """
+    if caller.service and caller.principal and _valid({"principal": caller.principal}):
+        return (("principal", caller.principal),)
     if caller.service:
         fields = {"service": caller.service}
         if caller.source_arn:
             fields["source_arn"] = caller.source_arn
-        if caller.source_account:
-            fields["source_account"] = caller.source_account
+        source_account = caller.source_account or _account_in(caller.source_arn) or caller.account
+        if source_account:
+            fields["source_account"] = source_account
         if _valid(fields):
             return tuple(sorted(fields.items()))
     if caller.principal and _valid({"principal": caller.principal}):
@@ -110,9 +135,8 @@ def learned_config(observations: Observations, *, min_count: int = 1) -> dict[st
     for arn in sorted(observations.callers):
         seen = observations.callers[arn]
         allow = [dict(key) for key, count in sorted(seen.items()) if count >= min_count]
-        rules.append(
-            {"name": _rule_name(arn, taken), "functions": [arn], "mode": "monitor", "allow": allow}
-        )
+        # No mode on the rules: `defaults.mode` decides, so that one edit switches to enforce.
+        rules.append({"name": _rule_name(arn, taken), "functions": [arn], "allow": allow})
     data = {
         "version": 1,
         "defaults": {"mode": "monitor", "unmatched": "report"},
@@ -132,8 +156,10 @@ def render_yaml(observations: Observations, *, min_count: int = 1, sources: int 
     data = learned_config(observations, min_count=min_count)
     total = sum(sum(c.values()) for c in observations.callers.values())
     lines = [
-        f"# Learned by `invoke-audit learn` from {total} Invoke records in {sources} files.",
-        "# Review it, deploy it in monitor mode, watch for violations, then switch to enforce.",
+        f"# Learned by `invoke-audit learn` from {total} Invoke "
+        f"{'record' if total == 1 else 'records'} in {sources} {'file' if sources == 1 else 'files'}.",
+        "# Review it, deploy it (monitor mode: nothing is changed), watch for violations,",
+        "# then switch to enforce by changing defaults.mode below to enforce, and deploy again.",
     ]
     if observations.skipped:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(observations.skipped.items()))
@@ -154,7 +180,6 @@ def render_yaml(observations: Observations, *, min_count: int = 1, sources: int 
             f"  # {arn}: {sum(seen.values())} invokes by {len(seen)} callers",
             f"  - name: {_quote(rule['name'])}",
             f"    functions: [{_quote(arn)}]",
-            "    mode: monitor",
             "    allow:" if rule["allow"] else "    allow: []",
         ]
         for key, count in sorted(seen.items()):
@@ -166,6 +191,9 @@ def render_yaml(observations: Observations, *, min_count: int = 1, sources: int 
                 )
                 continue
             first, *rest = list(fields.items())
-            lines.append(f"      - {first[0]}: {_quote(first[1])}   # seen {count}x")
+            note = ""
+            if key in observations.unpinned:
+                note = ": no source account in the records, narrow it by hand"
+            lines.append(f"      - {first[0]}: {_quote(first[1])}   # seen {count}x{note}")
             lines += [f"        {k}: {_quote(v)}" for k, v in rest]
     return "\n".join(lines) + "\n"

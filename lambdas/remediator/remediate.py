@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -67,6 +68,7 @@ __all__ = [
     "backup_prefix",
     "same_policy",
     "summary",
+    "undo_command",
     "utcnow",
 ]
 
@@ -177,10 +179,22 @@ class RemediationResult:
         }
 
 
+# The folder of the function's own (unqualified) policy. No alias or version can be named so
+# (alias names take letters, digits, `-` and `_`), and a shell leaves it as it is. Backups
+# written before used `$UNQUALIFIED`, which a shell expands when pasted unquoted.
+UNQUALIFIED = "@unqualified"
+OLD_UNQUALIFIED = "$UNQUALIFIED"
+
+
 def backup_prefix(ref: FunctionRef) -> str:
-    """`backups/{account}/{region}/{function}/{qualifier or $UNQUALIFIED}/`"""
-    qualifier = ref.policy_qualifier or "$UNQUALIFIED"
+    """`backups/{account}/{region}/{function}/{qualifier or @unqualified}/`"""
+    qualifier = ref.policy_qualifier or UNQUALIFIED
     return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/"
+
+
+def undo_command(backup: str) -> str:
+    """The restore command for a backup, quoted so that it can be pasted into a shell."""
+    return f"invoke-audit restore {shlex.quote(backup)}"
 
 
 def backup_key(ref: FunctionRef, moment: datetime, event_id: str) -> str:
@@ -345,9 +359,11 @@ class Remediator:
         change and died before telling anyone. Report it as its change."""
         if not violation.redelivered or not violation.event_id or self.backups is None:
             return
-        found = self._retrying(
-            self.backups.latest, backup_prefix(ref), f"-{violation.event_id}.json"
-        )
+        suffix = f"-{violation.event_id}.json"
+        found = self._retrying(self.backups.latest, backup_prefix(ref), suffix)
+        if found is None and ref.policy_qualifier is None:  # written before the key change
+            old_prefix = backup_prefix(ref).removesuffix(f"{UNQUALIFIED}/") + OLD_UNQUALIFIED + "/"
+            found = self._retrying(self.backups.latest, old_prefix, suffix)
         if found is None or not same_policy(found[1].get("new_policy"), current.document):
             return
         result.backup, backup = found
@@ -545,7 +561,7 @@ def summary(violation: Violation, result: RemediationResult) -> str:
         lines += [
             "",
             f"Backup of the original policy: {result.backup}",
-            f"To undo: invoke-audit restore {result.backup}",
+            f"To undo: {undo_command(result.backup or '')}",
         ]
         caller_account = _account_of(violation.caller)
         denies = any(c["kind"] == "added" for c in result.changes)

@@ -15,6 +15,7 @@ is deleted) and the policy the remediator wrote. The restore:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,18 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
+from lambdas.adapters.errors import ResourceGoneError
 from lambdas.adapters.lambda_policy import PolicyState
-from lambdas.remediator.remediate import PolicyStore, backup_key, same_policy, utcnow
+from lambdas.remediator.remediate import (
+    OLD_UNQUALIFIED,
+    UNQUALIFIED,
+    PolicyStore,
+    backup_key,
+    same_policy,
+    utcnow,
+)
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import InputError
 
-__all__ = ["RestoreResult", "Restorer", "load_backup"]
+__all__ = ["RestoreResult", "Restorer", "backup_locations", "load_backup"]
 
 
 def load_backup(source: str, reader: Callable[[], BackupReader]) -> dict[str, Any]:
     """A backup from `s3://BUCKET/KEY` or a local file, checked for the fields restore needs."""
     if source.startswith("s3://"):
-        backup = reader().get(source)
+        backup = _read_s3(source, reader())
     else:
         try:
             backup = json.loads(Path(source).read_text(encoding="utf-8"))
@@ -48,6 +57,38 @@ def load_backup(source: str, reader: Callable[[], BackupReader]) -> dict[str, An
     if "policy" not in backup or not isinstance(backup["policy"], dict | None):
         raise InputError(f"{source}: field policy: missing (the original document, or null)")
     return backup
+
+
+# `.../FUNCTION//TIME-EVENT.json`: an older backup key whose `$UNQUALIFIED` a shell expanded
+# to nothing when the undo command was pasted unquoted.
+_EXPANDED = re.compile(r"(?P<head>backups/\d{12}/[^/]+/[^/]+/)/(?P<tail>[^/]+\.json)\Z")
+
+
+def backup_locations(source: str) -> list[str]:
+    """Where a backup named `source` may be: itself, and for an older key mangled by a shell,
+    the key as it was written (restore accepts the old keys as well as the new)."""
+    bucket, key = parse_s3_uri(source)
+    mangled = _EXPANDED.search(key)
+    if mangled is None:
+        return [source]
+    start = key[: mangled.start()]
+    return [
+        source,
+        *(
+            f"s3://{bucket}/{start}{mangled['head']}{folder}/{mangled['tail']}"
+            for folder in (OLD_UNQUALIFIED, UNQUALIFIED)
+        ),
+    ]
+
+
+def _read_s3(source: str, reader: BackupReader) -> dict[str, Any]:
+    locations = backup_locations(source)
+    for location in locations[:-1]:
+        try:
+            return reader.get(location)
+        except ResourceGoneError:
+            continue
+    return reader.get(locations[-1])
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +33,102 @@ def test_the_tour_has_every_offline_command():
     assert names == {"demo", "scan", "rewrite", "check-config", "learn"}
 
 
+ACCOUNT = "123456789012"
+BLOG = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:BlogFunction"
+PARTNER = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:PartnerFunction"
+REPORTS = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ReportsFunction"
+BUCKET = "arn:aws:s3:::examplebucket"
+NIGHTLY = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/nightly"
+
+# What the demo's CloudTrail log holds, judged under the demo's allowlist, written by hand:
+# (verdict, function, caller) per record.
+JUDGED = [
+    ("allowed", BLOG, f"s3.amazonaws.com for {BUCKET}"),
+    ("violation", BLOG, f"arn:aws:iam::{ACCOUNT}:user/alice"),
+    ("allowed", PARTNER, "account 111122223333"),
+    ("violation", PARTNER, "account 444455556666"),
+    ("ignored", None, None),  # the InvokeExecution of an asynchronous invoke
+    ("unmonitored", REPORTS, f"events.amazonaws.com for {NIGHTLY}"),
+]
+
+# BlogFunction's policy under rule blog-s3-trigger: the public grant goes, the S3 grant
+# gains the SourceAccount its allow entry names.
+BLOG_REWRITTEN = {
+    "Version": "2012-10-17",
+    "Id": "default",
+    "Statement": [
+        {
+            "Sid": "s3-invoke",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": BLOG,
+            "Condition": {
+                "ArnLike": {"AWS:SourceArn": BUCKET},
+                "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+            },
+        }
+    ],
+}
+
+# Every caller seen, allowed where it was seen, in monitor mode.
+LEARNED = {
+    BLOG: [
+        {"principal": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+        {"service": "s3.amazonaws.com", "source_account": ACCOUNT, "source_arn": BUCKET},
+    ],
+    PARTNER: [{"account": "111122223333"}, {"account": "444455556666"}],
+    REPORTS: [
+        {"service": "events.amazonaws.com", "source_account": ACCOUNT, "source_arn": NIGHTLY},
+    ],
+}
+
+
+def _check_output(command: str, done: subprocess.CompletedProcess[str], scratch: Path) -> None:
+    """What each tour command must print or write, beyond its exit code."""
+    words = command.split()
+    name = words[1]
+    if name == "demo":
+        assert done.returncode == 0
+        assert "demo: OK" in done.stdout
+    elif name == "scan" and "jsonl" in words:
+        assert done.returncode == 1  # violations found
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [(d["verdict"], d["function"], d["caller"]) for d in lines] == JUDGED
+    elif name == "scan":
+        assert done.returncode == 1
+        violations = [line for line in done.stdout.splitlines() if line.startswith("violation")]
+        assert len(violations) == 2
+        assert f"arn:aws:iam::{ACCOUNT}:user/alice" in violations[0]
+        assert "account 444455556666" in violations[1]
+        assert done.stdout.rstrip().endswith(
+            "6 Lambda records from 1 files: 2 allowed, 2 violation, 1 unmonitored, 1 ignored"
+        )
+    elif name == "rewrite":
+        assert done.returncode == 0
+        answer = json.loads(done.stdout)
+        assert answer["rule"] == "blog-s3-trigger"
+        assert answer["policy"] == BLOG_REWRITTEN
+        assert [(c["kind"], c["sid"]) for c in answer["changes"]] == [
+            ("removed", "public-test-access"),
+            ("tightened", "s3-invoke"),
+        ]
+    elif name == "check-config":
+        assert done.returncode == 0
+        where = words[2].replace("demo-out", str(scratch)) if len(words) > 2 else "config/"
+        assert done.stdout.startswith(where) and ": ok (" in done.stdout
+    elif name == "learn":
+        assert done.returncode == 0
+        assert "3 functions, 5 allow entries" in done.stdout
+        learned = yaml.safe_load((scratch / "learned.yaml").read_text())
+        assert learned["defaults"]["mode"] == "monitor"
+        rules = {rule["functions"][0]: rule for rule in learned["rules"]}
+        assert {f: rules[f]["allow"] for f in rules} == LEARNED
+        assert {rule["mode"] for rule in learned["rules"]} == {"monitor"}
+    else:
+        raise AssertionError(f"no expected output for the tour command {command!r}")
+
+
 def test_every_tour_command_runs_as_written(tmp_path: Path) -> None:
     scratch = tmp_path / "demo-out"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -42,7 +140,10 @@ def test_every_tour_command_runs_as_written(tmp_path: Path) -> None:
             line, shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
         )
         assert "Traceback" not in done.stderr, command
-        # scan exits 1 when it finds violations: the demo's log has two
-        expected = {0, 1} if command.split()[1] == "scan" else {0}
-        assert done.returncode in expected, (command, done.stdout[-2000:], done.stderr[-2000:])
+        try:
+            _check_output(command, done, scratch)
+        except AssertionError as error:
+            raise AssertionError(
+                f"{command}: {error}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            ) from None
     assert (scratch / "learned.yaml").read_text().startswith("# Learned by `invoke-audit learn`")

@@ -84,7 +84,8 @@ def test_remediation_removes_the_wildcard_tightens_s3_backs_up_and_notifies(worl
         "StringEquals": {"AWS:SourceAccount": ACCOUNT},
     }
     # The backup: contract key and fields, written before the policy changed.
-    assert key.startswith(f"backups/{ACCOUNT}/{REGION}/BlogFunction/$UNQUALIFIED/")
+    assert key.startswith(f"backups/{ACCOUNT}/{REGION}/BlogFunction/@unqualified/")
+    assert "$" not in key
     assert key.endswith("-ev-1.json")
     assert result.backup == f"s3://{world.bucket}/{key}"
     assert backup["function"] == arn

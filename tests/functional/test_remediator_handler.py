@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from lambdas.remediator import handler
 from lambdas.validator.runtime import runtime
@@ -111,6 +112,11 @@ def test_protected_functions_are_refused_whatever_the_message_says(world, capsys
     assert get_policy(protected)[0] == blog_policy(protected)
     assert get_policy(own)[0] == blog_policy(own)
     assert emf_metrics(lines) == {"Refused": 2}
+    refused = {line["message_id"]: line["detail"] for line in lines if "detail" in line}
+    assert refused == {
+        "m1": "protected by 'Protected*': never changed",
+        "m2": "the pipeline's own function: never changed",
+    }
 
 
 def test_rate_limit_parks_the_message_and_counts_the_trip(world, capsys):
@@ -119,7 +125,7 @@ def test_rate_limit_parks_the_message_and_counts_the_trip(world, capsys):
     )
     blog = create_function("BlogFunction")
     put_policy(blog, blog_policy(blog))
-    with pytest.raises(Exception, match="All records failed"):
+    with pytest.raises(BatchProcessingError, match="All records failed"):
         run(sqs_event(("m1", blog, message(blog, "ev"))), capsys)
     lines = printed_json(capsys.readouterr().out)
     assert get_policy(blog)[0] == blog_policy(blog)

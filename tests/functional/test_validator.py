@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdas.adapters.errors import AwsError
 from lambdas.validator import handler
 from lambdas.validator.runtime import runtime
 from models.exceptions import ConfigError
@@ -203,7 +204,7 @@ def test_queue_failure_is_logged_and_raised_for_a_retry(env, capsys):
     with aws():
         env.setenv("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/missing.fifo")
         log_to_current_stdout(handler.logger)
-        with pytest.raises(Exception, match="SendMessage"):
+        with pytest.raises(AwsError, match="SendMessage"):
             handler.lambda_handler(envelope(invoke_record(BLOG)), LambdaContext())
     logs = printed_json(capsys.readouterr().out)
     failed = [line for line in logs if line.get("action") == "failed"]

@@ -31,7 +31,9 @@ rules:
 """
 
 
-def _run_app(tmp_path: Path, **context: object) -> subprocess.CompletedProcess[str]:
+def _run_app(
+    tmp_path: Path, *, region: str | None = None, **context: object
+) -> subprocess.CompletedProcess[str]:
     """`python app.py` with the environment the CDK CLI gives it, no AWS credentials, and
     every proxy pointing at a closed local port, so that any network call fails."""
     env = {
@@ -51,6 +53,7 @@ def _run_app(tmp_path: Path, **context: object) -> subprocess.CompletedProcess[s
         http_proxy=dead,
         https_proxy=dead,
         NO_PROXY="",
+        **({"CDK_DEFAULT_REGION": region} if region else {}),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
     return subprocess.run(
@@ -96,3 +99,20 @@ def test_a_bad_context_value_fails_synth_naming_the_key(tmp_path):
     assert result.returncode == 2
     assert "cdk.json: context invoke-audit:account-role: expected one of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_rule_outside_the_deploying_regions_partition_fails_synth(tmp_path):
+    """The CDK CLI passes the credentials' region; a rule pinned to another partition could
+    never match there."""
+    china = tmp_path / "allowlist.yaml"
+    china.write_text(
+        "version: 1\nrules:\n  - name: beijing\n    functions:\n"
+        '      - "arn:aws-cn:lambda:cn-north-1:111122223333:function:orders"\n'
+    )
+    result = _run_app(tmp_path, region="eu-west-1", **{"invoke-audit:allowlist": str(china)})
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{china}:4: rules[0].functions: rule 'beijing' can never match a function of this "
+        "deployment (partition aws): its functions are all in aws-cn"
+    )
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()

@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from lambdas.core.rewrite import rewrite_policy
-from models.arns import parse_function_arn
-from tests.support.allowlists import remediation_config
 from tests.support.faults import LambdaTimeout
+from tests.support.golden import rewritten, who_may_invoke_problems
 from tests.support.pipeline import Pipeline, message_body
 from tests.support.policies import messy_policy, statement
 from tests.support.records import DEPLOYER
@@ -27,16 +25,14 @@ from tests.support.records import DEPLOYER
 pytestmark = [pytest.mark.reliability]
 
 
-def _expected(resource: str, document: Any) -> Any:
-    rule = remediation_config().rule_for(parse_function_arn(resource))
-    assert rule is not None
-    return rule, rewrite_policy(document, rule, resource).policy
-
-
 def _assert_remediated(p: Pipeline, resource: str, original: Any) -> None:
-    _rule, expected = _expected(resource, original)
-    assert p.world.policy(resource) == expected
-    (backup,) = p.world.backup_documents(resource)  # one change, one backup
+    """The stored policy is the hand-written golden rewrite, and lets in exactly whom the
+    rule allows; one change, one backup of the policy it replaced."""
+    expected = rewritten(resource)
+    stored = p.world.policy(resource)
+    assert stored == expected
+    assert who_may_invoke_problems(resource, stored) == []
+    (backup,) = p.world.backup_documents(resource)
     assert backup["policy"] == original
     assert backup["new_policy"] == expected
 
@@ -44,6 +40,13 @@ def _assert_remediated(p: Pipeline, resource: str, original: Any) -> None:
 def _assert_untouched(p: Pipeline, resource: str, original: Any) -> None:
     assert p.world.policy(resource) == original
     assert p.plan.sent["PutResourcePolicy"] == 0
+
+
+def _budget_spent(p: Pipeline) -> int:
+    """Units of the hourly remediation budget spent (the rate table's count over all hours).
+    One policy change spends one; a write that lost the compare-and-swap, or was never sent,
+    gives its unit back; a write sent and failed otherwise keeps it (it may have landed)."""
+    return p.world.remediations_counted()
 
 
 def _alerts_about(p: Pipeline, resource: str) -> list[dict[str, Any]]:
@@ -71,6 +74,7 @@ def test_throttling_within_botocores_retries_is_invisible(pipeline: Pipeline) ->
     assert p.sleeps == []  # botocore absorbed them all
     assert len(_alerts_about(p, arn)) == 1
     assert p.metrics() == {"Remediated": 1}
+    assert _budget_spent(p) == 1  # the throttled UpdateItem counted once
 
 
 def test_throttling_beyond_botocores_retries_is_backed_off_by_the_remediator(
@@ -85,6 +89,7 @@ def test_throttling_beyond_botocores_retries_is_backed_off_by_the_remediator(
     # botocore: 1 + 3 retries per call; the remediator: 3 calls, backing off in between.
     assert len(p.sleeps) == 2 and p.sleeps[0] < p.sleeps[1]
     assert len(_alerts_about(p, arn)) == 1
+    assert _budget_spent(p) == 1
 
 
 def test_throttling_that_never_ends_parks_the_message_unchanged(pipeline: Pipeline) -> None:
@@ -96,6 +101,7 @@ def test_throttling_that_never_ends_parks_the_message_unchanged(pipeline: Pipeli
     assert p.metrics() == {"RemediationFailed": 1}
     assert "TooManyRequestsException" in p.logged("failed")[0]["message"]
     assert _alerts_about(p, arn) == []
+    assert _budget_spent(p) == 1  # the write was sent: its unit is kept
 
 
 # --- compare-and-swap races ------------------------------------------------------------------
@@ -116,14 +122,14 @@ def test_412_races_reread_and_recompute(pipeline: Pipeline) -> None:
     )  # fmt: skip
     p.plan.add("PutResourcePolicy", code="PreconditionFailedException", status=412)
     assert p.run(arn) == {"batchItemFailures": []}
-    _rule, expected = _expected(arn, messy_policy(arn))
-    assert p.world.policy(arn) == expected  # "sneaky" removed with the rest
+    assert p.world.policy(arn) == rewritten(arn)  # "sneaky" removed with the rest
     (backup,) = p.world.backup_documents(arn)  # the two writes that did not happen left none
     assert [s["Sid"] for s in backup["policy"]["Statement"]][-1] == "sneaky"
     done = p.logged("remediated")[0]
     assert done["attempts"] == 3
     assert any(c["sid"] == "sneaky" and c["kind"] == "removed" for c in done["changes"])
     assert p.plan.sent["PutResourcePolicy"] == 2  # one refused by the server, one written
+    assert _budget_spent(p) == 1  # three attempts, one change
 
 
 def test_412_every_time_fails_the_message_and_writes_nothing(pipeline: Pipeline) -> None:
@@ -134,6 +140,7 @@ def test_412_every_time_fails_the_message_and_writes_nothing(pipeline: Pipeline)
     _assert_untouched(p, arn, messy_policy(arn))
     assert p.plan.injected["PutResourcePolicy"] == 3
     assert "PreconditionFailed" in p.logged("failed")[0]["message"]
+    assert _budget_spent(p) == 0  # every write lost the compare-and-swap: given back
 
 
 # --- resources that disappear ----------------------------------------------------------------
@@ -156,6 +163,7 @@ def test_a_function_or_alias_deleted_mid_flight_is_done_and_noted(
     assert p.metrics() == {"Gone": 1}
     assert "no longer exists" in p.logged("gone")[0]["detail"]
     assert _alerts_about(p, arn) == []
+    assert _budget_spent(p) == 1  # the write was sent
 
 
 # --- refusals: AccessDenied, a policy AWS will not take, the backup ------------------------
@@ -192,6 +200,10 @@ def test_a_refused_call_fails_the_message_with_its_reason_and_changes_nothing(
     failed = p.logged("failed")
     assert failed and code in failed[0]["message"]
     assert p.metrics()["RemediationFailed"] == (2 if everywhere else 1)
+    # the other function's change; a refused PutResourcePolicy was sent and keeps its unit;
+    # a refused read or backup comes before any write, and gives back what it took
+    spent = {"UpdateItem": 0, "PutResourcePolicy": 2}.get(operation, 1)
+    assert _budget_spent(p) == spent
 
 
 def test_a_policy_over_20_kb_is_refused_and_left_as_it_was(pipeline: Pipeline) -> None:
@@ -207,6 +219,7 @@ def test_a_policy_over_20_kb_is_refused_and_left_as_it_was(pipeline: Pipeline) -
     assert "All records failed" in p.run(arn)["error"]
     assert p.world.policy(arn) == document
     assert "PolicyLengthExceededException" in p.logged("failed")[0]["message"]
+    assert _budget_spent(p) == 1  # the write was sent
 
 
 # --- people are told, or the failure is recorded -----------------------------------------------
@@ -219,6 +232,7 @@ def test_sns_down_the_change_stands_and_the_failure_is_recorded(pipeline: Pipeli
     assert p.run(arn) == {"batchItemFailures": []}  # not redelivered: no second write
     _assert_remediated(p, arn, messy_policy(arn))
     assert p.metrics() == {"Remediated": 1, "NotificationFailed": 1}
+    assert _budget_spent(p) == 1
     done = p.logged("remediated")[0]
     assert done["notified"] is False and "InternalError" in done["notification_error"]
     assert done["backup"]  # the change is on record, with its undo
@@ -238,6 +252,7 @@ def test_sns_unreachable_the_change_stands_and_the_failure_is_recorded(
     assert p.run(arn) == {"batchItemFailures": []}
     _assert_remediated(p, arn, messy_policy(arn))
     assert p.metrics() == {"Remediated": 1, "NotificationFailed": 1}
+    assert _budget_spent(p) == 1
 
 
 def test_a_write_whose_answer_is_lost_is_written_once_and_told(pipeline: Pipeline) -> None:
@@ -248,11 +263,11 @@ def test_a_write_whose_answer_is_lost_is_written_once_and_told(pipeline: Pipelin
     arn = p.resource("app-slow")
     p.plan.add("PutResourcePolicy", lose_response=True)
     assert p.run(arn) == {"batchItemFailures": []}
-    _rule, expected = _expected(arn, messy_policy(arn))
-    assert p.world.policy(arn) == expected
+    assert p.world.policy(arn) == rewritten(arn)
     assert p.plan.sent["PutResourcePolicy"] == 2  # the lost one, and botocore's retry (412)
     assert len(p.world.backup_documents(arn)) == 1, "the change must have exactly one backup"
     assert len(_alerts_about(p, arn)) == 1, "the policy was changed and nobody was told"
+    assert _budget_spent(p) == 1, "one change, one unit of the budget"
 
 
 # --- a Lambda timeout in the middle of a batch -------------------------------------------------
@@ -282,8 +297,7 @@ def test_a_timeout_mid_batch_is_redelivered_without_a_second_write(
     assert p.plan.sent["PutResourcePolicy"] == 4, "a policy was written twice"
     assert p.metrics().get("RemediationFailed", 0) == 0
     for arn in resources:
-        _rule, expected = _expected(arn, messy_policy(arn))
-        assert p.world.policy(arn) == expected
+        assert p.world.policy(arn) == rewritten(arn)
         backups = p.world.backup_documents(arn)
         # A write killed before it was sent leaves its backup behind (nothing can clean up
         # after a killed invocation); every backup holds the policy the change replaced.
@@ -292,6 +306,9 @@ def test_a_timeout_mid_batch_is_redelivered_without_a_second_write(
     told = {r: sum(r in a["Message"] for a in alerts) for r in resources}
     # At least once per change; at most once per delivery of its message.
     assert all(1 <= n <= 2 for n in told.values()), told
+    # One unit per change; a container killed between taking a unit and writing cannot
+    # give it back, and the redelivery takes one for the change it then makes.
+    assert _budget_spent(p) == (5 if when == "before-the-write" else 4)
 
 
 # --- a failing message holds back its own group only ----------------------------------------
@@ -315,3 +332,4 @@ def test_a_failure_holds_back_later_messages_of_its_group_only(pipeline: Pipelin
     assert p.world.policy(denied) == messy_policy(denied)
     _assert_remediated(p, other, messy_policy(other))
     assert p.metrics() == {"RemediationFailed": 1, "Remediated": 1}
+    assert _budget_spent(p) == 1

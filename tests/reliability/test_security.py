@@ -249,15 +249,23 @@ def test_the_rate_limit_alarm_watches_the_metric_the_remediator_emits(
         assert alarm["Threshold"] <= 1 and alarm["AlarmActions"]
 
 
+# What the remediator says of each kind of message that is no violation.
+NOT_A_VIOLATION = {
+    "kind": "not a violation message (kind must be 'violation')",
+    "json": "not a violation message (kind must be 'violation')",
+}
+
+
 @st.composite
-def invalid_messages(draw: st.DrawFn) -> str:
-    """A queue message body the remediator cannot take as a violation."""
+def invalid_messages(draw: st.DrawFn) -> tuple[str, str]:
+    """(what is wrong, a queue message body the remediator cannot take as a violation)."""
     good = message_body(_arn("app-target"), "e1")
     kind = draw(st.sampled_from(["json", "text", "kind", "function"]))
     if kind == "json":
-        return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict))))
+        return kind, json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict))))
     if kind == "text":
-        return draw(st.text(max_size=50).filter(lambda t: not t.strip().startswith(("{", "["))))
+        text = draw(st.text(max_size=50).filter(lambda t: not t.strip().startswith(("{", "["))))
+        return kind, text
     if kind == "kind":
         good["kind"] = draw(json_values.filter(lambda v: v != "violation"))
     else:
@@ -265,7 +273,26 @@ def invalid_messages(draw: st.DrawFn) -> str:
             json_values.filter(lambda v: not isinstance(v, str) or ":function:" not in v)
             | st.sampled_from(["app-target", f"{ACCOUNT}:function:app-target", ""])
         )
-    return json.dumps(good)
+    return kind, json.dumps(good)
+
+
+def _expected_failure(kind: str, body: str) -> tuple[str, str]:
+    """(exception name, start of its message) the failure log must show, by hand."""
+    if kind == "text":
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return "JSONDecodeError", ""
+        assert not isinstance(value, dict)
+        return "InputError", NOT_A_VIOLATION["json"]
+    if kind in NOT_A_VIOLATION:
+        return "InputError", NOT_A_VIOLATION[kind]
+    function = json.loads(body)["function"]
+    if not isinstance(function, str) or not function:
+        return "InputError", "the violation message names no function"
+    if function.endswith("app-target"):
+        return "InputError", f"function {function!r} names no region and the record gives none"
+    return "InputError", f"not a Lambda function name or ARN: {function!r}"
 
 
 @settings(
@@ -273,15 +300,22 @@ def invalid_messages(draw: st.DrawFn) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(body=invalid_messages())
+@given(message=invalid_messages())
 def test_a_message_that_is_no_violation_changes_nothing_and_fails_to_the_dlq(
-    pipeline: Pipeline, body: str
+    pipeline: Pipeline, message: tuple[str, str]
 ) -> None:
     p = pipeline
+    kind, body = message
     if p.world.policy(_arn("app-target")) is None:
         p.resource("app-target")
     result = p.deliver([("m1", _arn("app-target"), body)])
-    assert result.get("batchItemFailures") == [{"itemIdentifier": "m1"}] or "error" in result
+    # One message in the batch, failed: Powertools fails the whole invocation.
+    assert "All records failed" in result["error"]
+    (failed,) = p.logged("failed")
+    name, reason = _expected_failure(kind, body)
+    assert failed["message_id"] == "m1"
+    assert failed["exception_name"] == name, failed
+    assert failed["message"].startswith(f"remediation failed: {reason}"), failed
     assert p.metrics() == {"RemediationFailed": 1}
     assert not any(p.plan.sent[w] for w in WRITES)
     assert p.world.policy(_arn("app-target")) == messy_policy(_arn("app-target"))

@@ -98,23 +98,24 @@ def shipped_allowlist_json() -> str:
     return allowlist_to_json(load_allowlist(REPO / "config" / "allowlist.yaml"))
 
 
-def synth_variants(outdir: Path, allowlist_json: str) -> Synth:
-    """Every variant of `VARIANTS` in one app, synthesized into `outdir` with cdk-nag."""
+def synth_variants(outdir: Path) -> Synth:
+    """Every variant of `VARIANTS` in one app, synthesized into `outdir` with cdk-nag, under
+    config/allowlist.yaml."""
     import aws_cdk as cdk
 
+    from lambdas.core.config import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 
     use_venv_node()
     context = cdk_json_context()
     app = cdk.App(context=context, outdir=str(outdir))
+    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
     stacks = {}
     settings = {}
     for variant, overrides in VARIANTS.items():
         settings[variant] = settings_from_mapping({**context, **overrides})
-        stacks[variant] = build_stack(
-            app, settings=settings[variant], allowlist_json=allowlist_json
-        )
+        stacks[variant] = build_stack(app, settings=settings[variant], allowlist=allowlist)
     add_nag_checks(app)
     nag_error = None
     try:

@@ -126,18 +126,20 @@ def test_scan_table_ends_with_a_summary_by_verdict(capsys, config, folder):
     code, out, _ = scan(capsys, config, folder, fmt="table")
     assert code == 1
     lines = out.rstrip("\n").splitlines()
-    assert lines[0].split()[:3] == ["VERDICT", "EVENT_TIME", "FUNCTION"]
-    body = [line for line in lines[1:] if line.strip()]
+    assert lines[0].split()[:4] == ["VERDICT", "MODE", "EVENT_TIME", "FUNCTION"]
+    body = lines[1 : lines.index("")]
     assert sum(line.startswith("violation") for line in body) == 1
     assert any("BlogFunction" in line for line in body)
-    assert lines[-1] == "4 Lambda records from 4 files: 2 allowed, 1 violation, 1 ignored"
+    assert len(body) == 3  # the ignored InvokeExecution is counted, not shown
+    summary = lines.index("4 Lambda records from 4 files: 2 allowed, 1 violation, 1 ignored")
+    assert lines[summary + 1] == "1 ignored record not shown (--only ignored shows them)"
 
 
 def test_scan_exit_0_without_violations(capsys, config, write):
     path = write("ok.json", json.dumps(r.log_file([r.s3_invoke(), r.invoke_execution()])))
     code, out, _ = scan(capsys, config, path, fmt="table")
     assert code == 0
-    assert out.rstrip().endswith("2 Lambda records from 1 files: 1 allowed, 1 ignored")
+    assert "\n2 Lambda records from 1 file: 1 allowed, 1 ignored\n" in out
 
 
 def test_scan_reports_every_verdict(capsys, config, write):
@@ -214,9 +216,9 @@ def test_an_unreadable_file_does_not_stop_the_others(capsys, config, write):
     good = write("a.json", json.dumps([r.s3_invoke(bucket_arn="arn:aws:s3:::x")]))
     bad = write("b.json", "{broken")
     code, out, err = scan(capsys, config, good, bad)
-    assert code == 2  # unreadable input wins over violations
+    assert code == 1  # violations are always reported; the unreadable file is named
     assert [row["verdict"] for row in rows(out)] == ["violation"]
-    one_line_error(err, str(bad))
+    one_line_error(err, str(bad), "1 file could not be read")
 
 
 @pytest.mark.parametrize(
@@ -281,7 +283,11 @@ def test_unknown_format_is_a_usage_error(capsys, config, folder):
 def test_check_config_ok(capsys, config):
     code, out, err = run(capsys, "check-config", config)
     assert code == 0
-    assert out.strip() == f"{config}: ok (2 rules, default mode enforce)"
+    assert out.splitlines() == [
+        f"{config}: ok (2 rules, default mode enforce)",
+        "  blog  enforce  (from defaults.mode)",
+        "  sfn   enforce  (from defaults.mode)",
+    ]
     assert err == ""
 
 

@@ -275,16 +275,47 @@ def test_same_function_pattern_in_two_rules():
         rules:
           - name: a
             functions: [a, b]
-            qualifiers: [prod]
+            qualifiers: [prod, "dev*"]
           - name: b
             functions: [c, b]
-            qualifiers: [dev]
+            qualifiers: [dev-eu]
         """
     )
     assert line == 6
     assert rest.startswith("rules[1].functions:")
     assert "'b'" in rest
     assert "also in rule 'a'" in rest
+    assert "qualifier 'dev-eu'" in rest
+
+
+def test_same_function_pattern_for_different_qualifiers_is_fine():
+    config = make_config(
+        """\
+        rules:
+          - {name: live, functions: [orders], qualifiers: [live]}
+          - {name: beta, functions: [orders], qualifiers: [beta, "4"]}
+          - {name: rest, functions: [orders]}
+        """
+    )
+    ref = parse_function_arn("arn:aws:lambda:us-east-1:111122223333:function:orders")
+    assert [config.rule_for(ref.with_qualifier(q)).name for q in ("live", "beta", "4", None)] == [
+        "live",
+        "beta",
+        "beta",
+        "rest",
+    ]
+
+
+def test_a_qualifier_rule_after_a_catch_all_rule_for_the_same_pattern_is_an_error():
+    line, rest = only(
+        """\
+        rules:
+          - {name: all, functions: [orders]}
+          - {name: live, functions: [orders], qualifiers: [live]}
+        """
+    )
+    assert line == 3
+    assert "also in rule 'all'" in rest
 
 
 def test_same_pattern_twice_in_one_rule():

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from lambdas.core import decide as decide_module
 from lambdas.core.decide import Decision, decide
 from lambdas.core.decision_cache import DecisionCache, decision_key
+from models.allowlist import AllowlistConfig
 from tests.support.allowlists import fuzz_config
 from tests.support.corpus import corpus_records
 from tests.support.records import OWN_PREFIX
@@ -148,3 +149,163 @@ def test_the_cache_is_bounded():
     for i in range(DecisionCache.MAX_KEYS):
         table[i] = i
     assert len(cache.table(configs[-1], "p")) == 0
+
+
+# --- field by field: a remembered decision never answers for a record one field away --------
+
+_PARTNER = "111122223333"
+_FOREIGN = "999988887777"
+_ACCOUNT = "123456789012"
+_REGION = "us-east-1"
+_DEPLOYER = f"arn:aws:iam::{_ACCOUNT}:role/deployer"
+_FIELD_CONFIG = AllowlistConfig.model_validate(
+    {
+        "version": 1,
+        "rules": [
+            {
+                "name": "blog",
+                "functions": ["BlogFunction"],
+                "allow": [
+                    {
+                        "service": "s3.amazonaws.com",
+                        "source_arn": "arn:aws:s3:::examplebucket",
+                        "source_account": _ACCOUNT,
+                    },
+                    {"principal": _DEPLOYER},
+                    {"principal": f"arn:aws:iam::{_ACCOUNT}:user/alice"},
+                    {"account": _PARTNER},
+                ],
+            },
+            {
+                "name": "orders-prod",
+                "functions": ["orders"],
+                "qualifiers": ["prod"],
+                "allow": [{"account": _PARTNER}],
+            },
+            {
+                "name": "regional",
+                "functions": [f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:regional"],
+                "allow": [{"account": _PARTNER}],
+            },
+        ],
+    }
+)
+
+
+def _record(name: Any = "BlogFunction", identity: Any = None, **params: Any) -> dict[str, Any]:
+    parameters = None if name is None else {"functionName": name, **params}
+    return {
+        "eventVersion": "1.08",
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "eventID": "e-1",
+        "eventTime": "2024-05-01T10:00:00Z",
+        "awsRegion": _REGION,
+        "recipientAccountId": _ACCOUNT,
+        "userIdentity": identity or {"type": "AWSAccount", "accountId": _PARTNER},
+        "requestParameters": parameters,
+        "resources": [
+            {
+                "ARN": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:BlogFunction",
+                "accountId": _ACCOUNT,
+                "type": "AWS::Lambda::Function",
+            }
+        ],
+    }
+
+
+def _s3(**params: Any) -> dict[str, Any]:
+    sources = {"sourceArn": "arn:aws:s3:::examplebucket", "sourceAccount": _ACCOUNT} | params
+    return _record(identity={"type": "AWSService", "invokedBy": "s3.amazonaws.com"}, **sources)
+
+
+def _role(*, issuer: str | None, session_role: str = "deployer") -> dict[str, Any]:
+    identity: dict[str, Any] = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{_ACCOUNT}:assumed-role/{session_role}/s1",
+        "accountId": _ACCOUNT,
+    }
+    if issuer:
+        identity["sessionContext"] = {"sessionIssuer": {"type": "Role", "arn": issuer}}
+    return _record(identity=identity)
+
+
+def _set(path: str, value: Any) -> Any:
+    """A change of one field (dotted path; `resources.0.ARN`); `...` deletes it."""
+
+    def change(record: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = record
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if value is ...:
+            del node[last]
+        else:
+            node[last] = value
+
+    return change
+
+
+# (field, record, the change to one field of it): every field `decide` reads, each changed
+# so that the full path judges the neighbour differently from the record.
+NEIGHBOURS = [
+    ("sourceAccount", _s3(), _set("requestParameters.sourceAccount", _FOREIGN)),
+    ("sourceArn", _s3(), _set("requestParameters.sourceArn", "arn:aws:s3:::otherbucket")),
+    ("eventName", _record(), _set("eventName", "InvokeExecution")),
+    ("errorCode", _record(), _set("errorCode", "AccessDeniedException")),
+    ("functionName", _record(), _set("requestParameters.functionName", "OtherFunction")),
+    ("qualifier", _record("orders", qualifier="prod"), _set("requestParameters.qualifier", "dev")),
+    (
+        "functionVersion",
+        _record(None) | {"additionalEventData": {"functionVersion": "orders:prod"}},
+        _set("additionalEventData.functionVersion", "orders:7"),
+    ),
+    ("awsRegion", _record("regional"), _set("awsRegion", "eu-west-1")),
+    ("recipientAccountId", _record("regional"), _set("recipientAccountId", _PARTNER)),
+    (
+        "resources.ARN",
+        _record(None),
+        _set("resources.0.ARN", f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:OtherFunction"),
+    ),
+    (
+        "resources.accountId",
+        {k: v for k, v in _record("regional").items() if k != "recipientAccountId"},
+        _set("resources.0.accountId", _PARTNER),
+    ),
+    ("userIdentity", _record(), _set("userIdentity", ...)),
+    (
+        "userIdentity.type",
+        _record(identity={"type": "IAMUser", "arn": f"arn:aws:iam::{_ACCOUNT}:user/alice"}),
+        _set("userIdentity.type", "Unknown"),
+    ),
+    (
+        "userIdentity.arn",
+        _record(identity={"type": "IAMUser", "arn": f"arn:aws:iam::{_ACCOUNT}:user/alice"}),
+        _set("userIdentity.arn", f"arn:aws:iam::{_ACCOUNT}:user/mallory"),
+    ),
+    ("userIdentity.accountId", _record(), _set("userIdentity.accountId", _FOREIGN)),
+    ("userIdentity.invokedBy", _s3(), _set("userIdentity.invokedBy", "sns.amazonaws.com")),
+    (
+        "sessionIssuer.arn",
+        _role(issuer=_DEPLOYER),
+        _set("userIdentity.sessionContext.sessionIssuer.arn", f"arn:aws:iam::{_ACCOUNT}:role/x"),
+    ),
+    (
+        "assumed-role session arn",
+        _role(issuer=None),
+        _set("userIdentity.arn", f"arn:aws:sts::{_ACCOUNT}:assumed-role/intruder/s1"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "record", "change"), NEIGHBOURS, ids=[n[0] for n in NEIGHBOURS])
+def test_a_record_one_field_away_is_judged_on_its_own(field, record, change):
+    neighbour = copy.deepcopy(record)
+    change(neighbour)
+    uncached = decide_module._decide(neighbour, _FIELD_CONFIG, OWN_PREFIX)
+    # The neighbour really is judged differently, or this case could not catch anything.
+    assert without_event(uncached) != without_event(
+        decide_module._decide(record, _FIELD_CONFIG, OWN_PREFIX)
+    ), field
+    decide(record, _FIELD_CONFIG, own_prefix=OWN_PREFIX)  # primes the cache
+    assert decide(neighbour, _FIELD_CONFIG, own_prefix=OWN_PREFIX) == uncached, field

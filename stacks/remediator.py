@@ -1,0 +1,116 @@
+"""The remediator: reads violations from the FIFO queue and rewrites the invoked function's
+resource policy (backup first, rate-limited); in a central account, through the remediation
+role of the member account the function lives in."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.assets import BuiltAsset
+from stacks.functions import FunctionCommons, PipelineFunction
+from stacks.nag import acknowledge, arn_of
+from stacks.permissions import ServiceScope, grant_declared, lambda_policy_scope
+from stacks.storage import BACKUP_PREFIX, BackupBucket, RateLimitTable
+
+__all__ = ["REMEDIATOR_CONCURRENCY", "REMEDIATOR_TIMEOUT", "Remediator"]
+
+REMEDIATOR_TIMEOUT = cdk.Duration.seconds(60)
+REMEDIATOR_CONCURRENCY = 2
+
+
+class Remediator(PipelineFunction):
+    """One violation at a time from `queue`; backups in `backups`, counters in `rate_limit`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        commons: FunctionCommons,
+        asset: BuiltAsset,
+        queue: sqs.IQueue,
+        backups: BackupBucket,
+        rate_limit: RateLimitTable,
+    ) -> None:
+        settings = commons.settings
+        environment = commons.environment(
+            BACKUP_BUCKET=backups.bucket.bucket_name, RATE_TABLE=rate_limit.table.table_name
+        )
+        if commons.central:
+            environment["REMEDIATION_ROLE_NAME"] = settings.remediation_role_name
+        super().__init__(
+            scope,
+            construct_id,
+            function_name=settings.function_name("remediator"),
+            description="Rewrites the resource policy of a function whose caller is not allowed.",
+            asset=asset,
+            environment=environment,
+            log_retention_days=settings.log_retention_days,
+            timeout=REMEDIATOR_TIMEOUT,
+            memory_size=512,
+            reserved_concurrency=REMEDIATOR_CONCURRENCY,
+            role_name=(
+                f"{settings.remediator_role_name_prefix}{cdk.Aws.REGION}"
+                if commons.central
+                else None
+            ),
+        )
+        self.function.add_event_source(
+            event_sources.SqsEventSource(queue, batch_size=1, report_batch_item_failures=True)
+        )
+        self._grant(commons, backups, rate_limit)
+
+    def _grant(
+        self, commons: FunctionCommons, backups: BackupBucket, rate_limit: RateLimitTable
+    ) -> None:
+        settings = commons.settings
+        stack = cdk.Stack.of(self)
+        key = commons.key.key_arn
+        scopes = {
+            "sns": ServiceScope(resources=[commons.topic.topic_arn], key_arn=key),
+            "lambda": lambda_policy_scope(stack, settings.function_prefix),
+            "s3": ServiceScope(
+                resources=[backups.objects_arn],
+                key_arn=key,
+                per_action={
+                    "s3:ListBucket": ServiceScope(
+                        resources=[backups.bucket.bucket_arn],
+                        conditions={"StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}*"]}},
+                    )
+                },
+            ),
+            "dynamodb": ServiceScope(resources=[rate_limit.table.table_arn]),
+        }
+        if commons.central and settings.organization_id:
+            member_roles = [
+                stack.format_arn(
+                    service="iam",
+                    region="",
+                    account=account,
+                    resource="role",
+                    resource_name=settings.remediation_role_name,
+                )
+                for account in settings.member_account_ids
+            ]
+            scopes["sts"] = ServiceScope(
+                resources=member_roles,
+                conditions={"StringEquals": {"aws:ResourceOrgID": settings.organization_id}},
+            )
+        grant_declared(self.role, "remediator", scopes, cross_account=commons.central)
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:*]",
+            "The remediator rewrites the policy of whichever function of this account (in any "
+            "region: the trail is multi-region) a caller not on the allowlist invoked, so it "
+            "cannot name the functions in advance. Its own functions are excluded by an "
+            "explicit Deny; protected ones by its code.",
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{arn_of(backups.cfn_bucket)}/{BACKUP_PREFIX}*]",
+            "Each policy change writes a new backup object keyed by account, region, function "
+            "and time; the grant is s3:PutObject only, under the backups/ prefix.",
+        )
