@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit demo bench soak synth clean
+.PHONY: setup test lint typecheck unit demo bench soak synth clean mutate
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.run
 
+# Mutation testing of the code that decides and writes (not part of `make test`): see
+# bench/mutate.py. MODULES="decide rewrite" limits it to some modules.
+mutate: setup
+	$(BIN)/python -m bench.mutate $(if $(MODULES),--modules $(MODULES))
+
 soak: setup
 	$(BIN)/python -m pytest -m soak
 
@@ -43,4 +48,4 @@ synth: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python app.py
 
 clean:
-	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache mutants

@@ -62,7 +62,8 @@ def main() -> int:
         config = load_allowlist(_allowlist_path(settings.allowlist_path))
         for warning in allowlist_warnings(config):
             print(f"warning: {warning}", file=sys.stderr)
-        region = os.environ.get("CDK_DEFAULT_REGION")  # the deploying credentials' region
+        # the home region if listed, else the deploying credentials' region
+        region = settings.home_region or os.environ.get("CDK_DEFAULT_REGION")
         if region:
             check_partition(config, partition_of_region(region))
         build_stack(app, settings=settings, allowlist=config)

@@ -27,16 +27,17 @@ from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import EdgeFilter, edge_filtered_pattern
-from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
+from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, function_arn
 
 __all__ = ["compiled_pattern", "eventbridge_array_matching", "measure", "run"]
 
 
 def compiled_pattern(config: AllowlistConfig, *, limit: int = 2048) -> EdgeFilter:
-    prefix = own_function_arn_prefix(
-        partition="aws", region=REGION, account=ACCOUNT, prefix=OWN_PREFIX
-    )
-    return edge_filtered_pattern(event_pattern(own_function_arn_prefix=prefix), config, limit=limit)
+    own = [
+        function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"{OWN_PREFIX}{name}")
+        for name in ("validator", "remediator")
+    ]
+    return edge_filtered_pattern(event_pattern(own_function_arns=own), config, limit=limit)
 
 
 def put_events_entry(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`invoke-audit`: scan, rewrite, check-config, remediate, restore, learn, demo."""
+"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, demo."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import commands, demo, learn, remediation, scan
+from cli import commands, demo, history, learn, remediation, scan
 from models.exceptions import InvokeAuditError
 
 __all__ = ["build_parser", "main"]
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that are not on the allowlist.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (scan, commands, remediation, learn, demo):
+    for module in (scan, history, commands, remediation, learn, demo):
         module.register(subparsers)
     return parser
 

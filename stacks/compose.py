@@ -10,16 +10,35 @@ from cdk_nag import AwsSolutionsChecks
 from lambdas.core.config import allowlist_to_json
 from models.allowlist import AllowlistConfig
 from stacks.assets import LAMBDA_TARGET, BuiltAsset, Target, build_assets
+from stacks.forwarding import ForwardingStack
 from stacks.member_stack import InvokeAuditMemberStack
 from stacks.pipeline_stack import InvokeAuditStack
 from stacks.settings import AccountRole, DeploySettings
 
-__all__ = ["add_nag_checks", "add_stack", "build_stack", "functions_for", "stack_id"]
+__all__ = [
+    "add_forwarding_stacks",
+    "add_nag_checks",
+    "add_stack",
+    "build_stack",
+    "functions_for",
+    "stack_id",
+]
 
 
 def stack_id(settings: DeploySettings) -> str:
     kind = "InvokeAuditMember" if settings.account_role is AccountRole.MEMBER else "InvokeAudit"
     return f"{kind}-{settings.environment}"
+
+
+def _environment(region: str | None) -> cdk.Environment | None:
+    # The account always comes from the deploying credentials; the region too unless
+    # `invoke-audit:regions` lists it.
+    return cdk.Environment(region=region) if region else None
+
+
+def _tag(stack: cdk.Stack, settings: DeploySettings) -> None:
+    cdk.Tags.of(stack).add("project", "invoke-audit")
+    cdk.Tags.of(stack).add("environment", settings.environment)
 
 
 def add_stack(
@@ -35,10 +54,11 @@ def add_stack(
         f"invoke-audit ({settings.account_role.value}, {settings.environment}): "
         "watches Lambda Invoke calls and takes access away from callers not on the allowlist"
     )
+    env = _environment(settings.home_region)
     stack: cdk.Stack
     if settings.account_role is AccountRole.MEMBER:
         stack = InvokeAuditMemberStack(
-            app, stack_id(settings), settings=settings, description=description
+            app, stack_id(settings), settings=settings, description=description, env=env
         )
     else:
         stack = InvokeAuditStack(
@@ -48,10 +68,30 @@ def add_stack(
             allowlist=allowlist,
             assets=assets,
             description=description,
+            env=env,
         )
-    cdk.Tags.of(stack).add("project", "invoke-audit")
-    cdk.Tags.of(stack).add("environment", settings.environment)
+    _tag(stack, settings)
     return stack
+
+
+def add_forwarding_stacks(app: cdk.App, *, settings: DeploySettings) -> list[ForwardingStack]:
+    """One `ForwardingStack` per listed region other than the home one: it sends that
+    region's Invoke events to the home region's bus (a member: to the central bus)."""
+    stacks = []
+    for region in settings.forwarded_regions:
+        stack = ForwardingStack(
+            app,
+            f"InvokeAuditForward-{settings.environment}-{region}",
+            settings=settings,
+            description=(
+                f"invoke-audit ({settings.account_role.value}, {settings.environment}): "
+                f"forwards the Lambda Invoke events of {region}"
+            ),
+            env=_environment(region),
+        )
+        stacks.append(stack)
+        _tag(stack, settings)
+    return stacks
 
 
 def add_nag_checks(app: cdk.App) -> None:
@@ -61,11 +101,7 @@ def add_nag_checks(app: cdk.App) -> None:
 
 def functions_for(settings: DeploySettings) -> tuple[str, ...]:
     """The functions a deployment runs (a member account runs none)."""
-    if settings.account_role is AccountRole.MEMBER:
-        return ()
-    return (
-        ("validator", "remediator", "ingest") if settings.s3_ingest else ("validator", "remediator")
-    )
+    return settings.functions
 
 
 def build_stack(
@@ -82,4 +118,6 @@ def build_stack(
         target=target,
         functions=functions_for(settings),
     )
-    return add_stack(app, settings=settings, allowlist=allowlist, assets=assets)
+    stack = add_stack(app, settings=settings, allowlist=allowlist, assets=assets)
+    add_forwarding_stacks(app, settings=settings)
+    return stack

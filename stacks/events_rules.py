@@ -4,7 +4,7 @@ policy."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,8 +17,8 @@ from constructs import Construct
 __all__ = [
     "RULE_MAX_EVENT_AGE",
     "RULE_RETRY_ATTEMPTS",
+    "CentralBusPolicy",
     "InvokeRules",
-    "OrganizationBusPolicy",
     "cdk_event_pattern",
 ]
 
@@ -87,18 +87,30 @@ class InvokeRules(Construct):
         self.rules: tuple[events.Rule, ...] = (self.rule,)
 
 
-class OrganizationBusPolicy(Construct):
-    """Lets every account of the organization put events on this account's default bus (the
-    member stacks forward their Invoke events there)."""
+class CentralBusPolicy(Construct):
+    """Lets the listed member accounts (and, where an organization id is configured, only
+    accounts of that organization) put Lambda events on this account's default bus: the
+    member stacks forward their Invoke events there. Nothing else may be put."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, organization_id: str, statement_id: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        member_accounts: Sequence[str],
+        organization_id: str | None,
+        statement_id: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.bus_arn = stack.format_arn(
             service="events", resource="event-bus", resource_name="default"
         )
+        # events:source is multivalued (one PutEvents call may carry several entries), hence
+        # ForAllValues; a call without entries is refused by EventBridge itself.
+        condition: dict[str, Any] = {"ForAllValues:StringEquals": {"events:source": ["aws.lambda"]}}
+        if organization_id:
+            condition["StringEquals"] = {"aws:PrincipalOrgID": organization_id}
         self.policy = events.CfnEventBusPolicy(
             self,
             "Policy",
@@ -107,9 +119,14 @@ class OrganizationBusPolicy(Construct):
             statement={
                 "Sid": statement_id,
                 "Effect": "Allow",
-                "Principal": "*",
+                "Principal": {
+                    "AWS": [
+                        stack.format_arn(service="iam", region="", account=account, resource="root")
+                        for account in sorted(member_accounts)
+                    ]
+                },
                 "Action": "events:PutEvents",
                 "Resource": self.bus_arn,
-                "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+                "Condition": condition,
             },
         )

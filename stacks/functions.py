@@ -23,7 +23,7 @@ from stacks.assets import ALLOWLIST_FILE, BuiltAsset
 from stacks.nag import acknowledge
 from stacks.settings import AccountRole, DeploySettings
 
-__all__ = ["RUNTIME", "FunctionCommons", "PipelineFunction", "retention"]
+__all__ = ["RUNTIME", "FunctionCommons", "PipelineFunction", "own_function_arns", "retention"]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -54,6 +54,22 @@ def retention(days: int) -> logs.RetentionDays:
     return _RETENTION[days]
 
 
+def own_function_arns(scope: Construct, settings: DeploySettings) -> list[str]:
+    """The exact unqualified ARNs of the functions this deployment runs, in its account and
+    region (built from their names: no reference to the functions themselves, so that their
+    own settings may name them)."""
+    stack = cdk.Stack.of(scope)
+    return [
+        stack.format_arn(
+            service="lambda",
+            resource="function",
+            resource_name=settings.function_name(function),
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for function in settings.functions
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class FunctionCommons:
     """What every pipeline function is given: the settings, the pipeline key, the alert topic."""
@@ -61,6 +77,8 @@ class FunctionCommons:
     settings: DeploySettings
     key: kms.IKey
     topic: sns.ITopic
+    own_function_arns: tuple[str, ...]
+    watched_regions: tuple[str, ...]  # may hold the token of the stack's region
 
     @property
     def central(self) -> bool:
@@ -74,7 +92,8 @@ class FunctionCommons:
         return {
             **members,
             "ALLOWLIST_PATH": f"/var/task/{ALLOWLIST_FILE}",
-            "OWN_FUNCTION_PREFIX": self.settings.function_prefix,
+            "OWN_FUNCTION_ARNS": ",".join(self.own_function_arns),
+            "WATCHED_REGIONS": ",".join(self.watched_regions),
             "TOPIC_ARN": self.topic.topic_arn,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

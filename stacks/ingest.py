@@ -11,7 +11,7 @@ from constructs import Construct
 
 from stacks.assets import BuiltAsset
 from stacks.functions import FunctionCommons, PipelineFunction
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, partition_shown
 from stacks.permissions import ServiceScope, grant_declared
 from stacks.trail import TrailLogs
 
@@ -69,7 +69,7 @@ class Ingest(PipelineFunction):
         shown_prefix = settings.ingest_prefix or "AWSLogs/<AWS::AccountId>/CloudTrail/"
         acknowledge(
             self.role,
-            f"AwsSolutions-IAM5[Resource::{trail.bucket_arn_shown}/{shown_prefix}*]",
+            f"AwsSolutions-IAM5[Resource::{trail.bucket_arn_shown(self)}/{shown_prefix}*]",
             "CloudTrail names each log file by region, date and a random suffix; the ingest "
             "function reads (s3:GetObject only) the log files under the trail's prefix.",
         )
@@ -78,7 +78,7 @@ class Ingest(PipelineFunction):
             if child.node.id.startswith("BucketNotificationsHandler"):
                 acknowledge(
                     child,
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                    f"AwsSolutions-IAM4[Policy::arn:{partition_shown(self)}:iam::aws:policy/"
                     "service-role/AWSLambdaBasicExecutionRole]",
                     "CDK's own BucketNotificationsHandler (the custom resource that sets the "
                     "trail bucket's object-created notification at deploy time) comes with this "

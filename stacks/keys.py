@@ -10,24 +10,27 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["KEY_ADMIN_ACTIONS", "encryption_key", "pipeline_key", "service_may_use_key"]
+__all__ = [
+    "KEY_ADMIN_ACTIONS",
+    "KEY_USE_ACTIONS",
+    "encryption_key",
+    "pipeline_key",
+    "service_may_use_key",
+]
 
-# What the account (through its IAM policies) may do with the key: administer it and use it.
+# What the account may do with a key through IAM policies: administer it, nothing more.
 # Listed one by one, so that no policy in the app grants a wildcard action; PutKeyPolicy is
-# here, so the account can never be locked out of the key.
+# here, so the account can never be locked out of the key. Encrypting and decrypting are
+# granted separately (`via_services`), and only through the services that hold the data.
 KEY_ADMIN_ACTIONS: tuple[str, ...] = (
     "kms:CancelKeyDeletion",
     "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:Decrypt",
     "kms:DeleteAlias",
     "kms:DescribeKey",
     "kms:DisableKey",
     "kms:DisableKeyRotation",
     "kms:EnableKey",
     "kms:EnableKeyRotation",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
     "kms:GetKeyPolicy",
     "kms:GetKeyRotationStatus",
     "kms:ListAliases",
@@ -36,9 +39,6 @@ KEY_ADMIN_ACTIONS: tuple[str, ...] = (
     "kms:ListKeyRotations",
     "kms:ListResourceTags",
     "kms:PutKeyPolicy",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:RetireGrant",
     "kms:RevokeGrant",
     "kms:RotateKeyOnDemand",
     "kms:ScheduleKeyDeletion",
@@ -47,6 +47,8 @@ KEY_ADMIN_ACTIONS: tuple[str, ...] = (
     "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
 )
+# What the pipeline's roles (and people who read its queues, backups or logs) need.
+KEY_USE_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
 def encryption_key(
@@ -54,15 +56,32 @@ def encryption_key(
     construct_id: str,
     *,
     description: str,
+    via_services: Sequence[str],
     service_statements: Sequence[iam.PolicyStatement] = (),
 ) -> kms.Key:
-    """A rotated key whose policy lets the account administer it through IAM, plus
-    `service_statements` for the AWS services that encrypt with it."""
+    """A rotated key whose policy lets the account administer it through IAM, use it through
+    IAM only by way of `via_services` (e.g. `sqs`, `s3`: the services holding data encrypted
+    with it, in the stack's region), plus `service_statements` for the AWS service
+    principals that encrypt with it."""
     account_admin = iam.PolicyStatement(
-        sid="AccountAdministersAndUsesTheKeyThroughIam",
+        sid="AccountAdministersTheKeyThroughIam",
         principals=[iam.AccountRootPrincipal()],
         actions=list(KEY_ADMIN_ACTIONS),
         resources=["*"],
+    )
+    account_use = iam.PolicyStatement(
+        sid="AccountUsesTheKeyThroughItsServices",
+        principals=[iam.AccountRootPrincipal()],
+        actions=list(KEY_USE_ACTIONS),
+        resources=["*"],
+        conditions={
+            "StringEquals": {
+                "kms:CallerAccount": cdk.Aws.ACCOUNT_ID,
+                "kms:ViaService": [
+                    f"{service}.{cdk.Aws.REGION}.amazonaws.com" for service in via_services
+                ],
+            }
+        },
     )
     return kms.Key(
         scope,
@@ -70,7 +89,7 @@ def encryption_key(
         description=description,
         enable_key_rotation=True,
         removal_policy=cdk.RemovalPolicy.RETAIN,
-        policy=iam.PolicyDocument(statements=[account_admin, *service_statements]),
+        policy=iam.PolicyDocument(statements=[account_admin, account_use, *service_statements]),
     )
 
 
@@ -95,6 +114,7 @@ def pipeline_key(scope: Construct, construct_id: str) -> kms.Key:
         scope,
         construct_id,
         description="invoke-audit queues, topic and policy backups",
+        via_services=("sqs", "sns", "s3"),
         service_statements=[
             service_may_use_key(
                 "CloudWatchAlarmsPublishToTheTopic",

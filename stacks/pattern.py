@@ -8,19 +8,20 @@ to EventBridge as is, and the infra tests run it through an emulated bus.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import PATTERN_SIZE_LIMIT, edge_filtered_pattern
 
-__all__ = ["INVOKE_DETAIL_TYPE", "EdgeFilterWarning", "event_pattern", "own_function_arn_prefix"]
+__all__ = ["INVOKE_DETAIL_TYPE", "EdgeFilterWarning", "event_pattern", "function_arn"]
 
 INVOKE_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
 
-def own_function_arn_prefix(*, partition: str, region: str, account: str, prefix: str) -> str:
-    """The start of every ARN of this pipeline's own functions (values may be CDK tokens)."""
-    return f"arn:{partition}:lambda:{region}:{account}:function:{prefix}"
+def function_arn(*, partition: str, region: str, account: str, name: str) -> str:
+    """The unqualified ARN of function `name` (values may be CDK tokens)."""
+    return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
 
 
 class EdgeFilterWarning(UserWarning):
@@ -29,11 +30,12 @@ class EdgeFilterWarning(UserWarning):
 
 def event_pattern(
     *,
-    own_function_arn_prefix: str,
+    own_function_arns: Sequence[str] = (),
     allowlist: AllowlistConfig | None = None,
     size_limit: int = PATTERN_SIZE_LIMIT,
 ) -> dict[str, Any]:
-    """Invoke records of every function except this pipeline's own.
+    """Invoke records of every function except this pipeline's own, left out by their exact
+    unqualified ARNs (never by a name prefix: anyone may name a function like them).
 
     With `allowlist`, Invokes by callers it allows for the invoked function are left out
     (`stacks.edge_filter`); a warning says so when the pattern's size limit left part
@@ -44,17 +46,13 @@ def event_pattern(
     a field inside an array of objects against each element. `InvokeExecution` (the second
     record of an asynchronous invoke) has another eventName and is not selected.
     """
-    plain = {
-        "source": ["aws.lambda"],
-        "detail-type": [INVOKE_DETAIL_TYPE],
-        "detail": {
-            "eventSource": ["lambda.amazonaws.com"],
-            "eventName": ["Invoke"],
-            "resources": {
-                "ARN": [{"anything-but": {"prefix": own_function_arn_prefix}}],
-            },
-        },
+    detail: dict[str, Any] = {
+        "eventSource": ["lambda.amazonaws.com"],
+        "eventName": ["Invoke"],
     }
+    if own_function_arns:
+        detail["resources"] = {"ARN": [{"anything-but": sorted(set(own_function_arns))}]}
+    plain = {"source": ["aws.lambda"], "detail-type": [INVOKE_DETAIL_TYPE], "detail": detail}
     if allowlist is None:
         return plain
     compiled = edge_filtered_pattern(plain, allowlist, limit=size_limit)

@@ -23,7 +23,6 @@ from lambdas.adapters import (
     VALIDATOR_ADAPTERS,
     iam_actions,
 )
-from stacks.pattern import own_function_arn_prefix
 
 __all__ = [
     "CROSS_ACCOUNT_ACTIONS",
@@ -35,6 +34,7 @@ __all__ = [
     "function_actions",
     "grant_declared",
     "lambda_policy_scope",
+    "remediation_guardrails",
     "service_of",
 ]
 
@@ -85,9 +85,10 @@ class ServiceScope:
     per_action: Mapping[str, ServiceScope] = field(default_factory=dict)
 
 
-def lambda_policy_scope(stack: cdk.Stack, function_prefix: str) -> ServiceScope:
+def lambda_policy_scope(stack: cdk.Stack, own_function_arns: Sequence[str]) -> ServiceScope:
     """Every function of the stack's account, in every region (the trail is multi-region),
-    with an explicit Deny on the pipeline's own functions."""
+    with an explicit Deny on the pipeline's own functions, by their exact ARNs and those of
+    their versions and aliases (a member account runs none: no Deny)."""
     functions = stack.format_arn(
         service="lambda",
         region="*",
@@ -95,10 +96,35 @@ def lambda_policy_scope(stack: cdk.Stack, function_prefix: str) -> ServiceScope:
         resource_name="*",
         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
     )
-    own_everywhere = own_function_arn_prefix(
-        partition=cdk.Aws.PARTITION, region="*", account=cdk.Aws.ACCOUNT_ID, prefix=function_prefix
-    )
-    return ServiceScope(resources=[functions], deny_resources=[f"{own_everywhere}*"])
+    deny = [form for arn in own_function_arns for form in (arn, f"{arn}:*")]
+    return ServiceScope(resources=[functions], deny_resources=deny)
+
+
+def remediation_guardrails() -> list[iam.PolicyStatement]:
+    """Explicit Denies on a role that rewrites Lambda policies: it takes access away, so it
+    never needs to grant everyone (`AddPermission` with `lambda:Principal` `*`) or to open a
+    function URL.
+
+    Condition keys as the Service Authorization Reference lists them for Lambda
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html):
+    `lambda:AddPermission` takes `lambda:Principal` and `lambda:FunctionUrlAuthType`;
+    `CreateFunctionUrlConfig` / `UpdateFunctionUrlConfig` are denied outright.
+    """
+    return [
+        iam.PolicyStatement(
+            sid="NeverGrantEveryone",
+            effect=iam.Effect.DENY,
+            actions=["lambda:AddPermission"],
+            resources=["*"],
+            conditions={"StringEquals": {"lambda:Principal": "*"}},
+        ),
+        iam.PolicyStatement(
+            sid="NeverOpenAFunctionUrl",
+            effect=iam.Effect.DENY,
+            actions=["lambda:CreateFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig"],
+            resources=["*"],
+        ),
+    ]
 
 
 def declared_statements(

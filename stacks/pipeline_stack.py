@@ -4,7 +4,8 @@
     (optional) trail log files -> ingest -> FIFO queue
 
 Each unit is a construct of its own module, handed the resources it uses; this class wires
-them. A central account also accepts its members' Invoke events on its default bus.
+them. A central account also accepts its members' Invoke events on its default bus. Tamper
+alarms watch the pipeline's own resources.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from constructs import Construct
 from models.allowlist import AllowlistConfig
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
-from stacks.events_rules import InvokeRules, OrganizationBusPolicy
-from stacks.functions import FunctionCommons
+from stacks.athena import history_queries
+from stacks.events_rules import CentralBusPolicy, InvokeRules
+from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
 from stacks.keys import pipeline_key
-from stacks.pattern import event_pattern, own_function_arn_prefix
+from stacks.pattern import event_pattern
 from stacks.queues import RemediationQueue, dead_letter_queue
-from stacks.remediator import REMEDIATOR_TIMEOUT, Remediator
-from stacks.settings import DeploySettings
+from stacks.remediator import QUEUE_VISIBILITY, REMEDIATOR_TIMEOUT, Remediator
+from stacks.settings import AccountRole, DeploySettings
 from stacks.storage import AccessLogsBucket, BackupBucket, RateLimitTable
+from stacks.tamper import TamperAlarms, watched_resources
 from stacks.trail import trail_logs, trail_selectors
 from stacks.validator import Validator
 
@@ -50,34 +53,34 @@ class InvokeAuditStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
-        self.own_prefix = own_function_arn_prefix(
-            partition=cdk.Aws.PARTITION,
-            region=cdk.Aws.REGION,
-            account=cdk.Aws.ACCOUNT_ID,
-            prefix=settings.function_prefix,
-        )
+        self.own_function_arns = tuple(own_function_arns(self, settings))
         self.key = pipeline_key(self, "PipelineKey")
         self.access_logs = AccessLogsBucket(
             self, "AccessLogs", retention_days=settings.trail_retention_days
         )
-        self.trail = trail_logs(
-            self,
-            settings=settings,
-            own_function_arn_prefix=self.own_prefix,
-            access_logs=self.access_logs.bucket,
+        self.trail = trail_logs(self, settings=settings, access_logs=self.access_logs.bucket)
+        self.history = history_queries(
+            self, settings=settings, trail=self.trail, access_logs=self.access_logs.bucket
         )
         self.alerts = AlertTopic(self, "Alerts", key=self.key, email=settings.alert_email)
         self.backups = BackupBucket(
-            self, "Backups", key=self.key, access_logs=self.access_logs.bucket
+            self,
+            "Backups",
+            key=self.key,
+            access_logs=self.access_logs.bucket,
+            object_lock_days=settings.object_lock_days,
         )
         self.rate_limit = RateLimitTable(self, "RateLimit")
         self.queue = RemediationQueue(
-            self,
-            "RemediationQueue",
-            key=self.key,
-            visibility_timeout=cdk.Duration.seconds(REMEDIATOR_TIMEOUT.to_seconds() * 6),
+            self, "RemediationQueue", key=self.key, visibility_timeout=QUEUE_VISIBILITY
         )
-        commons = FunctionCommons(settings=settings, key=self.key, topic=self.alerts.topic)
+        commons = FunctionCommons(
+            settings=settings,
+            key=self.key,
+            topic=self.alerts.topic,
+            own_function_arns=self.own_function_arns,
+            watched_regions=settings.regions or (cdk.Aws.REGION,),
+        )
         self.validator_dlq = dead_letter_queue(self, "ValidatorDeadLetterQueue", key=self.key)
         self.validator = Validator(
             self,
@@ -100,7 +103,7 @@ class InvokeAuditStack(cdk.Stack):
             self,
             "InvokeRule",
             pattern=event_pattern(
-                own_function_arn_prefix=self.own_prefix,
+                own_function_arns=self.own_function_arns,
                 allowlist=allowlist,
                 size_limit=settings.pattern_size_limit,
             ),
@@ -118,12 +121,15 @@ class InvokeAuditStack(cdk.Stack):
                 trail=self.trail,
                 dead_letter_queue=dead_letter_queue(self, "IngestDeadLetterQueue", key=self.key),
             )
-        if commons.central and settings.organization_id:
-            bus = OrganizationBusPolicy(
+        self.senders = [f for f in (self.validator, self.ingest) if f is not None]
+        self.queue.only_sent_by([function.role for function in self.senders])
+        if settings.account_role is AccountRole.CENTRAL:
+            bus = CentralBusPolicy(
                 self,
                 "OrganizationBus",
+                member_accounts=settings.member_account_ids,
                 organization_id=settings.organization_id,
-                statement_id=f"{settings.function_prefix}accept-organization",
+                statement_id=f"{settings.name_prefix}accept-members",
             )
             cdk.CfnOutput(
                 self,
@@ -131,6 +137,15 @@ class InvokeAuditStack(cdk.Stack):
                 value=bus.bus_arn,
                 description="invoke-audit:central-bus-arn for the member stacks",
             )
+            cdk.CfnOutput(self, "RemediatorRoleArn", value=self.remediator.role.role_arn)
+        self.tamper = TamperAlarms(
+            self,
+            "Tamper",
+            watched=watched_resources(self),
+            email=settings.alert_email,
+            heartbeat_hours=settings.heartbeat_hours,
+            heartbeat_functions=[function.function for function in self.senders],
+        )
         self.monitoring = self._monitoring()
         self._outputs()
 
@@ -153,19 +168,18 @@ class InvokeAuditStack(cdk.Stack):
     def _outputs(self) -> None:
         cdk.CfnOutput(self, "QueueUrl", value=self.queue.queue.queue_url)
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        cdk.CfnOutput(self, "TamperTopicArn", value=self.tamper.topic.topic_arn)
         cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket.bucket_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)
             cdk.CfnOutput(self, "TrailArn", value=trail.trail_arn)
             return
-        selectors = trail_selectors(
-            own_function_arn_prefix=self.own_prefix,
-            management_events=self.settings.management_events,
-        )
         cdk.CfnOutput(
             self,
             "RequiredTrailSelectors",
             description="Put these advanced event selectors on the existing trail",
-            value=self.to_json_string(selectors),
+            value=self.to_json_string(
+                trail_selectors(management_events=self.settings.management_events)
+            ),
         )

@@ -3,7 +3,10 @@ dead-letter queues of EventBridge targets and asynchronous invocations."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -12,7 +15,10 @@ from stacks.nag import acknowledge
 
 __all__ = ["MAX_RECEIVE_COUNT", "RemediationQueue", "dead_letter_queue"]
 
-MAX_RECEIVE_COUNT = 5
+# A message that fails every time (a poison message) holds up the other violations of its
+# function (its FIFO group) for at most MAX_RECEIVE_COUNT x the visibility timeout, then
+# moves to the dead-letter queue (alarmed on).
+MAX_RECEIVE_COUNT = 3
 
 
 class RemediationQueue(Construct):
@@ -55,6 +61,21 @@ class RemediationQueue(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue
             ),
+        )
+
+    def only_sent_by(self, roles: Sequence[iam.IRole]) -> None:
+        """Deny sqs:SendMessage to every principal but `roles` (the validator's and ingest's):
+        a violation message makes the remediator rewrite a policy, so nobody else may forge
+        one, whatever their own IAM policies allow."""
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThePipelineSendsViolations",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [r.role_arn for r in roles]}},
+            )
         )
 
 

@@ -11,14 +11,22 @@ from constructs import Construct
 
 from stacks.assets import BuiltAsset
 from stacks.functions import FunctionCommons, PipelineFunction
-from stacks.nag import acknowledge, arn_of
-from stacks.permissions import ServiceScope, grant_declared, lambda_policy_scope
+from stacks.nag import acknowledge, arn_of, partition_shown
+from stacks.permissions import (
+    ServiceScope,
+    grant_declared,
+    lambda_policy_scope,
+    remediation_guardrails,
+)
 from stacks.storage import BACKUP_PREFIX, BackupBucket, RateLimitTable
 
-__all__ = ["REMEDIATOR_CONCURRENCY", "REMEDIATOR_TIMEOUT", "Remediator"]
+__all__ = ["QUEUE_VISIBILITY", "REMEDIATOR_CONCURRENCY", "REMEDIATOR_TIMEOUT", "Remediator"]
 
 REMEDIATOR_TIMEOUT = cdk.Duration.seconds(60)
 REMEDIATOR_CONCURRENCY = 2
+# The queue's visibility timeout: a failed message is retried after this, so a poison
+# message holds its FIFO group for at most `queues.MAX_RECEIVE_COUNT` x this (6 minutes).
+QUEUE_VISIBILITY = cdk.Duration.seconds(REMEDIATOR_TIMEOUT.to_seconds() * 2)
 
 
 class Remediator(PipelineFunction):
@@ -52,15 +60,13 @@ class Remediator(PipelineFunction):
             timeout=REMEDIATOR_TIMEOUT,
             memory_size=512,
             reserved_concurrency=REMEDIATOR_CONCURRENCY,
-            role_name=(
-                f"{settings.remediator_role_name_prefix}{cdk.Aws.REGION}"
-                if commons.central
-                else None
-            ),
+            # Named in a central account: the member roles trust exactly this role ARN.
+            role_name=settings.remediator_role_name if commons.central else None,
         )
-        self.function.add_event_source(
-            event_sources.SqsEventSource(queue, batch_size=1, report_batch_item_failures=True)
+        self.event_source = event_sources.SqsEventSource(
+            queue, batch_size=1, report_batch_item_failures=True
         )
+        self.function.add_event_source(self.event_source)
         self._grant(commons, backups, rate_limit)
 
     def _grant(
@@ -71,7 +77,7 @@ class Remediator(PipelineFunction):
         key = commons.key.key_arn
         scopes = {
             "sns": ServiceScope(resources=[commons.topic.topic_arn], key_arn=key),
-            "lambda": lambda_policy_scope(stack, settings.function_prefix),
+            "lambda": lambda_policy_scope(stack, commons.own_function_arns),
             "s3": ServiceScope(
                 resources=[backups.objects_arn],
                 key_arn=key,
@@ -100,13 +106,16 @@ class Remediator(PipelineFunction):
                 conditions={"StringEquals": {"aws:ResourceOrgID": settings.organization_id}},
             )
         grant_declared(self.role, "remediator", scopes, cross_account=commons.central)
+        for statement in remediation_guardrails():
+            self.role.add_to_principal_policy(statement)
         acknowledge(
             self.role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:*]",
+            f"AwsSolutions-IAM5[Resource::arn:{partition_shown(self)}:lambda:*:<AWS::AccountId>:function:*]",
             "The remediator rewrites the policy of whichever function of this account (in any "
             "region: the trail is multi-region) a caller not on the allowlist invoked, so it "
             "cannot name the functions in advance. Its own functions are excluded by an "
-            "explicit Deny; protected ones by its code.",
+            "explicit Deny (exact ARNs); protected ones by its code; granting `*` and function "
+            "URLs by explicit Denies.",
         )
         acknowledge(
             self.role,

@@ -17,6 +17,7 @@ __all__ = [
     "CONTEXT_DEFAULTS",
     "LOG_RETENTION_DAYS",
     "AccountRole",
+    "AthenaSettings",
     "DeploySettings",
     "SettingsError",
     "settings_from_mapping",
@@ -44,7 +45,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:existing-trail-arn": "",
     "invoke-audit:existing-trail-bucket": "",
     "invoke-audit:existing-trail-key-arn": "",
-    "invoke-audit:management-events": True,
+    "invoke-audit:management-events": False,
     "invoke-audit:s3-ingest": False,
     "invoke-audit:ingest-prefix": "",
     "invoke-audit:log-retention-days": 90,
@@ -55,6 +56,13 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:organization-id": "",
     "invoke-audit:member-account-ids": "",
     "invoke-audit:event-pattern-size-limit": 2048,
+    "invoke-audit:regions": "",
+    "invoke-audit:heartbeat-hours": 0,
+    "invoke-audit:object-lock-days": 0,
+    # Athena over the trail's bucket for `invoke-audit history`: off, or an object such as
+    # {"regions": ["us-east-1"], "accounts": [...], "start-date": "2024/01/01",
+    #  "bytes-scanned-cutoff-gb": 100, "results-retention-days": 30, "user-roles": ["analyst"]}
+    "invoke-audit:athena": False,
 }
 
 # CloudWatch Logs accepts only these retention periods.
@@ -72,6 +80,94 @@ _BUS_ARN = re.compile(
 _KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+\Z")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/-]{0,200}\Z")
+# IAM role names are at most 64 characters; the longest the app makes is
+# `<prefix><environment>-remediation` (member role) / `-remediator` (central).
+_ROLE_NAME_MAX = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class AthenaSettings:
+    """The Glue table, Athena workgroup and user policy for `invoke-audit history`."""
+
+    regions: tuple[str, ...]  # the regions whose log files the table projects
+    accounts: tuple[str, ...] = ()  # () = this account and the member accounts
+    start_date: str = "2020/01/01"  # the first day the table projects, yyyy/MM/dd
+    organization_id: str | None = None  # the trail is an organization trail
+    bytes_scanned_cutoff_gb: int = 100  # Athena cancels a query that scans more
+    results_retention_days: int = 30
+    user_roles: tuple[str, ...] = ()  # IAM role names the user policy is attached to
+
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d\Z")
+_DATE = re.compile(r"\d{4}/\d{2}/\d{2}\Z")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}\Z")
+_ATHENA_KEYS = {
+    "regions",
+    "accounts",
+    "start-date",
+    "organization-id",
+    "bytes-scanned-cutoff-gb",
+    "results-retention-days",
+    "user-roles",
+}
+
+
+def _names(got: Any, key: str, field: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = got.split(",") if isinstance(got, str) else got
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise SettingsError(f"context {key}: {field}: expected a list of {what}, got {got!r}")
+    names = tuple(i.strip() for i in items if i.strip())
+    for name in names:
+        if not pattern.match(name):
+            raise SettingsError(f"context {key}: {field}: {name!r} is not {what}")
+    return names
+
+
+def _whole(got: Any, key: str, field: str, low: int, high: int) -> int:
+    if isinstance(got, bool) or not isinstance(got, int) or not low <= got <= high:
+        raise SettingsError(f"context {key}: {field}: expected a number {low}..{high}, got {got!r}")
+    return got
+
+
+def _athena(value: Callable[[str], Any], key: str) -> AthenaSettings | None:
+    got = value(key)
+    if got in (False, None, "", "false"):
+        return None
+    if isinstance(got, str):
+        import json
+
+        try:
+            got = json.loads(got)
+        except ValueError:
+            raise SettingsError(f"context {key}: expected a JSON object, got {got!r}") from None
+    if not isinstance(got, dict):
+        raise SettingsError(f"context {key}: expected an object or false, got {got!r}")
+    unknown = sorted(set(got) - _ATHENA_KEYS)
+    if unknown:
+        raise SettingsError(f"context {key}: unknown keys {unknown}; known: {sorted(_ATHENA_KEYS)}")
+    if "regions" not in got:
+        raise SettingsError(f"context {key}: regions: required (the trail's regions to query)")
+    start = got.get("start-date", "2020/01/01")
+    if not isinstance(start, str) or not _DATE.match(start):
+        raise SettingsError(f"context {key}: start-date: expected yyyy/MM/dd, got {start!r}")
+    organization = got.get("organization-id")
+    if organization is not None and not (
+        isinstance(organization, str) and _ORG_ID.match(organization)
+    ):
+        raise SettingsError(f"context {key}: organization-id: expected o-..., got {organization!r}")
+    return AthenaSettings(
+        regions=_names(got["regions"], key, "regions", _REGION, "region names"),
+        accounts=_names(got.get("accounts", []), key, "accounts", _ACCOUNT, "12-digit account ids"),
+        start_date=start,
+        organization_id=organization,
+        bytes_scanned_cutoff_gb=_whole(
+            got.get("bytes-scanned-cutoff-gb", 100), key, "bytes-scanned-cutoff-gb", 1, 1_000_000
+        ),
+        results_retention_days=_whole(
+            got.get("results-retention-days", 30), key, "results-retention-days", 1, 3650
+        ),
+        user_roles=_names(got.get("user-roles", []), key, "user-roles", _ROLE_NAME, "role names"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +181,7 @@ class DeploySettings:
     existing_trail_arn: str | None = None
     existing_trail_bucket: str | None = None
     existing_trail_key_arn: str | None = None
-    management_events: bool = True
+    management_events: bool = False
     s3_ingest: bool = False
     ingest_prefix: str = ""  # "" = AWSLogs/<account>/CloudTrail/
     log_retention_days: int = 90
@@ -96,27 +192,56 @@ class DeploySettings:
     organization_id: str | None = None
     member_account_ids: tuple[str, ...] = ()
     pattern_size_limit: int = 2048  # EventBridge's default quota; adjustable up to 4096
+    regions: tuple[str, ...] = ()  # () = the home region only; else home first
+    heartbeat_hours: int = 0  # 0 = no heartbeat alarm
+    object_lock_days: int = 0  # 0 = no Object Lock on the backup and trail buckets
+    athena: AthenaSettings | None = None  # Athena for `invoke-audit history`
 
     @property
     def uses_existing_trail(self) -> bool:
         return self.existing_trail_arn is not None
 
     @property
+    def name_prefix(self) -> str:
+        """Every physical name a deployment sets starts with this (`invoke-audit-dev-`), so
+        two environments live side by side in one account."""
+        return f"{self.function_prefix}{self.environment}-"
+
+    @property
+    def home_region(self) -> str | None:
+        """The region of the pipeline (None: the region of the deploying credentials)."""
+        return self.regions[0] if self.regions else None
+
+    @property
+    def forwarded_regions(self) -> tuple[str, ...]:
+        """The listed regions other than the home one: each gets a forwarding stack."""
+        return self.regions[1:]
+
+    @property
     def trail_name(self) -> str:
-        return f"{self.function_prefix}trail"
+        return f"{self.name_prefix}trail"
 
     def function_name(self, function: str) -> str:
-        return f"{self.function_prefix}{function}"
+        return f"{self.name_prefix}{function}"
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """The pipeline functions this deployment runs (a member account runs none)."""
+        if self.account_role is AccountRole.MEMBER:
+            return ()
+        return (
+            ("validator", "remediator", "ingest") if self.s3_ingest else ("validator", "remediator")
+        )
 
     @property
     def remediation_role_name(self) -> str:
         """The role a central remediator assumes in each member account."""
-        return f"{self.function_prefix}remediation"
+        return f"{self.name_prefix}remediation"
 
     @property
-    def remediator_role_name_prefix(self) -> str:
-        """The central remediator's own role is named `<this><region>`."""
-        return f"{self.function_prefix}remediator-"
+    def remediator_role_name(self) -> str:
+        """The central remediator's own role (the member role trusts exactly this name)."""
+        return f"{self.name_prefix}remediator"
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> DeploySettings:
@@ -161,12 +286,20 @@ class DeploySettings:
             ),
             member_account_ids=_accounts(value, "invoke-audit:member-account-ids"),
             pattern_size_limit=_pattern_limit(value, "invoke-audit:event-pattern-size-limit"),
+            regions=_regions(value, "invoke-audit:regions"),
+            heartbeat_hours=_bounded(value, "invoke-audit:heartbeat-hours", 0, 24, "hours"),
+            object_lock_days=_bounded(value, "invoke-audit:object-lock-days", 0, 36500, "days"),
+            athena=_athena(value, "invoke-audit:athena"),
         )
         settings.check()
         return settings
 
+    def _check_names_and_lock(self) -> None:
+        _check_names_and_lock_of(self)
+
     def check(self) -> None:
         """Cross-field rules: what each account role and option needs."""
+        self._check_names_and_lock()
         if self.account_role is AccountRole.CENTRAL:
             if not self.organization_id:
                 raise SettingsError(
@@ -195,11 +328,35 @@ class DeploySettings:
                     "context invoke-audit:s3-ingest: not available when account-role is member "
                     "(the central account runs the functions)"
                 )
+        if self.athena is not None:
+            if self.account_role is AccountRole.MEMBER:
+                raise SettingsError(
+                    "context invoke-audit:athena: not available when account-role is member "
+                    "(query the trail from the account that holds its bucket)"
+                )
+            if self.uses_existing_trail and not self.existing_trail_bucket:
+                raise SettingsError(
+                    "context invoke-audit:existing-trail-bucket: required when invoke-audit:athena "
+                    "is on and existing-trail-arn is set (the table reads the trail's bucket)"
+                )
         if self.s3_ingest and self.uses_existing_trail and not self.existing_trail_bucket:
             raise SettingsError(
                 "context invoke-audit:existing-trail-bucket: required when s3-ingest is on "
                 "and existing-trail-arn is set"
             )
+
+
+def _check_names_and_lock_of(settings: DeploySettings) -> None:
+    if len(settings.remediation_role_name) > _ROLE_NAME_MAX:
+        raise SettingsError(
+            "context invoke-audit:environment: with invoke-audit:function-prefix, names "
+            f"such as {settings.remediation_role_name!r} exceed IAM's {_ROLE_NAME_MAX} characters"
+        )
+    if settings.object_lock_days and settings.object_lock_days > settings.trail_retention_days:
+        raise SettingsError(
+            "context invoke-audit:object-lock-days: longer than "
+            "invoke-audit:trail-retention-days (locked log files could not expire)"
+        )
 
 
 def _text(value: Callable[[str], Any], key: str) -> str:
@@ -261,6 +418,33 @@ def _pattern_limit(value: Callable[[str], Any], key: str) -> int:
             f"context {key}: EventBridge allows 2048 (default) to 4096 characters; got {got!r}"
         )
     return int(got)
+
+
+def _bounded(value: Callable[[str], Any], key: str, low: int, high: int, unit: str) -> int:
+    got = value(key)
+    if isinstance(got, bool) or not isinstance(got, (int, str)) or not str(got).isdigit():
+        raise SettingsError(f"context {key}: expected a number of {unit}, got {got!r}")
+    if not low <= int(got) <= high:
+        raise SettingsError(f"context {key}: expected {low} to {high} {unit}, got {got!r}")
+    return int(got)
+
+
+def _regions(value: Callable[[str], Any], key: str) -> tuple[str, ...]:
+    """Region names as a list or a comma-separated string; the first is the home region."""
+    got = value(key)
+    items = got.split(",") if isinstance(got, str) else got
+    if not isinstance(items, list | tuple):
+        raise SettingsError(f"context {key}: expected region names, got {got!r}")
+    regions: list[str] = []
+    for item in (str(item).strip() for item in items):
+        if not item:
+            continue
+        if not _REGION.match(item):
+            raise SettingsError(f"context {key}: {item!r} is not a region name (us-east-1)")
+        if item in regions:
+            raise SettingsError(f"context {key}: {item!r} is listed twice")
+        regions.append(item)
+    return tuple(regions)
 
 
 def _accounts(value: Callable[[str], Any], key: str) -> tuple[str, ...]:

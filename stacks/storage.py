@@ -58,9 +58,11 @@ def evidence_bucket(
     access_logs: s3.IBucket,
     log_prefix: str,
     lifecycle_rules: list[s3.LifecycleRule],
+    object_lock_days: int = 0,
 ) -> s3.Bucket:
     """A bucket that holds evidence (trail logs, policy backups): KMS, public access blocked,
-    SSL only, versioned, access-logged, kept when the stack is removed."""
+    SSL only, versioned, access-logged, kept when the stack is removed; with
+    `object_lock_days`, every new object version is locked (governance mode) that long."""
     return s3.Bucket(
         scope,
         "Bucket",
@@ -75,6 +77,12 @@ def evidence_bucket(
         server_access_logs_prefix=log_prefix,
         lifecycle_rules=lifecycle_rules,
         removal_policy=cdk.RemovalPolicy.RETAIN,
+        object_lock_enabled=True if object_lock_days else None,
+        object_lock_default_retention=(
+            s3.ObjectLockRetention.governance(cdk.Duration.days(object_lock_days))
+            if object_lock_days
+            else None
+        ),
     )
 
 
@@ -82,7 +90,13 @@ class BackupBucket(Construct):
     """The original policy, the event and the plan, written before every policy change."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, key: kms.IKey, access_logs: s3.IBucket
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        access_logs: s3.IBucket,
+        object_lock_days: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = evidence_bucket(
@@ -90,6 +104,7 @@ class BackupBucket(Construct):
             key=key,
             access_logs=access_logs,
             log_prefix="backup-bucket/",
+            object_lock_days=object_lock_days,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",
@@ -108,7 +123,10 @@ class BackupBucket(Construct):
 
 
 class RateLimitTable(Construct):
-    """Remediation counters: one item per hour window (`pk`), expired by DynamoDB TTL."""
+    """Remediation counters: one item per hour window (`pk`), expired by DynamoDB TTL.
+
+    Kept when the stack is removed and protected from deletion: deleting the table would
+    reset the rate limit (and stop remediation until it is back)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -121,5 +139,6 @@ class RateLimitTable(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )

@@ -1,9 +1,11 @@
 """The CloudTrail trail that records Lambda Invoke data events (and, optionally, management
 events), with its encrypted, access-logged bucket.
 
-Only advanced event selectors are used (a trail cannot have both kinds). The pipeline's own
-functions are left out by ARN prefix: EventBridge and SQS invoke them, and recording those
-invocations would make the pipeline trigger itself.
+Only advanced event selectors are used (a trail cannot have both kinds). Every function's
+Invokes are recorded, the pipeline's own included: the validator's rule leaves those out by
+their exact ARNs (so the pipeline does not trigger itself), and the tamper rule alerts when
+anyone but an AWS service invokes them. A selector that left out a name prefix would be a
+blind spot: anyone may name a function like the pipeline's.
 
 To use an existing trail instead, set the context `invoke-audit:existing-trail-arn`: nothing
 is created here, and the stack outputs the selectors that trail needs (`trail_selectors`).
@@ -22,16 +24,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.keys import encryption_key, service_may_use_key
-from stacks.nag import arn_of
+from stacks.nag import arn_of, partition_shown
 from stacks.settings import DeploySettings
 from stacks.storage import evidence_bucket
 
 __all__ = ["InvokeTrail", "TrailLogs", "trail_logs", "trail_selectors"]
 
 
-def trail_selectors(
-    *, own_function_arn_prefix: str, management_events: bool
-) -> list[dict[str, Any]]:
+def trail_selectors(*, management_events: bool) -> list[dict[str, Any]]:
     """The advanced event selectors, in CloudFormation's shape (Name, FieldSelectors)."""
     selectors: list[dict[str, Any]] = []
     if management_events:
@@ -43,12 +43,11 @@ def trail_selectors(
         )
     selectors.append(
         {
-            "Name": "Lambda Invoke, except invoke-audit's own functions",
+            "Name": "Lambda Invoke of every function",
             "FieldSelectors": [
                 {"Field": "eventCategory", "Equals": ["Data"]},
                 {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
                 {"Field": "eventName", "Equals": ["Invoke"]},
-                {"Field": "resources.ARN", "NotStartsWith": [own_function_arn_prefix]},
             ],
         }
     )
@@ -65,7 +64,6 @@ def _cfn_selectors(
                 cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
                     field=field["Field"],
                     equal_to=field.get("Equals"),
-                    not_starts_with=field.get("NotStartsWith"),
                 )
                 for field in selector["FieldSelectors"]
             ],
@@ -83,10 +81,10 @@ class InvokeTrail(Construct):
         construct_id: str,
         *,
         trail_name: str,
-        own_function_arn_prefix: str,
         management_events: bool,
         access_logs: s3.IBucket,
         retention_days: int,
+        object_lock_days: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -105,6 +103,7 @@ class InvokeTrail(Construct):
             self,
             "Key",
             description=f"CloudTrail log files of {trail_name}",
+            via_services=("s3",),
             service_statements=[
                 service_may_use_key(
                     "CloudTrailEncryptsLogFiles",
@@ -126,6 +125,7 @@ class InvokeTrail(Construct):
             access_logs=access_logs,
             log_prefix="trail-bucket/",
             lifecycle_rules=[_lifecycle(retention_days)],
+            object_lock_days=object_lock_days,
         )
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
@@ -150,10 +150,7 @@ class InvokeTrail(Construct):
                 },
             )
         )
-        self.selectors = trail_selectors(
-            own_function_arn_prefix=own_function_arn_prefix,
-            management_events=management_events,
-        )
+        self.selectors = trail_selectors(management_events=management_events)
         self.trail = cloudtrail.CfnTrail(
             self,
             "Trail",
@@ -187,7 +184,8 @@ def _lifecycle(retention_days: int) -> s3.LifecycleRule:
     return s3.LifecycleRule(
         id="expire-log-files",
         expiration=cdk.Duration.days(retention_days),
-        noncurrent_version_expiration=cdk.Duration.days(30),
+        # A log file overwritten or deleted is evidence too: kept as long as the current ones.
+        noncurrent_version_expiration=cdk.Duration.days(retention_days),
         abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
         transitions=transitions,
     )
@@ -203,18 +201,16 @@ class TrailLogs:
     key: kms.IKey | None
     bucket_name_shown: str  # how cdk-nag shows the bucket's ARN in a finding
 
-    @property
-    def bucket_arn_shown(self) -> str:
+    def bucket_arn_shown(self, scope: Construct) -> str:
         if self.trail is not None:
             return arn_of(self.trail.cfn_bucket)
-        return f"arn:<AWS::Partition>:s3:::{self.bucket_name_shown}"
+        return f"arn:{partition_shown(scope)}:s3:::{self.bucket_name_shown}"
 
 
 def trail_logs(
     scope: Construct,
     *,
     settings: DeploySettings,
-    own_function_arn_prefix: str,
     access_logs: s3.IBucket,
 ) -> TrailLogs:
     """A new `InvokeTrail` (construct id `Trail`), or the existing trail of the settings."""
@@ -231,9 +227,9 @@ def trail_logs(
         scope,
         "Trail",
         trail_name=settings.trail_name,
-        own_function_arn_prefix=own_function_arn_prefix,
         management_events=settings.management_events,
         access_logs=access_logs,
         retention_days=settings.trail_retention_days,
+        object_lock_days=settings.object_lock_days,
     )
     return TrailLogs(trail, trail.bucket, trail.key, "")

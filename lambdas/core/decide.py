@@ -20,6 +20,7 @@ from models.arns import FunctionRef, parse_function_arn
 from models.cloudtrail import CloudTrailRecordModel, UserIdentityModel
 from models.exceptions import InputError
 from models.globs import matches
+from models.regions import partition_of_region
 
 __all__ = [
     "LAMBDA_SOURCE",
@@ -120,17 +121,24 @@ def resolve_function(record: CloudTrailRecordModel) -> FunctionRef:
     extra = record.additionalEventData or {}
     region = record.awsRegion
     account = record.recipientAccountId
+    partition: str | None = None  # a bare name's partition: the resource ARN's, else the region's
     for resource in record.resources or []:
         if resource.ARN and ":function:" in resource.ARN:
             account = account or resource.accountId
+            partition = partition or resource.ARN.split(":")[1] or None
+    partition = partition or (partition_of_region(region) if region else "aws")
     name = _text(params.get("functionName"))
     if name:
-        ref = parse_function_arn(name, default_region=region, default_account=account)
+        ref = parse_function_arn(
+            name, default_region=region, default_account=account, default_partition=partition
+        )
         qualifier = _text(params.get("qualifier"))
         return ref if ref.qualifier or not qualifier else ref.with_qualifier(qualifier)
     version = _text(extra.get("functionVersion"))
     if version:
-        return parse_function_arn(version, default_region=region, default_account=account)
+        return parse_function_arn(
+            version, default_region=region, default_account=account, default_partition=partition
+        )
     for resource in record.resources or []:
         if resource.ARN and ":function:" in resource.ARN:
             return parse_function_arn(resource.ARN, default_region=region, default_account=account)

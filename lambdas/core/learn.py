@@ -42,37 +42,38 @@ class Observations:
     # Service entries learned without a source account (the records named none).
     unpinned: set[EntryKey] = field(default_factory=set)
 
-    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
-        self.records += 1
+    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX, count: int = 1) -> None:
+        """One record; `count`: how many records it stands for (an aggregated tuple)."""
+        self.records += count
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
         if base_event_name(str(raw.get("eventName") or "")) != "Invoke":
             return
-        self.invokes += 1
+        self.invokes += count
         try:
             record = CloudTrailRecordModel.model_validate(raw)
         except ValidationError:
-            self.skipped["unreadable record"] += 1
+            self.skipped["unreadable record"] += count
             return
         if record.errorCode:
-            self.skipped["failed call"] += 1
+            self.skipped["failed call"] += count
             return
         try:
             ref = resolve_function(record)
         except InputError:
-            self.skipped["function unknown"] += 1
+            self.skipped["function unknown"] += count
             return
         if ref.name.startswith(own_prefix) or record.userIdentity is None:
-            self.skipped["own function" if record.userIdentity else "caller unknown"] += 1
+            self.skipped["own function" if record.userIdentity else "caller unknown"] += count
             return
         entry = _entry_for(resolve_caller(record.userIdentity, record.requestParameters or {}))
         if entry is None:
-            self.skipped["caller unknown"] += 1
+            self.skipped["caller unknown"] += count
             return
         fields = dict(entry)
         if "service" in fields and "source_account" not in fields:
             self.unpinned.add(entry)
-        self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += 1
+        self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += count
 
     def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
         for raw in records:
@@ -151,13 +152,16 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_yaml(observations: Observations, *, min_count: int = 1, sources: int = 0) -> str:
+def render_yaml(
+    observations: Observations, *, min_count: int = 1, sources: int = 0, origin: str = ""
+) -> str:
     """The learned allowlist as commented YAML, for a person to review."""
     data = learned_config(observations, min_count=min_count)
     total = sum(sum(c.values()) for c in observations.callers.values())
+    where = origin or f"{sources} {'file' if sources == 1 else 'files'}"
     lines = [
         f"# Learned by `invoke-audit learn` from {total} Invoke "
-        f"{'record' if total == 1 else 'records'} in {sources} {'file' if sources == 1 else 'files'}.",
+        f"{'record' if total == 1 else 'records'} in {where}.",
         "# Review it, deploy it (monitor mode: nothing is changed), watch for violations,",
         "# then switch to enforce by changing defaults.mode below to enforce, and deploy again.",
     ]

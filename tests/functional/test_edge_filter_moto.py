@@ -32,7 +32,7 @@ from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks import edge_filter
 from stacks.edge_filter import edge_filtered_pattern
-from stacks.pattern import event_pattern, own_function_arn_prefix
+from stacks.pattern import event_pattern, function_arn
 from tests.support.records import envelope
 
 pytestmark = pytest.mark.functional
@@ -40,9 +40,10 @@ pytestmark = pytest.mark.functional
 ACCOUNT = records.ACCOUNT
 REGION = records.REGION
 PLAIN = event_pattern(
-    own_function_arn_prefix=own_function_arn_prefix(
-        partition="aws", region=REGION, account=ACCOUNT, prefix="invoke-audit-"
-    )
+    own_function_arns=[
+        function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-{name}")
+        for name in ("validator", "remediator")
+    ]
 )
 
 

@@ -20,15 +20,16 @@ import pytest
 from moto import mock_aws
 
 from emulator.eventbridge import eventbridge_array_matching
-from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, own_function_arn_prefix
+from stacks.pattern import INVOKE_DETAIL_TYPE, event_pattern, function_arn
 
 pytestmark = pytest.mark.infra
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
-PREFIX = own_function_arn_prefix(
-    partition="aws", region=REGION, account=ACCOUNT, prefix="invoke-audit-"
-)
+OWN = [
+    function_arn(partition="aws", region=REGION, account=ACCOUNT, name=f"invoke-audit-dev-{name}")
+    for name in ("validator", "remediator", "ingest")
+]
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "cloudtrail"
 
 
@@ -56,7 +57,7 @@ Deliver = Callable[..., bool]
 
 @pytest.fixture
 def deliver(aws_env: None, eventbridge_flattening: None) -> Iterator[Deliver]:
-    yield from _bus(event_pattern(own_function_arn_prefix=PREFIX))
+    yield from _bus(event_pattern(own_function_arns=OWN))
 
 
 def _bus(pattern: dict[str, Any]) -> Generator[Deliver, None, None]:
@@ -180,12 +181,18 @@ def test_a_step_functions_invoke_without_request_parameters_matches(deliver):
 
 
 def test_a_function_named_like_ours_in_another_account_matches(deliver):
-    assert deliver(invoke_record("invoke-audit-validator", account="999999999999"))
+    assert deliver(invoke_record("invoke-audit-dev-validator", account="999999999999"))
+
+
+@pytest.mark.parametrize("name", ["invoke-audit-backdoor", "invoke-audit-dev-validator2"])
+def test_a_function_named_like_ours_in_our_account_matches(deliver, name):
+    # only the exact ARNs are left out: a name is no blind spot
+    assert deliver(invoke_record(name))
 
 
 @pytest.mark.parametrize("own", ["validator", "remediator", "ingest"])
 def test_the_pipelines_own_invocations_do_not_match(deliver, own):
-    record = invoke_record(f"invoke-audit-{own}", user_identity=EVENTBRIDGE)
+    record = invoke_record(f"invoke-audit-dev-{own}", user_identity=EVENTBRIDGE)
     assert not deliver(record)
 
 
@@ -231,7 +238,7 @@ def test_recorded_invoke_events_from_the_corpus(deliver):
 def test_moto_alone_does_not_look_into_arrays_of_objects(aws_env):
     """If this fails, moto now matches inside arrays of objects itself: drop
     `eventbridge_flattening`."""
-    bus = _bus(event_pattern(own_function_arn_prefix=PREFIX))
+    bus = _bus(event_pattern(own_function_arns=OWN))
     deliver_with_plain_moto = next(bus)
     try:
         assert not deliver_with_plain_moto(invoke_record("BlogFunction"))

@@ -13,7 +13,7 @@ from lambdas.adapters import (
     REMEDIATOR_CROSS_ACCOUNT_ADAPTERS,
     VALIDATOR_ADAPTERS,
 )
-from tests.support.synth import MEMBER_ACCOUNT, ORG_ID, Synth
+from tests.support.synth import MEMBER_ACCOUNT, ORG_ID, Synth, flat
 
 pytestmark = pytest.mark.infra
 
@@ -59,7 +59,7 @@ def _role_statements(synth: Synth, variant: str, function: str) -> list[dict[str
         r["Properties"]["Role"]["Fn::GetAtt"][0]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("FunctionName") == f"invoke-audit-{function}"
+        and r["Properties"].get("FunctionName") == f"invoke-audit-{variant}-{function}"
     ]
     assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
     statements = []
@@ -91,12 +91,32 @@ def test_role_grants_exactly_the_declared_actions(synth, variant, function):
 @pytest.mark.parametrize(("variant", "function"), CASES)
 def test_no_grant_is_on_every_resource(synth, variant, function):
     for statement in _role_statements(synth, variant, function):
+        if statement["Effect"] == "Deny":
+            continue
         resources = statement["Resource"]
         resources = resources if isinstance(resources, list) else [resources]
         assert "*" not in resources, statement
 
 
+GUARDRAILS = [
+    {
+        "Sid": "NeverGrantEveryone",
+        "Effect": "Deny",
+        "Action": "lambda:AddPermission",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"lambda:Principal": "*"}},
+    },
+    {
+        "Sid": "NeverOpenAFunctionUrl",
+        "Effect": "Deny",
+        "Action": ["lambda:CreateFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig"],
+        "Resource": "*",
+    },
+]
+
+
 def test_the_remediator_may_not_touch_the_pipelines_own_functions(synth):
+    arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
     for variant in ("standalone", "central"):
         statements = _role_statements(synth, variant, "remediator")
         lambda_allowed = {
@@ -106,10 +126,19 @@ def test_the_remediator_may_not_touch_the_pipelines_own_functions(synth):
             for a in _actions(s)
             if a.startswith("lambda:")
         }
-        denies = [s for s in statements if s["Effect"] == "Deny"]
-        assert len(denies) == 1
-        assert set(_actions(denies[0])) == lambda_allowed
-        assert denies[0]["Resource"]["Fn::Join"][1][-1] == ":function:invoke-audit-*"
+        own = [s for s in statements if s.get("Sid") == "RemediatorLambdaDenyOwn"]
+        assert len(own) == 1
+        assert set(_actions(own[0])) == lambda_allowed
+        # exactly the pipeline's functions (and their versions and aliases), never a prefix
+        expected = []
+        for name in synth.settings[variant].functions:
+            expected += [
+                f"{arn}invoke-audit-{variant}-{name}",
+                f"{arn}invoke-audit-{variant}-{name}:*",
+            ]
+        assert sorted(flat(r) for r in own[0]["Resource"]) == sorted(expected)
+        # and it never grants everyone or opens a function URL
+        assert [s for s in statements if s.get("Sid", "").startswith("Never")] == GUARDRAILS
         (allow,) = [s for s in statements if s["Effect"] == "Allow" and "lambda:" in str(s)]
         assert allow["Resource"]["Fn::Join"][1][-2:] == [
             {"Ref": "AWS::AccountId"},
@@ -142,7 +171,7 @@ def test_cross_account_assume_role_is_limited_to_the_member_roles_of_the_organiz
     ]
     assert statement["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG_ID}}
     text = str(statement["Resource"])
-    assert f":iam::{MEMBER_ACCOUNT}:role/invoke-audit-remediation" in text
+    assert f":iam::{MEMBER_ACCOUNT}:role/invoke-audit-central-remediation" in text
     assert ":iam::*:" not in text
 
 

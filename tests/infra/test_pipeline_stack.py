@@ -13,32 +13,17 @@ from lambdas.core.config import load_allowlist
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
-from tests.support.synth import EXISTING_BUCKET, Synth
+from tests.support.synth import EXISTING_BUCKET, Synth, flat
 
 pytestmark = pytest.mark.infra
 
 REPO = Path(__file__).resolve().parents[2]
-OWN_PREFIX = {
-    "Fn::Join": [
-        "",
-        [
-            "arn:",
-            {"Ref": "AWS::Partition"},
-            ":lambda:",
-            {"Ref": "AWS::Region"},
-            ":",
-            {"Ref": "AWS::AccountId"},
-            ":function:invoke-audit-",
-        ],
-    ]
-}
 INVOKE_SELECTOR = {
     "Name": Match.any_value(),
     "FieldSelectors": [
         {"Field": "eventCategory", "Equals": ["Data"]},
         {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
         {"Field": "eventName", "Equals": ["Invoke"]},
-        {"Field": "resources.ARN", "NotStartsWith": [OWN_PREFIX]},
     ],
 }
 MANAGEMENT_SELECTOR = {
@@ -60,6 +45,18 @@ def _function(synth: Synth, variant: str, name: str) -> tuple[str, dict[str, Any
     raise AssertionError(f"{variant}: no function named {name}")
 
 
+def _invoke_rule(synth: Synth, variant: str) -> dict[str, Any]:
+    """The rule that targets the validator."""
+    validator_id, _ = _function(synth, variant, f"invoke-audit-{variant}-validator")
+    rules = [
+        rule
+        for rule in synth.resources(variant, "AWS::Events::Rule").values()
+        if any(_ref_target(t["Arn"]) == validator_id for t in rule["Properties"]["Targets"])
+    ]
+    assert len(rules) == 1
+    return rules[0]
+
+
 def _ref_target(value: Any) -> str:
     """The logical id a Ref / GetAtt points at."""
     if "Ref" in value:
@@ -71,7 +68,7 @@ def _ref_target(value: Any) -> str:
 
 
 def test_trail_is_multi_region_validated_encrypted_with_advanced_selectors_only(synth):
-    template = synth.template("standalone")
+    template = synth.template("regions")
     template.has_resource_properties(
         "AWS::CloudTrail::Trail",
         {
@@ -86,14 +83,20 @@ def test_trail_is_multi_region_validated_encrypted_with_advanced_selectors_only(
     )
 
 
-def test_management_events_can_be_turned_off_and_an_existing_trail_used(synth):
+def test_management_events_are_off_by_default_and_every_functions_invokes_are_recorded(synth):
+    # The default trail records Invokes only (management events are usually logged already),
+    # of every function: the pipeline's own are recorded too, so that a direct invoke of
+    # them is seen; nothing is left out by name.
+    synth.template("standalone").has_resource_properties(
+        "AWS::CloudTrail::Trail", {"AdvancedEventSelectors": [INVOKE_SELECTOR]}
+    )
+    assert synth.settings["standalone"].management_events is False
     assert synth.resources("existing", "AWS::CloudTrail::Trail") == {}
     outputs = synth.templates["existing"]["Outputs"]
     selectors = outputs["RequiredTrailSelectors"]["Value"]
-    text = str(selectors)
+    text = flat(selectors)
     assert "Management" not in text
-    assert "NotStartsWith" in text
-    assert ":function:invoke-audit-" in text
+    assert "resources.ARN" not in text and "StartsWith" not in text
 
 
 def test_trail_bucket_is_encrypted_private_versioned_logged_and_expires(synth):
@@ -113,8 +116,11 @@ def test_trail_bucket_is_encrypted_private_versioned_logged_and_expires(synth):
     }
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert bucket["LoggingConfiguration"]["DestinationBucketName"]
-    rules = bucket["LifecycleConfiguration"]["Rules"]
-    assert any(rule.get("ExpirationInDays") == 365 for rule in rules)
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 365
+    # overwritten or deleted log files are kept as long as the current ones
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 365}
+    assert "ObjectLockEnabled" not in bucket
     template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain"})
     assert synth.templates["standalone"]["Resources"][trail_id]["DependsOn"]
 
@@ -135,7 +141,7 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
     assert {s["Action"] for s in cloudtrail} == {"s3:GetBucketAcl", "s3:PutObject"}
     for statement in cloudtrail:
         source_arn = statement["Condition"]["StringEquals"]["aws:SourceArn"]
-        assert "trail/invoke-audit-trail" in str(source_arn)
+        assert "trail/invoke-audit-standalone-trail" in flat(source_arn)
     deny = [s for s in statements if s["Effect"] == "Deny"]
     assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -144,25 +150,23 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 
 
 def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
-    _, rule = _one(synth, "standalone", "AWS::Events::Rule")
+    rule = _invoke_rule(synth, "standalone")
     allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
-    expected = event_pattern(own_function_arn_prefix="PREFIX", allowlist=allowlist)
+    arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
+    own = [f"{arn}invoke-audit-standalone-{name}" for name in ("validator", "remediator")]
+    expected = event_pattern(own_function_arns=own, allowlist=allowlist)
     # The pattern is JSON text (so that the edge filter's nulls survive), joined around the
-    # own-function prefix, whose partition, region and account are resolved at deploy time.
-    joined = rule["Properties"]["EventPattern"]["Fn::Join"]
-    assert joined[0] == ""
-    text = "".join(part if isinstance(part, str) else f"<{next(iter(part))}>" for part in joined[1])
-    prefix = "arn:<Ref>:lambda:<Ref>:<Ref>:function:invoke-audit-"
-    assert json.loads(text.replace(prefix, "PREFIX")) == expected
+    # own functions' exact ARNs, whose partition, region and account are resolved at deploy.
+    text = flat(rule["Properties"]["EventPattern"])
+    assert json.loads(text) == expected
+    assert json.loads(text)["detail"]["resources"] == {"ARN": [{"anything-but": sorted(own)}]}
     assert "null" in text  # the edge filter's null matches are in the deployed pattern
     assert "EventBusName" not in rule["Properties"]  # the default bus
 
 
 def test_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
-    _, rule = _one(synth, "standalone", "AWS::Events::Rule")
-    validator_id, _ = _function(synth, "standalone", "invoke-audit-validator")
+    rule = _invoke_rule(synth, "standalone")
     (target,) = rule["Properties"]["Targets"]
-    assert _ref_target(target["Arn"]) == validator_id
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
     dlq_id = _ref_target(target["DeadLetterConfig"]["Arn"])
@@ -174,7 +178,7 @@ def test_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
 
 @pytest.mark.parametrize("name", ["validator", "remediator"])
 def test_functions_run_python_on_arm64_with_the_contract_handler(synth, name):
-    _, function = _function(synth, "standalone", f"invoke-audit-{name}")
+    _, function = _function(synth, "standalone", f"invoke-audit-standalone-{name}")
     props = function["Properties"]
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
@@ -185,30 +189,39 @@ def test_functions_run_python_on_arm64_with_the_contract_handler(synth, name):
 def test_functions_get_the_contract_environment(synth):
     common = {
         "ALLOWLIST_PATH": "/var/task/allowlist.json",
-        "OWN_FUNCTION_PREFIX": "invoke-audit-",
         "POWERTOOLS_SERVICE_NAME": "invoke-audit",
         "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
     }
     expected_keys = {
-        "invoke-audit-validator": {"QUEUE_URL", "TOPIC_ARN"},
-        "invoke-audit-remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE"},
-        "invoke-audit-ingest": {"QUEUE_URL", "TOPIC_ARN"},
+        "validator": {"QUEUE_URL", "TOPIC_ARN"},
+        "remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE"},
+        "ingest": {"QUEUE_URL", "TOPIC_ARN"},
     }
-    for variant in ("standalone", "central"):
-        for name, keys in expected_keys.items():
-            if variant == "standalone" and name.endswith("ingest"):
-                continue
-            _, function = _function(synth, variant, name)
+    for variant in ("standalone", "central", "regions"):
+        arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
+        if variant == "regions":  # the home region is pinned: partition and region are known
+            arn = "arn:aws:lambda:us-east-1:<Ref:AWS::AccountId>:function:"
+        functions = synth.settings[variant].functions
+        own = ",".join(f"{arn}invoke-audit-{variant}-{name}" for name in functions)
+        for name in functions:
+            _, function = _function(synth, variant, f"invoke-audit-{variant}-{name}")
             env = function["Properties"]["Environment"]["Variables"]
             extra = {"REMEDIATION_ROLE_NAME", "ALLOWED_ACCOUNTS"} if variant == "central" else set()
-            if variant == "central" and not name.endswith("remediator"):
+            if variant == "central" and name != "remediator":
                 extra = {"ALLOWED_ACCOUNTS"}
-            assert set(env) == set(common) | keys | extra, (variant, name)
+            contract = {"OWN_FUNCTION_ARNS", "WATCHED_REGIONS"}
+            assert set(env) == set(common) | contract | expected_keys[name] | extra, (variant, name)
             for key, value in common.items():
                 assert env[key] == value
-    _, remediator = _function(synth, "central", "invoke-audit-remediator")
+            # the pipeline's own functions by exact ARN, every one of them, no prefix
+            assert flat(env["OWN_FUNCTION_ARNS"]) == own
+            watched = flat(env["WATCHED_REGIONS"])
+            assert watched == (
+                "us-east-1,eu-west-1" if variant == "regions" else "<Ref:AWS::Region>"
+            )
+    _, remediator = _function(synth, "central", "invoke-audit-central-remediator")
     central_env = remediator["Properties"]["Environment"]["Variables"]
-    assert central_env["REMEDIATION_ROLE_NAME"] == "invoke-audit-remediation"
+    assert central_env["REMEDIATION_ROLE_NAME"] == "invoke-audit-central-remediation"
     assert central_env["ALLOWED_ACCOUNTS"] == "222233334444,555566667777"
 
 
@@ -216,14 +229,14 @@ def test_log_groups_have_retention_and_the_function_names(synth):
     groups = synth.resources("standalone", "AWS::Logs::LogGroup")
     names = {g["Properties"]["LogGroupName"]: g["Properties"] for g in groups.values()}
     assert set(names) == {
-        "/aws/lambda/invoke-audit-validator",
-        "/aws/lambda/invoke-audit-remediator",
+        "/aws/lambda/invoke-audit-standalone-validator",
+        "/aws/lambda/invoke-audit-standalone-remediator",
     }
     assert all(props["RetentionInDays"] == 90 for props in names.values())
 
 
 def test_remediator_has_reserved_concurrency_and_a_timeout_below_the_visibility(synth):
-    _, remediator = _function(synth, "standalone", "invoke-audit-remediator")
+    _, remediator = _function(synth, "standalone", "invoke-audit-standalone-remediator")
     props = remediator["Properties"]
     assert props["ReservedConcurrentExecutions"] == 2
     queues = synth.resources("standalone", "AWS::SQS::Queue")
@@ -243,7 +256,9 @@ def test_remediation_queue_is_fifo_encrypted_deduplicated_by_id_with_a_fifo_dlq(
     assert queue["ContentBasedDeduplication"] is False
     assert queue["KmsMasterKeyId"]
     redrive = queue["RedrivePolicy"]
-    assert redrive["maxReceiveCount"] == MAX_RECEIVE_COUNT == 5
+    assert redrive["maxReceiveCount"] == MAX_RECEIVE_COUNT == 3
+    # a poison message holds its function's FIFO group for at most 3 x 2 min (README)
+    assert queue["VisibilityTimeout"] * MAX_RECEIVE_COUNT <= 6 * 60
     dlq = resources[_ref_target(redrive["deadLetterTargetArn"])]["Properties"]
     assert dlq["FifoQueue"] is True
     assert dlq["KmsMasterKeyId"]
@@ -275,13 +290,17 @@ def test_rate_limit_table_has_a_string_key_ttl_and_recovery(synth):
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "BillingMode": "PAY_PER_REQUEST",
+            "DeletionProtectionEnabled": True,
         },
+    )
+    synth.template("standalone").has_resource(
+        "AWS::DynamoDB::Table", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
     )
 
 
 def test_backup_bucket_is_versioned_kms_private_and_ssl_only(synth):
     resources = synth.templates["standalone"]["Resources"]
-    _, remediator = _function(synth, "standalone", "invoke-audit-remediator")
+    _, remediator = _function(synth, "standalone", "invoke-audit-standalone-remediator")
     bucket_id = _ref_target(remediator["Properties"]["Environment"]["Variables"]["BACKUP_BUCKET"])
     bucket = resources[bucket_id]
     props = bucket["Properties"]
@@ -303,12 +322,14 @@ def test_backup_bucket_is_versioned_kms_private_and_ssl_only(synth):
 
 def test_topic_is_encrypted_and_the_email_subscription_is_optional(synth):
     for variant in ("standalone", "central"):
-        _, topic = _one(synth, variant, "AWS::SNS::Topic")
-        assert topic["Properties"]["KmsMasterKeyId"]
+        topics = synth.resources(variant, "AWS::SNS::Topic").values()
+        assert len(topics) == 2  # alerts, tamper alarms
+        assert all(topic["Properties"]["KmsMasterKeyId"] for topic in topics)
     assert synth.resources("standalone", "AWS::SNS::Subscription") == {}
-    synth.template("central").has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "security@example.com"}
-    )
+    subscriptions = synth.resources("central", "AWS::SNS::Subscription").values()
+    assert [(s["Properties"]["Protocol"], s["Properties"]["Endpoint"]) for s in subscriptions] == [
+        ("email", "security@example.com")
+    ] * 2
 
 
 def test_keys_rotate_and_their_policies_grant_no_wildcard_action(synth):
@@ -332,7 +353,7 @@ def test_alarms_cover_every_dead_letter_queue_errors_and_the_rate_limit(synth):
         dlq_alarms = [p for p in props if p["MetricName"] == "ApproximateNumberOfMessagesVisible"]
         assert len(dlq_alarms) == queue_count
         assert all(p["Threshold"] == 1 for p in dlq_alarms)
-        remediator_id, _ = _function(synth, variant, "invoke-audit-remediator")
+        remediator_id, _ = _function(synth, variant, f"invoke-audit-{variant}-remediator")
         errors = [p for p in props if p["MetricName"] == "Errors"]
         assert [{"Name": "FunctionName", "Value": {"Ref": remediator_id}}] in [
             p["Dimensions"] for p in errors
@@ -353,13 +374,13 @@ def test_s3_ingest_is_off_by_default(synth):
         f["Properties"]["FunctionName"]
         for f in synth.resources("standalone", "AWS::Lambda::Function").values()
     ]
-    assert "invoke-audit-ingest" not in names
+    assert "invoke-audit-standalone-ingest" not in names
     assert synth.resources("standalone", "Custom::S3BucketNotifications") == {}
 
 
 @pytest.mark.parametrize("variant", ["central", "existing"])
 def test_s3_ingest_runs_on_the_trail_buckets_object_created_notification(synth, variant):
-    ingest_id, ingest = _function(synth, variant, "invoke-audit-ingest")
+    ingest_id, ingest = _function(synth, variant, f"invoke-audit-{variant}-ingest")
     assert ingest["Properties"]["Handler"] == "lambdas.ingest.handler.lambda_handler"
     _, notification = _one(synth, variant, "Custom::S3BucketNotifications")
     (config,) = notification["Properties"]["NotificationConfiguration"][

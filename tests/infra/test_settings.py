@@ -92,8 +92,8 @@ def test_role_settings_are_read():
     assert central.member_account_ids == ("222233334444", "555566667777")
     member = settings_from_mapping(MEMBER)
     assert member.account_role is AccountRole.MEMBER
-    assert member.remediation_role_name == "invoke-audit-remediation"
-    assert member.function_name("validator") == "invoke-audit-validator"
+    assert member.remediation_role_name == "invoke-audit-dev-remediation"
+    assert member.function_name("validator") == "invoke-audit-dev-validator"
 
 
 @pytest.mark.parametrize(("given", "expected"), [(2048, 2048), ("4096", 4096), (3000, 3000)])
@@ -106,3 +106,29 @@ def test_pattern_size_limit_is_read(given, expected):
 def test_pattern_size_limit_outside_eventbridge_quota_is_refused(given):
     with pytest.raises(SettingsError, match="invoke-audit:event-pattern-size-limit"):
         settings_from_mapping({"invoke-audit:event-pattern-size-limit": given})
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"invoke-audit:regions": "us-east-1,us-esat"}, "'us-esat' is not a region name"),
+        ({"invoke-audit:regions": "us-east-1,us-east-1"}, "listed twice"),
+        ({"invoke-audit:heartbeat-hours": 25}, "expected 0 to 24 hours"),
+        ({"invoke-audit:object-lock-days": 400}, "longer than invoke-audit:trail-retention-days"),
+        (
+            {"invoke-audit:environment": "e" * 24, "invoke-audit:function-prefix": "p" * 30 + "-"},
+            "exceed IAM's 64",
+        ),
+    ],
+)
+def test_hardening_settings_are_checked(context, message):
+    with pytest.raises(SettingsError, match=message):
+        settings_from_mapping(context)
+
+
+def test_regions_list_the_home_region_first():
+    settings = settings_from_mapping({"invoke-audit:regions": ["eu-west-1", "us-east-1"]})
+    assert settings.home_region == "eu-west-1"
+    assert settings.forwarded_regions == ("us-east-1",)
+    assert DeploySettings().home_region is None
+    assert DeploySettings().forwarded_regions == ()

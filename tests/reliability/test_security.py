@@ -157,7 +157,9 @@ def _role_statements(template: dict[str, Any], function: str) -> list[dict[str, 
         r["Properties"]["Role"]["Fn::GetAtt"][0]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("FunctionName") == f"invoke-audit-{function}"
+        # invoke-audit-<environment>-<function>
+        and str(r["Properties"].get("FunctionName", "")).startswith("invoke-audit-")
+        and str(r["Properties"].get("FunctionName", "")).endswith(f"-{function}")
     ]
     statements: list[dict[str, Any]] = []
     for role in roles:
@@ -216,7 +218,8 @@ def test_the_remediators_deny_on_its_own_functions_covers_every_write_it_may_mak
         denied = {
             a
             for s in statements
-            if s["Effect"] == "Deny" and "invoke-audit-*" in json.dumps(s["Resource"])
+            # the Deny on the pipeline's own functions, by their exact ARNs
+            if s["Effect"] == "Deny" and ":function:invoke-audit-" in json.dumps(s["Resource"])
             for a in POLICY_WRITES
             if _covers(_as_list(s["Action"]), a)
         }

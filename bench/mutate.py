@@ -1,0 +1,246 @@
+"""`make mutate`: mutation testing of the code that decides and writes, with mutmut.
+
+mutmut copies the sources to `mutants/`, rewrites every function of the listed modules so
+that each small change (a flipped comparison, a dropped argument, a changed constant, ...)
+can be switched on alone, and runs the tests against each change. A mutant is *killed* when
+a test fails, *survived* when every test passes: a change no test notices.
+
+Tests: the unit and functional tiers (pyproject.toml, [tool.mutmut]). Test selection per
+mutant: mutmut first runs those tiers once, recording which test calls which function;
+each mutant then runs only the tests that call the function it changes.
+
+Writes `bench/mutation.json` (per module: killed, survived, timed out, score; every
+surviving mutant with its change; the commit measured) and prints the scores.
+
+    python -m bench.mutate                      # every module, 2 workers
+    python -m bench.mutate --modules decide rewrite
+    python -m bench.mutate --report-only        # results of the last run, no new run
+
+Score = killed / (killed + survived); "no tests" mutants (no selected test calls the
+function) count as survived; timeouts are reported apart and not counted; a mutant listed
+in bench/mutation-equivalent.txt (reviewed, one reason each) is left out of the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "mutation.json"
+EQUIVALENT = ROOT / "bench" / "mutation-equivalent.txt"
+MUTANTS = ROOT / "mutants"
+GOAL = 0.90
+
+# module name -> source file: the decision core, the remediation flow, the Lambda policy
+# adapter, backups and the rate limit.
+MODULES = {
+    "decide": "lambdas/core/decide.py",
+    "decision_cache": "lambdas/core/decision_cache.py",
+    "inputs": "lambdas/core/inputs.py",
+    "rewrite": "lambdas/core/rewrite.py",
+    "evaluate": "lambdas/core/evaluate.py",
+    "remediate": "lambdas/remediator/remediate.py",
+    "lambda_policy": "lambdas/adapters/lambda_policy.py",
+    "backup": "lambdas/adapters/backup.py",
+    "rate_limit": "lambdas/adapters/rate_limit.py",
+}
+
+# mutmut's exit codes per mutant -> what they mean here
+_KILLED = {1, 3}
+_SURVIVED = {0}
+_NO_TESTS = {5, 33}
+_TIMEOUT = {36, 24, -24, 152, 255}
+
+
+@dataclass
+class Tally:
+    killed: int = 0
+    survived: int = 0
+    no_tests: int = 0
+    timeout: int = 0
+    equivalent: int = 0
+    other: int = 0
+
+    @property
+    def score(self) -> float | None:
+        judged = self.killed + self.survived + self.no_tests
+        return round(self.killed / judged, 4) if judged else None
+
+
+def _module_prefix(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".") + "."
+
+
+def equivalents() -> dict[str, str]:
+    """Reviewed equivalent mutants: `name  reason` per line (# comments)."""
+    found: dict[str, str] = {}
+    if not EQUIVALENT.is_file():
+        return found
+    for number, line in enumerate(EQUIVALENT.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip() if line.lstrip().startswith("#") else line.strip()
+        if not text:
+            continue
+        name, _, reason = text.partition(" ")
+        if not reason.strip():
+            raise SystemExit(f"{EQUIVALENT.name}:{number}: {name}: no reason given")
+        found[name] = reason.strip()
+    return found
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def _mutmut(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = [sys.executable, "-m", "mutmut", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
+
+
+def _check_config() -> None:
+    """pyproject.toml's [tool.mutmut] only_mutate must list exactly MODULES."""
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        listed = tomllib.load(file)["tool"]["mutmut"]["only_mutate"]
+    if sorted(listed) != sorted(MODULES.values()):
+        raise SystemExit("pyproject.toml [tool.mutmut] only_mutate differs from bench/mutate.py")
+
+
+def run(modules: list[str], workers: int) -> float:
+    """One mutmut run over `modules`; returns its wall time in seconds."""
+    _check_config()
+    MUTANTS.mkdir(exist_ok=True)
+    venv = MUTANTS / ".venv"  # tests that run the console script look for it in the copy
+    if not venv.exists():
+        venv.symlink_to(ROOT / ".venv")
+    names = [_module_prefix(MODULES[m]) + "*" for m in modules]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    started = time.monotonic()
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *names]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return time.monotonic() - started
+
+
+def _diff(name: str) -> str:
+    """The mutant's change as `-old` / `+new` lines."""
+    shown = _mutmut("show", name).stdout.splitlines()
+    return "\n".join(
+        line for line in shown if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+
+
+def report(modules: list[str], seconds: float | None, workers: int) -> dict[str, Any]:
+    known = equivalents()
+    tallies: dict[str, Tally] = {}
+    survivors: list[dict[str, Any]] = []
+    for module in modules:
+        path = MODULES[module]
+        meta = MUTANTS / f"{path}.meta"
+        if not meta.is_file():
+            raise SystemExit(f"{meta}: no results for {module}: run `make mutate` first")
+        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        tally = tallies[module] = Tally()
+        for name, code in sorted(codes.items()):
+            if name in known:
+                tally.equivalent += 1
+            elif code in _KILLED:
+                tally.killed += 1
+            elif code in _SURVIVED or code in _NO_TESTS:
+                if code in _SURVIVED:
+                    tally.survived += 1
+                else:
+                    tally.no_tests += 1
+                status = "survived" if code in _SURVIVED else "no tests"
+                survivors.append(
+                    {"module": module, "mutant": name, "status": status, "change": _diff(name)}
+                )
+            elif code in _TIMEOUT:
+                tally.timeout += 1
+            else:
+                tally.other += 1
+    totals = Counter[str]()
+    for tally in tallies.values():
+        totals.update({k: v for k, v in vars(tally).items()})
+    return {
+        "tool": f"mutmut {_mutmut('--version').stdout.strip().split()[-1]}",
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        "workers": workers,
+        "seconds": None if seconds is None else round(seconds),
+        "tests": "tests/unit tests/functional; per mutant, the tests that call its function",
+        "score": "killed / (killed + survived + no tests); timeouts and reviewed equivalents apart",
+        "goal": GOAL,
+        "modules": {
+            m: {"path": MODULES[m], **vars(t), "score": t.score} for m, t in tallies.items()
+        },
+        "total": dict(totals),
+        "survivors": survivors,
+        "equivalent": {
+            k: v
+            for k, v in known.items()
+            if any(k.startswith(_module_prefix(MODULES[m])) for m in modules)
+        },
+    }
+
+
+def _print(results: dict[str, Any]) -> None:
+    print(
+        f"{'MODULE':16} {'KILLED':>7} {'SURVIVED':>9} {'NO TESTS':>9} {'TIMEOUT':>8} "
+        f"{'EQUIV':>6} {'SCORE':>7}"
+    )
+    for module, row in results["modules"].items():
+        score = "-" if row["score"] is None else f"{row['score']:.1%}"
+        flag = "" if row["score"] is None or row["score"] >= GOAL else "  below the goal"
+        print(
+            f"{module:16} {row['killed']:7} {row['survived']:9} {row['no_tests']:9} "
+            f"{row['timeout']:8} {row['equivalent']:6} {score:>7}{flag}"
+        )
+    for survivor in results["survivors"]:
+        print(f"\n{survivor['status']}: {survivor['mutant']}\n{survivor['change']}")
+    seconds = results["seconds"]
+    if seconds is not None:
+        print(f"\n{seconds // 60} min {seconds % 60} s with {results['workers']} workers")
+    print(f"results: {RESULTS.relative_to(ROOT)} (commit {results['commit'][:12]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make mutate", description=__doc__.split("\n")[0])
+    parser.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=list(MODULES))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    seconds = None if args.report_only else run(args.modules, args.workers)
+    results = report(args.modules, seconds, args.workers)
+    if RESULTS.is_file() and args.modules != list(MODULES):
+        # a run over some modules updates their rows and keeps the others'
+        previous = json.loads(RESULTS.read_text())
+        kept = {m: r for m, r in previous.get("modules", {}).items() if m not in args.modules}
+        results["modules"] = kept | results["modules"]
+        results["survivors"] = [
+            s for s in previous.get("survivors", []) if s["module"] not in args.modules
+        ] + results["survivors"]
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _print(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
