@@ -184,9 +184,7 @@ def synth_variants(outdir: Path) -> Synth:
         stacks[variant] = build_stack(app, settings=settings[variant], allowlist=allowlist)
         added = [c for c in app.node.children if c.node.id not in before]
         deployments[variant] = [stacks[variant].artifact_id] + [
-            c.artifact_id
-            for c in added
-            if c is not stacks[variant] and hasattr(c, "artifact_id")
+            c.artifact_id for c in added if c is not stacks[variant] and hasattr(c, "artifact_id")
         ]
     add_nag_checks(app)
     nag_error = None
