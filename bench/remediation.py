@@ -157,7 +157,7 @@ def run() -> dict[str, Any]:
     from lambdas.adapters.clients import ClientFactory
     from lambdas.core.config import allowlist_to_json, parse_allowlist
     from lambdas.remediator import handler
-    from lambdas.validator.runtime import runtime
+    from lambdas.runtime.settings import runtime
 
     with fake_credentials(REGION), emulated_aws(), tempfile.TemporaryDirectory() as work:
         config_path = Path(work) / "allowlist.json"

@@ -335,6 +335,10 @@ def table(results: dict[str, Any]) -> str:
         f"{results['decide_per_s_no_repeats']:,}/s (no two alike)",
         f"scan of {scan_['records']:,} records in {scan_['files']} files: invoke-audit "
         f"{scan_['invoke_audit_s']} s, jq {scan_['jq_s']} s, orjson floor {scan_['orjson_floor_s']} s",
+        f"history of the same records: DuckDB aggregation + judging "
+        f"{results['history']['history_duckdb_s']} s, peak {results['history']['history_duckdb_peak_mb']} MB; "
+        f"scan {results['history']['scan_s']} s, peak {results['history']['scan_peak_mb']} MB "
+        f"({results['history']['distinct_callers']} distinct callers)",
         f"validator warm invocation: {results['validator']['warm_invoke_us']} us, "
         f"{results['validator']['log_bytes_per_invoke']} log bytes",
         "remediation calls: " + json.dumps(results["remediation_calls"]["per_violation_calls"]),
@@ -361,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     ).parse_args(argv)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from bench import edge, remediation, validator
+    from bench import edge, history, remediation, validator
     from bench.generate import ensure_logs
+    from bench.records import ALLOWLIST
 
     notes: list[str] = []
     log("generating the log files (reused when present)")
@@ -383,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     scanned.update(
         records=manifest["arguments"]["records"], files=len(files), gzip_bytes=manifest["bytes"]
     )
+    log("history (DuckDB aggregation + judging) against scan")
+    history_figure = history.run(files[0].parent, ALLOWLIST, RUNS)
+    history_figure.update(records=manifest["arguments"]["records"], files=len(files))
     log("validator warm invocations")
     warm = validator.run(runs=RUNS)
     log("remediation calls")
@@ -394,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_ms": cold,
         **rates,
         "scan": scanned,
+        "history": history_figure,
         "validator": warm,
         "remediation_calls": calls,
         "edge_filter": edge_2048,

@@ -27,8 +27,8 @@ __all__ = ["run"]
 def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
     from lambdas.core.config import allowlist_to_json, load_allowlist
     from lambdas.core.decide import Verdict, decide
+    from lambdas.runtime.settings import runtime
     from lambdas.validator import handler
-    from lambdas.validator.runtime import runtime
 
     config = load_allowlist(ALLOWLIST)
     events = [

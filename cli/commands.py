@@ -14,6 +14,7 @@ from lambdas.core.config import allowlist_warnings, check_partition, load_allowl
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
 from models.exceptions import InputError, RewriteError
+from models.names import DEFAULT_PREFIX
 from models.regions import KNOWN_REGIONS
 
 __all__ = ["register"]
@@ -65,7 +66,7 @@ def register(subparsers: Any) -> None:
     )
     rewrite.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
     rewrite.add_argument("--function", required=True, metavar="ARN")
-    rewrite.add_argument("--own-prefix", default="invoke-audit-", help=argparse.SUPPRESS)
+    rewrite.add_argument("--own-prefix", default=DEFAULT_PREFIX, help=argparse.SUPPRESS)
     rewrite.add_argument("policy_file", metavar="POLICY_FILE")
     rewrite.set_defaults(func=_rewrite)
     check = subparsers.add_parser(

@@ -22,23 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
+from cli.runner import run as cli
 from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext
 from lambdas.core.config import allowlist_to_json, parse_allowlist
 from lambdas.core.decide import decide
-from lambdas.remediator.remediate import undo_command
+from lambdas.core.notices import undo_command
+from models.names import DEFAULT_PREFIX, METRICS_NAMESPACE, SERVICE_NAME, function_name
 
 __all__ = ["register", "run_demo"]
 
-QUEUE = "invoke-audit-violations.fifo"
-BUCKET = "invoke-audit-demo-backups"
-TOPIC = "invoke-audit-notifications"
-TABLE = "invoke-audit-rate-limit"
+QUEUE = f"{DEFAULT_PREFIX}violations.fifo"
+BUCKET = f"{DEFAULT_PREFIX}demo-backups"
+TOPIC = f"{DEFAULT_PREFIX}notifications"
+TABLE = f"{DEFAULT_PREFIX}rate-limit"
 
 
-def _context(function_name: str) -> LambdaContext:
+def _context(name: str) -> LambdaContext:
     """The context Lambda would pass the demo's handlers."""
-    return LambdaContext(function_name, account=ACCOUNT, region=REGION, log_stream_name="demo")
+    return LambdaContext(name, account=ACCOUNT, region=REGION, log_stream_name="demo")
 
 
 class DemoFailed(Exception):
@@ -125,7 +127,7 @@ def _setup(clients: dict[str, Any]) -> dict[str, str]:
 
     sqs, s3, sns, ddb = clients["sqs"], clients["s3"], clients["sns"], clients["dynamodb"]
     dlq = sqs.create_queue(
-        QueueName="invoke-audit-violations-dlq.fifo", Attributes={"FifoQueue": "true"}
+        QueueName=f"{DEFAULT_PREFIX}violations-dlq.fifo", Attributes={"FifoQueue": "true"}
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -225,7 +227,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     violations = 0
     for what, event in played:
         record = event["detail"]
-        result = validator.lambda_handler(event, _context("invoke-audit-validator"))
+        result = validator.lambda_handler(event, _context(function_name("validator")))
         _check(result["verdict"] == decide(record, config).verdict, f"{what}: unexpected verdict")
         violations += result["verdict"] == "violation"
         out.line(f"- {what}\n    {result['verdict'].upper()}: {result['reason']}")
@@ -241,7 +243,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         "Attributes"
     ]["QueueArn"]
     result = remediator.lambda_handler(
-        _sqs_event(queued, queue_arn), _context("invoke-audit-remediator")
+        _sqs_event(queued, queue_arn), _context(function_name("remediator"))
     )
     failures = (result or {}).get("batchItemFailures", [])
     _check(not failures, f"the remediator failed messages: {failures}")
@@ -287,9 +289,9 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.step("5. The same event again changes nothing")
     _, again = events()[1]  # a fresh copy of alice's event, under a new event id
     again["id"], again["detail"]["eventID"] = "eb-0002-alice-again", "0002-alice-again"
-    validator.lambda_handler(again, _context("invoke-audit-validator"))
+    validator.lambda_handler(again, _context(function_name("validator")))
     queued = _drain(sqs, names["queue"])
-    remediator.lambda_handler(_sqs_event(queued, queue_arn), _context("invoke-audit-remediator"))
+    remediator.lambda_handler(_sqs_event(queued, queue_arn), _context(function_name("remediator")))
     _check(
         _policy(lam, "BlogFunction") == after["BlogFunction"], "a repeated event changed the policy"
     )
@@ -298,8 +300,6 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.line("BlogFunction's policy is unchanged; no new backup, no new write.")
 
     out.step("6. Undo: invoke-audit restore")
-    from cli.main import main as cli
-
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
     out.line(f"$ {undo_command(f's3://{BUCKET}/{blog_key}')}")
     with contextlib.redirect_stdout(io.StringIO()) as printed:  # its JSON report: checked below
@@ -328,7 +328,7 @@ def run_demo(*, synth: bool = True, keep: Path | None = None) -> int:
 
     out = _Printer()
     try:
-        with tempfile.TemporaryDirectory(prefix="invoke-audit-demo-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{DEFAULT_PREFIX}demo-") as tmp:
             workdir = Path(tmp) if keep is None else keep
             workdir.mkdir(parents=True, exist_ok=True)
             if synth:
@@ -370,9 +370,9 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
             "TOPIC_ARN": names["topic"],
             "BACKUP_BUCKET": BUCKET,
             "RATE_TABLE": TABLE,
-            "OWN_FUNCTION_PREFIX": "invoke-audit-",
-            "POWERTOOLS_SERVICE_NAME": "invoke-audit",
-            "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
+            "OWN_FUNCTION_PREFIX": DEFAULT_PREFIX,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }

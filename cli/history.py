@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 
+from cli.advice import plural
 from cli.history_query import HistoryFilter, athena_query
 from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict
@@ -163,7 +164,7 @@ def run_duckdb(args: argparse.Namespace, where: HistoryFilter, err: IO[str]) -> 
     return Aggregation(
         result.aggregates,
         result.errors,
-        f"DuckDB read {result.files} files: {result.records} Lambda records",
+        f"DuckDB read {plural(result.files, 'file')}: {plural(result.records, 'Lambda record')}",
     )
 
 
@@ -269,7 +270,7 @@ def render(judged: list[JudgedTuple], fmt: str, summary: str, out: IO[str]) -> N
                 "  ".join(f"{c:<{w}}" for c, w in zip(cells, WIDTHS, strict=True)).rstrip() + "\n"
             )
         totals = ", ".join(f"{n} {v}" for v, n in _totals(judged))
-        out.write(f"\n{len(rows)} distinct callers: {totals or 'none'}\n")
+        out.write(f"\n{plural(len(rows), 'distinct caller')}: {totals or 'none'}\n")
 
 
 def run_history(

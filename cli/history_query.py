@@ -20,37 +20,60 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from lambdas.core.history import TUPLE_FIELDS
+from lambdas.core.record import (
+    ASSUMED_ROLE,
+    FUNCTION_NAME,
+    FUNCTION_VERSION,
+    IDENTITY_ACCOUNT,
+    IDENTITY_ARN,
+    IDENTITY_TYPE,
+    INVOKED_BY,
+    ISSUER_ARN,
+    QUALIFIER,
+    SOURCE_ACCOUNT,
+    SOURCE_ARN,
+    FieldPath,
+)
 from models.exceptions import InputError
 
 __all__ = ["DUCKDB_TABLE", "HistoryFilter", "athena_query", "duckdb_query", "trino_query"]
 
 DUCKDB_TABLE = "cloudtrail"
 
-# One expression per CallerTuple field, in order.
+
+def _json(path: FieldPath) -> str:
+    """A field inside a column Athena keeps as JSON text (requestParameters, ...)."""
+    return f"json_extract_scalar({path[0].lower()}, '$.{'.'.join(path[1:])}')"
+
+
+def _struct(path: FieldPath) -> str:
+    """A field of a struct column (userIdentity); the table's names are lowercase."""
+    return ".".join(name.lower() for name in path)
+
+
+# One expression per CallerTuple field, in order; the field paths are the record reader's.
 _TUPLE_EXPRESSIONS = (
     "eventsource",
     "eventname",
     "awsregion",
     "recipientaccountid",
     "errorcode",
-    "json_extract_scalar(requestparameters, '$.functionName')",
-    "json_extract_scalar(requestparameters, '$.qualifier')",
-    "json_extract_scalar(requestparameters, '$.sourceArn')",
-    "json_extract_scalar(requestparameters, '$.sourceAccount')",
+    _json(FUNCTION_NAME),
+    _json(QUALIFIER),
+    _json(SOURCE_ARN),
+    _json(SOURCE_ACCOUNT),
     # decide reads functionVersion only when there is no functionName (Step Functions)
-    "CASE WHEN coalesce(json_extract_scalar(requestparameters, '$.functionName'), '') = ''"
-    " THEN json_extract_scalar(additionaleventdata, '$.functionVersion') END",
+    f"CASE WHEN coalesce({_json(FUNCTION_NAME)}, '') = '' THEN {_json(FUNCTION_VERSION)} END",
     "element_at(filter(resources, r -> r.arn LIKE '%:function:%'), 1).arn",
     "element_at(filter(resources, r -> r.arn LIKE '%:function:%'), 1).accountid",
     "useridentity IS NULL",
-    "useridentity.type",
+    _struct(IDENTITY_TYPE),
     # decide reads the session ARN of an assumed role only when no session issuer names the role
-    "CASE WHEN useridentity.type = 'AssumedRole'"
-    " AND useridentity.sessioncontext.sessionissuer.arn <> ''"
-    " THEN NULL ELSE useridentity.arn END",
-    "useridentity.accountid",
-    "useridentity.invokedby",
-    "useridentity.sessioncontext.sessionissuer.arn",
+    f"CASE WHEN {_struct(IDENTITY_TYPE)} = '{ASSUMED_ROLE}' AND {_struct(ISSUER_ARN)} <> ''"
+    f" THEN NULL ELSE {_struct(IDENTITY_ARN)} END",
+    _struct(IDENTITY_ACCOUNT),
+    _struct(INVOKED_BY),
+    _struct(ISSUER_ARN),
 )
 assert len(_TUPLE_EXPRESSIONS) == len(TUPLE_FIELDS)
 

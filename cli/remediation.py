@@ -18,11 +18,12 @@ from cli.scan import DEFAULT_CONFIG
 from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.core.config import load_allowlist
-from lambdas.remediator.remediate import Outcome, Violation
-from lambdas.remediator.restore import Restorer, load_backup
-from lambdas.remediator.wiring import PolicyStores, build_remediator
+from lambdas.remediation.remediate import Outcome, Violation
+from lambdas.remediation.restore import Restorer, load_backup
+from lambdas.remediation.wiring import PolicyStores, build_remediator
 from models.arns import parse_function_arn
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["register"]
 
@@ -104,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remediate.add_argument("--topic-arn", default=os.environ.get("TOPIC_ARN"), metavar="ARN")
     remediate.add_argument("--region", help="region of the bucket, table and topic")
     remediate.add_argument(
-        "--own-prefix", default=os.environ.get("OWN_FUNCTION_PREFIX", "invoke-audit-"),
+        "--own-prefix", default=os.environ.get("OWN_FUNCTION_PREFIX", DEFAULT_PREFIX),
         help=argparse.SUPPRESS,
     )  # fmt: skip
     remediate.set_defaults(func=_remediate)

@@ -23,20 +23,18 @@ import orjson
 from cli.advice import no_invokes, plural
 from cli.sources import Source, expand, read_source
 from lambdas.core.config import allowlist_warnings, load_allowlist
-from lambdas.core.decide import (
-    DEFAULT_OWN_PREFIX,
-    LAMBDA_SOURCE,
-    Verdict,
-    base_event_name,
-    decide,
-)
+from lambdas.core.decide import Verdict
 from lambdas.core.inputs import records_from_bytes
+from lambdas.core.record import INVOKE, LAMBDA_SOURCE, base_event_name
+from lambdas.core.trust import judge_record, trusted_accounts
 from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
+TRUST_ENV = "ALLOWED_ACCOUNTS"  # the functions' variable for the accounts they trust
 TABLE_COLUMNS = ("verdict", "mode", "event_time", "function", "caller", "rule", "reason")
 # The last column is cut too: a reason quotes record values, which can be long.
 TABLE_WIDTHS = (11, 7, 20, 28, 40, 18, 100)
@@ -65,11 +63,15 @@ def is_lambda_candidate(record: Any) -> bool:
 
 
 def judge_records(
-    records: Iterable[Any], config: AllowlistConfig, own_prefix: str
+    records: Iterable[Any],
+    config: AllowlistConfig,
+    own_prefix: str,
+    trusted: frozenset[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """Each Lambda record's decision, as the functions judge it (`lambdas.core.trust`)."""
     for record in records:
         if is_lambda_candidate(record):
-            yield decide(record, config, own_prefix=own_prefix).to_dict()
+            yield judge_record(record, config, own_prefix=own_prefix, trusted=trusted).to_dict()
 
 
 def iso_utc(value: Any) -> Any:
@@ -98,7 +100,14 @@ def _not_cloudtrail(values: int, source: str) -> str:
     )
 
 
-def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: str) -> FileResult:
+def judge_bytes(
+    data: bytes,
+    source: str,
+    config: AllowlistConfig,
+    own_prefix: str,
+    trusted: frozenset[str] | None = None,
+) -> FileResult:
+    """The rows of one file; `trusted`: the accounts whose functions are judged (None: all)."""
     result = FileResult(source)
     objects = trail_like = 0
     try:
@@ -109,10 +118,10 @@ def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: s
                 trail_like += "eventSource" in record or "eventName" in record
             if not is_lambda_candidate(record):
                 continue
-            row = decide(record, config, own_prefix=own_prefix).to_dict()
+            row = judge_record(record, config, own_prefix=own_prefix, trusted=trusted).to_dict()
             row["event_time"] = iso_utc(row["event_time"])
             row["source"] = source
-            result.invokes += base_event_name(str(row["event_name"] or "")) == "Invoke"
+            result.invokes += base_event_name(str(row["event_name"] or "")) == INVOKE
             result.counts[row["verdict"]] += 1
             result.lines.append(orjson.dumps(row))
     except InputError as exc:
@@ -125,13 +134,14 @@ def judge_bytes(data: bytes, source: str, config: AllowlistConfig, own_prefix: s
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(config_path: str, own_prefix: str) -> None:
-    _use(load_allowlist(config_path), own_prefix)
+def _init_worker(config_path: str, own_prefix: str, trusted: frozenset[str] | None) -> None:
+    _use(load_allowlist(config_path), own_prefix, trusted)
 
 
-def _use(config: AllowlistConfig, own_prefix: str) -> None:
+def _use(config: AllowlistConfig, own_prefix: str, trusted: frozenset[str] | None) -> None:
     _WORKER["config"] = config
     _WORKER["own_prefix"] = own_prefix
+    _WORKER["trusted"] = trusted
 
 
 @contextlib.contextmanager
@@ -153,19 +163,27 @@ def _judge_source(source: Source) -> FileResult:
     except InputError as exc:
         return FileResult(source.name, error=str(exc))
     with _without_cyclic_gc():
-        return judge_bytes(data, source.name, _WORKER["config"], _WORKER["own_prefix"])
+        return judge_bytes(
+            data, source.name, _WORKER["config"], _WORKER["own_prefix"], _WORKER["trusted"]
+        )
 
 
 def _results(
-    sources: list[Source], config: AllowlistConfig, config_path: str, own_prefix: str, jobs: int
+    sources: list[Source],
+    config: AllowlistConfig,
+    config_path: str,
+    own_prefix: str,
+    trusted: frozenset[str] | None,
+    jobs: int,
 ) -> Iterator[FileResult]:
     local = [s for s in sources if s.path is not None]
     if jobs > 1 and len(local) == len(sources) and len(sources) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with context.Pool(min(jobs, len(sources)), _init_worker, (config_path, own_prefix)) as pool:
+        setup = (config_path, own_prefix, trusted)
+        with context.Pool(min(jobs, len(sources)), _init_worker, setup) as pool:
             yield from pool.imap(_judge_source, sources, chunksize=1)
         return
-    _use(config, own_prefix)  # in process: the config run_scan already loaded
+    _use(config, own_prefix, trusted)  # in process: the config run_scan already loaded
     for source in sources:
         yield _judge_source(source)
 
@@ -303,9 +321,10 @@ def run_scan(
     out: IO[str],
     err: IO[str],
     *,
-    own_prefix: str = DEFAULT_OWN_PREFIX,
+    own_prefix: str = DEFAULT_PREFIX,
     jobs: int | None = None,
     only: frozenset[str] | None = None,
+    trusted: frozenset[str] | None = None,
 ) -> int:
     """Exit 1 when there is a violation (whatever else happened; unreadable files are listed
     on stderr), else 2 when a file could not be read as CloudTrail, else 0."""
@@ -320,7 +339,8 @@ def run_scan(
     progress = _Progress(len(sources), err)
     rows = _Rows(fmt, out, only, _Table(only))
     rows.start()
-    for result in _results(sources, config, config_path, own_prefix, jobs or os.cpu_count() or 1):
+    cores = jobs or os.cpu_count() or 1
+    for result in _results(sources, config, config_path, own_prefix, trusted, cores):
         progress.step(result)
         if result.error:
             errors += 1
@@ -363,8 +383,17 @@ def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
     only = _only(args.only)
+    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
+    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
     return run_scan(
-        args.paths, args.config, args.format, sys.stdout, sys.stderr, jobs=args.jobs, only=only
+        args.paths,
+        args.config,
+        args.format,
+        sys.stdout,
+        sys.stderr,
+        jobs=args.jobs,
+        only=only,
+        trusted=trusted or None,
     )
 
 
@@ -387,5 +416,13 @@ def register(subparsers: Any) -> None:
         metavar="VERDICT,...",
         help=f"show only these verdicts ({','.join(VERDICTS)}); the summary and the exit status "
         "still count every record. Without it the table hides ignored records",
+    )
+    parser.add_argument(
+        "--trust-account",
+        action="append",
+        metavar="ACCOUNT",
+        help="judge only functions of this account (repeat, or comma-separated), as the "
+        "deployed functions do with their own account and ALLOWED_ACCOUNTS; a function of "
+        f"another account is invalid. Default: ${TRUST_ENV} if set, else every account",
     )
     parser.set_defaults(func=_command)

@@ -14,6 +14,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from models import names
+
 __all__ = [
     "METRICS_NAMESPACE",
     "RATE_LIMIT_METRIC",
@@ -23,8 +25,8 @@ __all__ = [
 ]
 
 # Powertools adds the dimension `service` (POWERTOOLS_SERVICE_NAME) to every metric.
-SERVICE_NAME = "invoke-audit"
-METRICS_NAMESPACE = "InvokeAudit"
+SERVICE_NAME = names.SERVICE_NAME
+METRICS_NAMESPACE = names.METRICS_NAMESPACE
 RATE_LIMIT_METRIC = "RateLimitTripped"
 
 

@@ -40,6 +40,20 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
+from lambdas.core.record import (
+    ARN_IDENTITY_TYPES,
+    ASSUMED_ROLE,
+    FUNCTION_NAME,
+    FUNCTION_VERSION,
+    IDENTITY_ACCOUNT,
+    IDENTITY_ARN,
+    IDENTITY_TYPE,
+    INVOKED_BY,
+    ISSUER_ARN,
+    SOURCE_ACCOUNT,
+    SOURCE_ARN,
+    FieldPath,
+)
 from models.allowlist import AllowEntry, AllowlistConfig, Rule
 
 __all__ = [
@@ -53,21 +67,9 @@ __all__ = [
 PATTERN_SIZE_LIMIT = 2048  # EventBridge's default limit on an event pattern's length
 MAX_OR_TERMS = 1000  # EventBridge's limit on the combinations a `$or` pattern expands to
 
-Path = tuple[str, ...]
-
-FUNCTION_NAME: Path = ("requestParameters", "functionName")
-FUNCTION_VERSION: Path = ("additionalEventData", "functionVersion")
-SOURCE_ARN: Path = ("requestParameters", "sourceArn")
-SOURCE_ACCOUNT: Path = ("requestParameters", "sourceAccount")
-INVOKED_BY: Path = ("userIdentity", "invokedBy")
-IDENTITY_TYPE: Path = ("userIdentity", "type")
-IDENTITY_ARN: Path = ("userIdentity", "arn")
-IDENTITY_ACCOUNT: Path = ("userIdentity", "accountId")
-ISSUER_ARN: Path = ("userIdentity", "sessionContext", "sessionIssuer", "arn")
-
-ASSUMED_ROLE = "AssumedRole"
-# Identity types whose principal `decide` reads from `userIdentity.arn` when it is set.
-ARN_IDENTITY_TYPES = ("IAMUser", "Root", "FederatedUser", "IdentityCenterUser")
+# The record's fields and identity types, as `lambdas.core.record` (the reader `decide` uses)
+# names them: the pattern must read what `decide` reads.
+Path = FieldPath
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from models.names import DEFAULT_PREFIX
+
 __all__ = [
     "CONTEXT_DEFAULTS",
     "LOG_RETENTION_DAYS",
@@ -40,7 +42,7 @@ class AccountRole(StrEnum):
 CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:environment": "dev",
     "invoke-audit:allowlist": "config/allowlist.yaml",
-    "invoke-audit:function-prefix": "invoke-audit-",
+    "invoke-audit:function-prefix": DEFAULT_PREFIX,
     "invoke-audit:alert-email": "",
     "invoke-audit:existing-trail-arn": "",
     "invoke-audit:existing-trail-bucket": "",
@@ -176,7 +178,7 @@ class DeploySettings:
 
     environment: str = "dev"
     allowlist_path: str = "config/allowlist.yaml"
-    function_prefix: str = "invoke-audit-"
+    function_prefix: str = DEFAULT_PREFIX
     alert_email: str | None = None
     existing_trail_arn: str | None = None
     existing_trail_bucket: str | None = None

@@ -9,54 +9,19 @@ the second, for the rest of its life, when the first is unavailable.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from lambdas.adapters._calls import call
 from lambdas.adapters.errors import ApiUnavailableError, AwsError, ResourceGoneError
+from lambdas.core.policy import Document, dump_policy, load_policy, permission_plan
+from lambdas.core.ports import PolicyApi, PolicyState
 from models.arns import FunctionRef
-from models.exceptions import RewriteError
 
-__all__ = [
-    "LambdaPermissions",
-    "LambdaPolicies",
-    "LambdaResourcePolicy",
-    "PolicyApi",
-    "PolicyState",
-    "permission_plan",
-    "statement_to_permissions",
-]
-
-PolicyApi = Literal["resource-policy", "permission"]
-Document = dict[str, Any]
+__all__ = ["LambdaPermissions", "LambdaPolicies", "LambdaResourcePolicy"]
 
 # Markers of "the function, version or alias does not exist", as opposed to "it has no policy";
 # both come back as ResourceNotFoundException.
 _FUNCTION_MISSING = ("function not found", "cannot find alias", "cannot find version")
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyState:
-    """A resource's policy as read (or as written): `document` None means no policy."""
-
-    resource_arn: str
-    document: Document | None
-    revision_id: str | None
-    api: PolicyApi
-
-
-def _parse(policy: Any) -> Document | None:
-    if policy is None or policy == "":
-        return None
-    document = json.loads(policy) if isinstance(policy, str) else policy
-    if not isinstance(document, dict):
-        raise RewriteError(f"the policy is not a JSON object: {str(policy)[:200]}")
-    return document
-
-
-def _dump(document: Document) -> str:
-    return json.dumps(document, separators=(",", ":"))
 
 
 def _function_missing(error: AwsError) -> bool:
@@ -104,16 +69,16 @@ class LambdaResourcePolicy(_LambdaCalls):
                 raise
             return PolicyState(ref.arn, None, None, self.API)
         return PolicyState(
-            ref.arn, _parse(response.get("Policy")), response.get("RevisionId"), self.API
+            ref.arn, load_policy(response.get("Policy")), response.get("RevisionId"), self.API
         )
 
     def write(self, ref: FunctionRef, document: Document, revision_id: str | None) -> PolicyState:
         """Replace the policy; the response carries the stored policy, so no read-back call."""
-        kwargs: dict[str, Any] = {"ResourceArn": ref.arn, "Policy": _dump(document)}
+        kwargs: dict[str, Any] = {"ResourceArn": ref.arn, "Policy": dump_policy(document)}
         if revision_id:
             kwargs["RevisionId"] = revision_id
         response = self._call("put_resource_policy", ref.arn, **kwargs)
-        stored = _parse(response.get("Policy")) if response.get("Policy") else document
+        stored = load_policy(response.get("Policy")) if response.get("Policy") else document
         return PolicyState(ref.arn, stored, response.get("RevisionId"), self.API)
 
     def delete(self, ref: FunctionRef, revision_id: str | None) -> None:
@@ -124,102 +89,6 @@ class LambdaResourcePolicy(_LambdaCalls):
 
 
 # --- the older permission API ------------------------------------------------------------------
-
-_CONDITION_PARAMETERS = {
-    "aws:sourcearn": "SourceArn",
-    "aws:sourceaccount": "SourceAccount",
-    "aws:principalorgid": "PrincipalOrgID",
-    "lambda:eventsourcetoken": "EventSourceToken",
-    "lambda:functionurlauthtype": "FunctionUrlAuthType",
-    "lambda:invokedviafunctionurl": "InvokedViaFunctionUrl",
-}
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _principals(statement: Document) -> list[str]:
-    principal = statement.get("Principal")
-    if principal == "*":
-        return ["*"]
-    if not isinstance(principal, dict):
-        raise RewriteError(f"statement {statement.get('Sid')!r}: no Principal AddPermission takes")
-    values: list[str] = []
-    for key in ("AWS", "Service"):
-        values.extend(str(v) for v in _as_list(principal.get(key)))
-    if set(principal) - {"AWS", "Service"} or not values:
-        raise RewriteError(
-            f"statement {statement.get('Sid')!r}: Principal {principal!r} cannot be expressed"
-            " with AddPermission"
-        )
-    return values
-
-
-def _condition_parameters(statement: Document) -> dict[str, Any]:
-    parameters: dict[str, Any] = {}
-    for operator, entries in (statement.get("Condition") or {}).items():
-        for key, value in (entries or {}).items():
-            name = _CONDITION_PARAMETERS.get(str(key).lower())
-            values = _as_list(value)
-            if name is None or len(values) != 1:
-                raise RewriteError(
-                    f"statement {statement.get('Sid')!r}: condition {operator} {key} cannot be"
-                    " expressed with AddPermission; the resource-policy API is needed"
-                )
-            single = values[0]
-            if name == "InvokedViaFunctionUrl":
-                single = str(single).lower() == "true"
-            parameters[name] = single
-    return parameters
-
-
-def statement_to_permissions(statement: Document, sid: str) -> list[dict[str, Any]]:
-    """AddPermission arguments (one per action and principal) that recreate `statement`."""
-    if (
-        statement.get("Effect") != "Allow"
-        or "NotPrincipal" in statement
-        or "NotAction" in statement
-    ):
-        raise RewriteError(
-            f"statement {sid!r}: only Allow statements with Principal and Action can be written"
-            " with AddPermission; the resource-policy API is needed"
-        )
-    actions = [str(a) for a in _as_list(statement.get("Action"))]
-    principals = _principals(statement)
-    conditions = _condition_parameters(statement)
-    pairs = [(action, principal) for action in actions for principal in principals]
-    permissions = []
-    for index, (action, principal) in enumerate(pairs):
-        permission = {
-            "StatementId": sid if index == 0 else f"{sid}-{index + 1}",
-            "Action": action,
-            "Principal": principal,
-        }
-        permissions.append(permission | conditions)
-    return permissions
-
-
-def _sid_map(document: Document | None) -> dict[str, Document]:
-    statements = _as_list((document or {}).get("Statement"))
-    return {str(s.get("Sid", f"statement-{i}")): s for i, s in enumerate(statements)}
-
-
-def permission_plan(
-    current: Document | None, target: Document | None
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The RemovePermission statement ids and AddPermission arguments that turn `current` into
-    `target`, statement by statement (matched on Sid; a changed statement is removed, then
-    added again)."""
-    old, new = _sid_map(current), _sid_map(target)
-    removals = [sid for sid, statement in old.items() if new.get(sid) != statement]
-    additions: list[dict[str, Any]] = []
-    for sid, statement in new.items():
-        if old.get(sid) != statement:
-            additions.extend(statement_to_permissions(statement, sid))
-    return removals, additions
 
 
 class LambdaPermissions(_LambdaCalls):
@@ -247,7 +116,7 @@ class LambdaPermissions(_LambdaCalls):
                 raise
             return PolicyState(ref.arn, None, None, self.API)
         return PolicyState(
-            ref.arn, _parse(response.get("Policy")), response.get("RevisionId"), self.API
+            ref.arn, load_policy(response.get("Policy")), response.get("RevisionId"), self.API
         )
 
     def write(self, ref: FunctionRef, current: PolicyState, target: Document | None) -> PolicyState:

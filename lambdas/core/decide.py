@@ -6,7 +6,6 @@ Pure: no AWS SDK, no I/O. Used by the validator Lambda, the S3 ingest Lambda and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -14,29 +13,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lambdas.core.decision_cache import DecisionCache, decision_key
+from lambdas.core.decision_cache import DecisionCache
+from lambdas.core.guard import Standing, guard
+from lambdas.core.record import (
+    INVOKE,
+    LAMBDA_SOURCE,
+    Caller,
+    base_event_name,
+    decision_key,
+    resolve_caller,
+    resolve_function,
+    text,
+)
 from models.allowlist import AllowEntry, AllowlistConfig, Rule
-from models.arns import FunctionRef, parse_function_arn
-from models.cloudtrail import CloudTrailRecordModel, UserIdentityModel
+from models.arns import FunctionRef
+from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
 from models.globs import matches
-from models.regions import partition_of_region
+from models.names import DEFAULT_PREFIX
 
-__all__ = [
-    "LAMBDA_SOURCE",
-    "Caller",
-    "Decision",
-    "Verdict",
-    "base_event_name",
-    "decide",
-    "resolve_caller",
-    "resolve_function",
-]
-
-LAMBDA_SOURCE = "lambda.amazonaws.com"
-DEFAULT_OWN_PREFIX = "invoke-audit-"
-_SUFFIX = re.compile(r"\d{8}(v\d+)?\Z")
-_ASSUMED_ROLE = re.compile(r"arn:(?P<p>[^:]+):sts::(?P<a>[^:]+):assumed-role/(?P<role>[^/]+)/")
+__all__ = ["Decision", "Verdict", "decide", "entry_allows"]
 
 
 class Verdict(StrEnum):
@@ -46,27 +42,6 @@ class Verdict(StrEnum):
     IGNORED = "ignored"
     FAILED_CALL = "failed-call"
     INVALID = "invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who called: any of a service (invokedBy), a principal ARN and an account."""
-
-    service: str | None = None
-    principal: str | None = None
-    account: str | None = None
-    source_arn: str | None = None
-    source_account: str | None = None
-    identity_type: str | None = None
-
-    def describe(self) -> str:
-        if self.service:
-            via = f" (as {self.principal})" if self.principal else ""
-            source = f" for {self.source_arn}" if self.source_arn else ""
-            return f"{self.service}{source}{via}"
-        if self.principal:
-            return self.principal
-        return f"account {self.account}" if self.account else "unknown caller"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,76 +76,9 @@ class Decision:
         }
 
 
-def base_event_name(name: str) -> str:
-    """`GetFunction20150331` -> `GetFunction`; `AddPermission20150331v2` -> `AddPermission`."""
-    return _SUFFIX.sub("", name)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _short(text: str, limit: int = 200) -> str:
     """Record values quoted in a reason are cut: a huge field must not make a huge line."""
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def resolve_function(record: CloudTrailRecordModel) -> FunctionRef:
-    """The invoked resource: the function, version or alias whose policy governs the call."""
-    params = record.requestParameters or {}
-    extra = record.additionalEventData or {}
-    region = record.awsRegion
-    account = record.recipientAccountId
-    partition: str | None = None  # a bare name's partition: the resource ARN's, else the region's
-    for resource in record.resources or []:
-        if resource.ARN and ":function:" in resource.ARN:
-            account = account or resource.accountId
-            partition = partition or resource.ARN.split(":")[1] or None
-    partition = partition or (partition_of_region(region) if region else "aws")
-    name = _text(params.get("functionName"))
-    if name:
-        ref = parse_function_arn(
-            name, default_region=region, default_account=account, default_partition=partition
-        )
-        qualifier = _text(params.get("qualifier"))
-        return ref if ref.qualifier or not qualifier else ref.with_qualifier(qualifier)
-    version = _text(extra.get("functionVersion"))
-    if version:
-        return parse_function_arn(
-            version, default_region=region, default_account=account, default_partition=partition
-        )
-    for resource in record.resources or []:
-        if resource.ARN and ":function:" in resource.ARN:
-            return parse_function_arn(resource.ARN, default_region=region, default_account=account)
-    raise InputError(
-        "no functionName, functionVersion or function resource: the function is unknown"
-    )
-
-
-def resolve_caller(identity: UserIdentityModel, params: Mapping[str, Any]) -> Caller:
-    principal: str | None = None
-    kind = identity.type
-    issuer = identity.sessionContext.sessionIssuer if identity.sessionContext else None
-    account = identity.accountId
-    if kind == "AssumedRole":
-        if issuer and issuer.arn:
-            principal = issuer.arn
-        elif identity.arn and (m := _ASSUMED_ROLE.match(identity.arn)):
-            principal = f"arn:{m['p']}:iam::{m['a']}:role/{m['role']}"
-    elif kind == "Root":
-        principal = identity.arn or (f"arn:aws:iam::{account}:root" if account else None)
-    elif kind in ("IAMUser", "FederatedUser", "IdentityCenterUser"):
-        principal = identity.arn
-    if account is None and principal and principal.count(":") >= 5:
-        account = principal.split(":")[4] or None
-    return Caller(
-        service=identity.invokedBy,
-        principal=principal,
-        account=account,
-        source_arn=_text(params.get("sourceArn")),
-        source_account=_text(params.get("sourceAccount")),
-        identity_type=kind,
-    )
 
 
 def entry_allows(entry: AllowEntry, caller: Caller) -> bool:
@@ -206,7 +114,7 @@ def _field_problem(exc: ValidationError) -> str:
 _DECISIONS: DecisionCache[Decision] = DecisionCache()
 
 
-def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_OWN_PREFIX) -> Decision:
+def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_PREFIX) -> Decision:
     """Judge one CloudTrail record. Never raises: what cannot be judged is `invalid`.
 
     A record whose deciding fields were judged before under this allowlist gets that
@@ -251,8 +159,8 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
             event_id,
             Verdict.IGNORED,
             reason,
-            event_time=_text(raw.get("eventTime")),
-            event_name=_text(raw.get("eventName")),
+            event_time=text(raw.get("eventTime")),
+            event_name=text(raw.get("eventName")),
         )
     try:
         record = CloudTrailRecordModel.model_validate(raw)
@@ -274,7 +182,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
         verdict = Verdict.IGNORED if record.eventSource else Verdict.INVALID
         return replace(found, verdict=verdict, reason=f"not a Lambda record: {why}")
     name = base_event_name(record.eventName or "")
-    if name != "Invoke":
+    if name != INVOKE:
         reason = {
             "": "no eventName",
             "InvokeExecution": "InvokeExecution is the asynchronous run of an Invoke already recorded",
@@ -300,14 +208,12 @@ def _judge(
     config: AllowlistConfig,
     own_prefix: str,
 ) -> Decision:
-    if ref.name.startswith(own_prefix):
-        return replace(found, verdict=Verdict.IGNORED, reason="the pipeline's own function")
-    protected = config.is_protected(ref)
-    if protected:
-        return replace(found, verdict=Verdict.IGNORED, reason=f"protected by {protected!r}")
-    rule = config.rule_for(ref)
+    place = guard(ref, config, own_prefix)
+    if place.standing in (Standing.OWN, Standing.PROTECTED):
+        return replace(found, verdict=Verdict.IGNORED, reason=place.reason())
+    rule = place.rule
     if rule is not None:
-        found = replace(found, rule=rule.name, mode=config.mode_of(rule))
+        found = replace(found, rule=rule.name, mode=place.mode)
     if error_code:
         reason = f"the call failed ({error_code}): nothing was invoked, nothing to remediate"
         return replace(found, verdict=Verdict.FAILED_CALL, reason=reason)

@@ -16,8 +16,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from lambdas.core.decide import DEFAULT_OWN_PREFIX, Decision, decide
+from lambdas.core.decide import Decision, decide
+from lambdas.core.record import (
+    FUNCTION_NAME,
+    FUNCTION_VERSION,
+    IDENTITY_ACCOUNT,
+    IDENTITY_ARN,
+    IDENTITY_TYPE,
+    INVOKED_BY,
+    ISSUER_ARN,
+    QUALIFIER,
+    SOURCE_ACCOUNT,
+    SOURCE_ARN,
+    FieldPath,
+)
 from models.allowlist import AllowlistConfig
+from models.names import DEFAULT_PREFIX
 
 __all__ = [
     "TUPLE_FIELDS",
@@ -97,49 +111,51 @@ def merge_aggregates(
             seen.merge(stats)
 
 
-def _present(pairs: Mapping[str, str | None]) -> dict[str, str]:
-    return {k: v for k, v in pairs.items() if v is not None}
+def _put(record: dict[str, Any], path: FieldPath, value: Any) -> None:
+    """Set `value` at `path` (creating the objects on the way); None sets nothing."""
+    if value is None:
+        return
+    node = record
+    for name in path[:-1]:
+        node = node.setdefault(name, {})
+    node[path[-1]] = value
 
 
 def tuple_record(key: CallerTuple, event_time: str | None = None) -> dict[str, Any]:
-    """The CloudTrail record a tuple stands for (the fields `decide` reads, nothing else)."""
-    record: dict[str, Any] = _present(
-        {
-            "eventSource": key.event_source,
-            "eventName": key.event_name,
-            "awsRegion": key.aws_region,
-            "recipientAccountId": key.recipient_account_id,
-            "errorCode": key.error_code,
-            "eventTime": event_time,
-        }
-    )
-    params = _present(
-        {
-            "functionName": key.function_name,
-            "qualifier": key.qualifier,
-            "sourceArn": key.source_arn,
-            "sourceAccount": key.source_account,
-        }
-    )
-    record["requestParameters"] = params or None
-    if key.function_version is not None:
-        record["additionalEventData"] = {"functionVersion": key.function_version}
+    """The CloudTrail record a tuple stands for: the fields `decide` reads (at the paths of
+    `lambdas.core.record`, the one reader of records), nothing else."""
+    record: dict[str, Any] = {}
+    for name, value in (
+        ("eventSource", key.event_source),
+        ("eventName", key.event_name),
+        ("awsRegion", key.aws_region),
+        ("recipientAccountId", key.recipient_account_id),
+        ("errorCode", key.error_code),
+        ("eventTime", event_time),
+    ):
+        _put(record, (name,), value)
+    for path, value in (
+        (FUNCTION_NAME, key.function_name),
+        (QUALIFIER, key.qualifier),
+        (SOURCE_ARN, key.source_arn),
+        (SOURCE_ACCOUNT, key.source_account),
+        (FUNCTION_VERSION, key.function_version),
+    ):
+        _put(record, path, value)
     if key.resource_arn is not None:
-        record["resources"] = [
-            _present({"ARN": key.resource_arn, "accountId": key.resource_account})
-        ]
+        resource = {"ARN": key.resource_arn}
+        _put(resource, ("accountId",), key.resource_account)
+        record["resources"] = [resource]
     if not key.no_identity:
-        identity: dict[str, Any] = _present(
-            {
-                "type": key.identity_type,
-                "arn": key.identity_arn,
-                "accountId": key.identity_account,
-                "invokedBy": key.invoked_by,
-            }
-        )
-        if key.issuer_arn is not None:
-            identity["sessionContext"] = {"sessionIssuer": {"arn": key.issuer_arn}}
-        record["userIdentity"] = identity
+        record["userIdentity"] = {}
+        for path, value in (
+            (IDENTITY_TYPE, key.identity_type),
+            (IDENTITY_ARN, key.identity_arn),
+            (IDENTITY_ACCOUNT, key.identity_account),
+            (INVOKED_BY, key.invoked_by),
+            (ISSUER_ARN, key.issuer_arn),
+        ):
+            _put(record, path, value)
     return record
 
 
@@ -174,7 +190,7 @@ def judge_tuples(
     aggregates: Mapping[CallerTuple, TupleStats],
     config: AllowlistConfig,
     *,
-    own_prefix: str = DEFAULT_OWN_PREFIX,
+    own_prefix: str = DEFAULT_PREFIX,
 ) -> list[JudgedTuple]:
     """Every tuple judged by `decide`; violations first, then by count."""
     judged = [

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from models.cloudtrail import CloudTrailEnvelope, is_log_file, log_file_records
 from models.exceptions import InputError
 
 __all__ = ["iter_records", "records_from_bytes", "unwrap"]
@@ -30,13 +31,9 @@ def _decompress(data: bytes, source: str) -> bytes:
 
 
 def _unwrap_object(item: dict[str, Any]) -> Iterator[Any]:
-    if "Records" in item and "eventSource" not in item:
-        records = item["Records"]
-        if not isinstance(records, list):
-            kind = type(records).__name__
-            raise InputError(f"field Records: a log file holds a list of records, not {kind}")
-        yield from records
-    elif "detail-type" in item and isinstance(item.get("detail"), dict):
+    if is_log_file(item):
+        yield from log_file_records(item)
+    elif CloudTrailEnvelope.recognises(item):
         yield item["detail"]
     else:
         yield item

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lambdas.core.decide import (
-    DEFAULT_OWN_PREFIX,
+from lambdas.core.guard import is_own
+from lambdas.core.record import (
+    INVOKE,
     LAMBDA_SOURCE,
     Caller,
     base_event_name,
@@ -24,6 +25,7 @@ from lambdas.core.decide import (
 from models.allowlist import AllowEntry, AllowlistConfig
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["Observations", "learned_config", "render_yaml"]
 
@@ -42,12 +44,12 @@ class Observations:
     # Service entries learned without a source account (the records named none).
     unpinned: set[EntryKey] = field(default_factory=set)
 
-    def add(self, raw: Any, own_prefix: str = DEFAULT_OWN_PREFIX, count: int = 1) -> None:
+    def add(self, raw: Any, own_prefix: str = DEFAULT_PREFIX, count: int = 1) -> None:
         """One record; `count`: how many records it stands for (an aggregated tuple)."""
         self.records += count
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
-        if base_event_name(str(raw.get("eventName") or "")) != "Invoke":
+        if base_event_name(str(raw.get("eventName") or "")) != INVOKE:
             return
         self.invokes += count
         try:
@@ -63,7 +65,7 @@ class Observations:
         except InputError:
             self.skipped["function unknown"] += count
             return
-        if ref.name.startswith(own_prefix) or record.userIdentity is None:
+        if is_own(ref, own_prefix) or record.userIdentity is None:
             self.skipped["own function" if record.userIdentity else "caller unknown"] += count
             return
         entry = _entry_for(resolve_caller(record.userIdentity, record.requestParameters or {}))
@@ -75,7 +77,7 @@ class Observations:
             self.unpinned.add(entry)
         self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += count
 
-    def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_OWN_PREFIX) -> None:
+    def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_PREFIX) -> None:
         for raw in records:
             self.add(raw, own_prefix)
 
@@ -141,7 +143,7 @@ def learned_config(observations: Observations, *, min_count: int = 1) -> dict[st
     data = {
         "version": 1,
         "defaults": {"mode": "monitor", "unmatched": "report"},
-        "protect": ["invoke-audit-*"],
+        "protect": [f"{DEFAULT_PREFIX}*"],
         "rules": rules,
     }
     AllowlistConfig.model_validate(data)  # what learn writes must pass check-config
@@ -174,7 +176,7 @@ def render_yaml(
         "  mode: monitor",
         "  unmatched: report",
         "protect:",
-        '  - "invoke-audit-*"',
+        f'  - "{DEFAULT_PREFIX}*"',
         "rules:" if data["rules"] else "rules: []",
     ]
     for rule in data["rules"]:

@@ -18,9 +18,9 @@ from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.log_files import TrailLogReader
 from lambdas.core.decide import Verdict
 from lambdas.ingest.logfiles import decisions, log_objects
-from lambdas.validator.envelope import metric_name
-from lambdas.validator.report import ViolationReporter, reporter_from_env
-from lambdas.validator.runtime import own_account, runtime, telemetry
+from lambdas.runtime.report import ViolationReporter, reporter_from_env
+from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.telemetry import metric_name, telemetry
 
 __all__ = ["lambda_handler"]
 

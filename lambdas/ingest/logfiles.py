@@ -8,8 +8,8 @@ from urllib.parse import unquote_plus
 
 from lambdas.core.decide import Decision
 from lambdas.core.inputs import records_from_bytes
-from lambdas.validator.envelope import judge_record
-from lambdas.validator.runtime import Runtime
+from lambdas.core.trust import judge_record
+from lambdas.runtime.settings import Runtime
 
 __all__ = ["decisions", "log_objects"]
 
@@ -36,6 +36,6 @@ def decisions(data: bytes, source: str, settings: Runtime) -> Iterator[tuple[Dec
             record,
             settings.config,
             own_prefix=settings.own_prefix,
-            trusted_accounts=settings.trusted_accounts,
+            trusted=settings.trusted_accounts,
         )
         yield decision, record

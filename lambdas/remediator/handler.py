@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lambdas.adapters.clients import ClientFactory
-from lambdas.remediator.remediate import RateLimitedError, Remediator, Violation
-from lambdas.remediator.wiring import build_remediator
-from lambdas.validator.envelope import metric_name
-from lambdas.validator.runtime import own_account, runtime, telemetry
+from lambdas.remediation.remediate import RateLimitedError, Remediator, Violation
+from lambdas.remediation.wiring import build_remediator
+from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.telemetry import metric_name, telemetry
 from models.exceptions import ConfigError
 
 __all__ = ["lambda_handler"]

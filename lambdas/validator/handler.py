@@ -1,7 +1,7 @@
 """The validator Lambda: one EventBridge CloudTrail envelope -> one decision, logged as one JSON
 line and counted in EMF metrics; a violation is queued (enforce) or notified (monitor).
 
-boto3 is imported only when there is a violation to send (lambdas.validator.report).
+boto3 is imported only when there is a violation to send (lambdas.runtime.report).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.core.decide import Verdict
-from lambdas.validator.envelope import judge_envelope, metric_name
-from lambdas.validator.runtime import own_account, runtime, telemetry
+from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.telemetry import metric_name, telemetry
+from lambdas.validator.envelope import judge_envelope
 
 if TYPE_CHECKING:
-    from lambdas.validator.report import ViolationReporter
+    from lambdas.runtime.report import ViolationReporter
 
 __all__ = ["lambda_handler"]
 
@@ -25,7 +26,7 @@ logger, metrics = telemetry()
 
 @cache
 def _reporter() -> ViolationReporter:
-    from lambdas.validator.report import reporter_from_env
+    from lambdas.runtime.report import reporter_from_env
 
     return reporter_from_env()
 

@@ -104,6 +104,13 @@ def _check_output(command: str, done: subprocess.CompletedProcess[str], scratch:
         assert done.stdout.rstrip().endswith(
             "6 Lambda records from 1 files: 2 allowed, 2 violation, 1 unmonitored, 1 ignored"
         )
+    elif name == "history":
+        assert done.returncode == 1  # the same two violations as scan
+        violations = [line for line in done.stdout.splitlines() if line.startswith("violation")]
+        assert len(violations) == 2
+        assert any(f"arn:aws:iam::{ACCOUNT}:user/alice" in line for line in violations)
+        assert any("account 444455556666" in line for line in violations)
+        assert done.stdout.rstrip().endswith("2 allowed, 2 violation, 1 unmonitored, 1 ignored")
     elif name == "rewrite":
         assert done.returncode == 0
         answer = json.loads(done.stdout)

@@ -25,10 +25,9 @@ from lambdas.adapters.lambda_policy import (
     LambdaPermissions,
     LambdaPolicies,
     LambdaResourcePolicy,
-    PolicyState,
-    permission_plan,
-    statement_to_permissions,
 )
+from lambdas.core.policy import permission_plan, statement_to_permissions
+from lambdas.core.ports import PolicyState
 from models.arns import parse_function_arn
 from models.exceptions import RewriteError
 

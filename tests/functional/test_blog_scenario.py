@@ -11,8 +11,8 @@ import pytest
 
 from cli.remediation import register
 from lambdas.remediator import handler as remediator
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator
-from lambdas.validator.runtime import runtime
 from tests.support.allowlists import write_config
 from tests.support.aws import (
     World,

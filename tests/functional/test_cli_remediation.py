@@ -11,7 +11,7 @@ import pytest
 from cli.remediation import register
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPolicies
-from lambdas.remediator.restore import Restorer
+from lambdas.remediation.restore import Restorer
 from models.exceptions import InputError
 from tests.support.allowlists import ALLOWLIST_YAML
 from tests.support.aws import World, aws, client, create_function, get_policy, put_policy

@@ -10,7 +10,7 @@ import pytest
 
 from lambdas.ingest import handler
 from lambdas.ingest.logfiles import log_objects
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from models.exceptions import InputError
 from tests.support.allowlists import write_config
 from tests.support.aws import (

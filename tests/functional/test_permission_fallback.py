@@ -16,7 +16,7 @@ from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.remediator.remediate import Outcome, Remediator, Violation
+from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.arns import parse_function_arn
 from tests.support.allowlists import load_config
 from tests.support.aws import World, aws, client, create_function, old_botocore_lambda_client

@@ -18,8 +18,8 @@ from lambdas.adapters.errors import (
 )
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.core.rewrite import DENY_SID
-from lambdas.remediator.remediate import Outcome, RateLimitedError, Violation, backup_key
-from lambdas.remediator.wiring import PolicyStores
+from lambdas.remediation.remediate import Outcome, RateLimitedError, Violation, backup_key
+from lambdas.remediation.wiring import PolicyStores
 from models.arns import parse_function_arn
 from models.exceptions import InvokeAuditError
 from tests.support.allowlists import ALLOWLIST_YAML, load_config

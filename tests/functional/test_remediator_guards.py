@@ -12,7 +12,7 @@ import pytest
 from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.remediator.remediate import Outcome, Remediator, Violation
+from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.exceptions import InvokeAuditError
 from tests.support.allowlists import load_config
 from tests.support.aws import (

@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from lambdas.remediator import handler
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from tests.support.allowlists import ALLOWLIST_YAML, write_config
 from tests.support.aws import World, aws, create_function, get_policy, put_policy
 from tests.support.lambda_runtime import (

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lambdas.adapters.errors import AwsError
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
-from lambdas.validator.runtime import runtime
 from models.exceptions import ConfigError
 from tests.support.allowlists import write_config
 from tests.support.aws import aws, fifo_queue, notifications, receive_all, topic_with_inbox
@@ -219,7 +219,7 @@ context = types.SimpleNamespace(**json.loads(sys.argv[2]))
 context.get_remaining_time_in_millis = lambda: 60_000
 result = lambda_handler(json.loads(sys.argv[1]), context)
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "s3transfer")
-                or m.startswith(("botocore.", "lambdas.adapters", "lambdas.validator.report")))
+                or m.startswith(("botocore.", "lambdas.adapters", "lambdas.runtime.report")))
 print(json.dumps({"verdict": result["verdict"], "loaded": loaded}), file=sys.stderr)
 """
 

@@ -12,8 +12,9 @@ import pytest
 
 from emulator import reset_server
 from lambdas.core.config import allowlist_to_json
-from lambdas.validator import handler, report
-from lambdas.validator.runtime import runtime
+from lambdas.runtime import report
+from lambdas.runtime.settings import runtime
+from lambdas.validator import handler
 from tests.support.allowlists import fuzz_config
 from tests.support.aws import World, aws, fifo_queue, topic_with_inbox
 from tests.support.checks import RecordingFactory

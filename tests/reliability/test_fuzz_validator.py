@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambdas.core.decide import decide
+from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
-from lambdas.validator.runtime import runtime
 from models.allowlist import AllowlistConfig
 from tests.support.checks import check_validator_answer, invoke_validator
 from tests.support.corpus import CORPUS_MISSING, corpus_records

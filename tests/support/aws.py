@@ -242,7 +242,7 @@ class World:
         the emulator's server when AWS_ENDPOINT_URL names it); back-off is not slept unless
         `sleep` says otherwise."""
         from lambdas.adapters.clients import ClientFactory
-        from lambdas.remediator.wiring import build_remediator
+        from lambdas.remediation.wiring import build_remediator
         from tests.support.allowlists import load_config
 
         settings: dict[str, Any] = {

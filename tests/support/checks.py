@@ -15,7 +15,7 @@ import orjson
 
 from lambdas.adapters.clients import ClientFactory
 from lambdas.core.decide import Verdict, decide
-from lambdas.remediator.remediate import Outcome, Remediator
+from lambdas.remediation.remediate import Outcome, Remediator
 from lambdas.validator import handler
 from models.arns import parse_function_arn
 from tests.support.allowlists import fuzz_config

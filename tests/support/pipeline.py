@@ -19,10 +19,10 @@ from botocore.retries.standard import ExponentialBackoff
 
 from emulator import reset_server
 from lambdas.core.config import allowlist_to_json
+from lambdas.remediation.remediate import Violation
+from lambdas.remediation.wiring import build_remediator
 from lambdas.remediator import handler
-from lambdas.remediator.remediate import Violation
-from lambdas.remediator.wiring import build_remediator
-from lambdas.validator.runtime import runtime
+from lambdas.runtime.settings import runtime
 from tests.support.allowlists import remediation_config
 from tests.support.aws import BACKUP_BUCKET, RATE_TABLE, World
 from tests.support.faults import FaultPlan, FaultyFactory

@@ -20,8 +20,9 @@ from cli.scan import iso_utc
 from lambdas.core.config import allowlist_warnings, check_partition
 from lambdas.core.decide import decide
 from lambdas.core.learn import Observations, learned_config, render_yaml
-from lambdas.remediator.remediate import backup_key, backup_prefix, undo_command
-from lambdas.remediator.restore import backup_locations
+from lambdas.core.notices import undo_command
+from lambdas.remediation.remediate import backup_key, backup_prefix
+from lambdas.remediation.restore import backup_locations
 from models.arns import parse_function_arn
 from models.exceptions import ConfigError
 from models.regions import KNOWN_REGIONS, closest_region, partition_of_region
@@ -494,9 +495,8 @@ def test_the_table_comes_after_the_errors(capsys, config, write, tmp_path):
 
     from cli.scan import run_scan
 
-    code = run_scan(
-        [str(tmp_path / "logs")], str(config), "table", Recorder("out"), Recorder("err"), jobs=1
-    )  # type: ignore[arg-type]
+    out, err = Recorder("out"), Recorder("err")
+    code = run_scan([str(tmp_path / "logs")], str(config), "table", out, err, jobs=1)  # type: ignore[arg-type]
     assert code == 1
     assert order.index("out") > order.index("err")
 

@@ -142,6 +142,24 @@ def test_scan_exit_0_without_violations(capsys, config, write):
     assert "\n2 Lambda records from 1 file: 1 allowed, 1 ignored\n" in out
 
 
+def test_scan_trusts_the_accounts_it_is_given(capsys, config, write, monkeypatch):
+    monkeypatch.delenv("ALLOWED_ACCOUNTS", raising=False)
+    ours, theirs = r.s3_invoke(), r.s3_invoke(account=r.FOREIGN_ACCOUNT)
+    path = write("two.json", json.dumps(r.log_file([ours, theirs])))
+    _, out, _ = scan(capsys, config, path)
+    assert [row["verdict"] for row in rows(out)] == ["allowed", "allowed"]
+    _, out, _ = scan(capsys, config, "--trust-account", ACCOUNT, path)
+    first, second = rows(out)
+    assert first["verdict"] == "allowed"
+    assert second["verdict"] == "invalid"
+    assert second["reason"] == (
+        f"account {r.FOREIGN_ACCOUNT} is not a monitored account (trusted: {ACCOUNT})"
+    )
+    monkeypatch.setenv("ALLOWED_ACCOUNTS", f"{ACCOUNT},{r.FOREIGN_ACCOUNT}")
+    _, out, _ = scan(capsys, config, path)
+    assert [row["verdict"] for row in rows(out)] == ["allowed", "allowed"]
+
+
 def test_scan_reports_every_verdict(capsys, config, write):
     records = [
         r.s3_invoke(),

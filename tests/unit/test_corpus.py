@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.decide import LAMBDA_SOURCE, Verdict, base_event_name, decide
+from lambdas.core.decide import Verdict, decide
 from lambdas.core.inputs import records_from_bytes
+from lambdas.core.record import LAMBDA_SOURCE, base_event_name
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
 from models.allowlist import Rule
 from tests.support.allowlists import make_config, make_rule

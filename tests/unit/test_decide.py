@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.decide import Decision, Verdict, base_event_name, decide
+from lambdas.core.decide import Decision, Verdict, decide
+from lambdas.core.record import base_event_name
 from models.allowlist import AllowlistConfig
 from tests.support import records as r
 from tests.support.allowlists import make_config

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from lambdas.core import decide as decide_module
 from lambdas.core.decide import Decision, decide
-from lambdas.core.decision_cache import DecisionCache, decision_key
+from lambdas.core.decision_cache import DecisionCache
+from lambdas.core.record import decision_key
 from models.allowlist import AllowlistConfig
 from tests.support.allowlists import fuzz_config
 from tests.support.corpus import corpus_records

@@ -22,24 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
+from lambdas.adapters.backup import parse_s3_uri
 from lambdas.adapters.errors import ResourceGoneError
-from lambdas.adapters.lambda_policy import PolicyState
-from lambdas.remediator.remediate import (
-    OLD_UNQUALIFIED,
-    UNQUALIFIED,
-    PolicyStore,
-    backup_key,
-    same_policy,
-    utcnow,
-)
+from lambdas.core.policy import same_policy
+from lambdas.core.ports import BackupPort, BackupSource, PolicyState, PolicyStore
+from lambdas.remediation.remediate import OLD_UNQUALIFIED, UNQUALIFIED, backup_key, utcnow
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import InputError
 
 __all__ = ["RestoreResult", "Restorer", "backup_locations", "load_backup"]
 
 
-def load_backup(source: str, reader: Callable[[], BackupReader]) -> dict[str, Any]:
+def load_backup(source: str, reader: Callable[[], BackupSource]) -> dict[str, Any]:
     """A backup from `s3://BUCKET/KEY` or a local file, checked for the fields restore needs."""
     if source.startswith("s3://"):
         backup = _read_s3(source, reader())
@@ -81,7 +75,7 @@ def backup_locations(source: str) -> list[str]:
     ]
 
 
-def _read_s3(source: str, reader: BackupReader) -> dict[str, Any]:
+def _read_s3(source: str, reader: BackupSource) -> dict[str, Any]:
     locations = backup_locations(source)
     for location in locations[:-1]:
         try:
@@ -120,7 +114,7 @@ class Restorer:
     """Restores backups. `writer` stores the safety backup when the source is in S3."""
 
     policies_for: Callable[[FunctionRef], PolicyStore]
-    writer: Callable[[str], BackupStore] | None = None
+    writer: Callable[[str], BackupPort] | None = None
     clock: Callable[[], datetime] = utcnow
 
     def restore(

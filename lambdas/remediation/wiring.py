@@ -11,9 +11,10 @@ from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
-from lambdas.remediator.remediate import Remediator
+from lambdas.remediation.remediate import Remediator
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["PolicyStores", "build_remediator"]
 
@@ -54,7 +55,7 @@ def build_remediator(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = "invoke-audit-",
+    own_prefix: str = DEFAULT_PREFIX,
     **options: Any,
 ) -> Remediator:
     """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator)."""

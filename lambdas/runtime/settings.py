@@ -10,43 +10,19 @@ deploy per change, which is how changes to access rules should be reviewed anywa
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-
 from lambdas.core.config import load_allowlist_json
+from lambdas.core.trust import trusted_accounts
 from models.allowlist import AllowlistConfig
+from models.names import DEFAULT_PREFIX
 
-__all__ = [
-    "DEFAULT_ALLOWLIST_PATH",
-    "METRICS_NAMESPACE",
-    "SERVICE_NAME",
-    "Runtime",
-    "own_account",
-    "runtime",
-    "telemetry",
-]
+__all__ = ["DEFAULT_ALLOWLIST_PATH", "Runtime", "own_account", "runtime"]
 
 DEFAULT_ALLOWLIST_PATH = "/var/task/allowlist.json"
-DEFAULT_OWN_PREFIX = "invoke-audit-"
-# Powertools reads these too; the defaults make logs and metrics complete without them.
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "invoke-audit")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InvokeAudit")
-
-
-def telemetry() -> tuple[Logger, Metrics]:
-    """A function's Powertools Logger (one JSON line per call) and EMF Metrics.
-
-    The log lines are ASCII JSON: a record can carry strings that Python's json decodes but
-    UTF-8 cannot encode (lone surrogates), and Powertools' default serializer would fail to
-    write such a line, losing it."""
-    serializer = partial(json.dumps, separators=(",", ":"), ensure_ascii=True, default=str)
-    logger = Logger(service=SERVICE_NAME, json_serializer=serializer)
-    return logger, Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +44,8 @@ def runtime(account: str | None) -> Runtime:
     """Loaded on the first invocation of a container, then reused (a ConfigError is raised
     again on every invocation, so a bad deploy fails loudly rather than judging wrongly)."""
     config = load_allowlist_json(os.environ.get("ALLOWLIST_PATH", DEFAULT_ALLOWLIST_PATH))
-    members = os.environ.get("ALLOWED_ACCOUNTS", "")
-    trusted = {a.strip() for a in members.split(",") if a.strip()}
-    if account:
-        trusted.add(account)
     return Runtime(
         config=config,
-        own_prefix=os.environ.get("OWN_FUNCTION_PREFIX", DEFAULT_OWN_PREFIX),
-        trusted_accounts=frozenset(trusted),
+        own_prefix=os.environ.get("OWN_FUNCTION_PREFIX", DEFAULT_PREFIX),
+        trusted_accounts=trusted_accounts(os.environ.get("ALLOWED_ACCOUNTS", ""), account),
     )

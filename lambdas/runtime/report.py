@@ -1,7 +1,7 @@
 """Where a violation goes: the remediation queue (`enforce`) or a notification (`monitor`).
 
 Imported only when there is a violation to report: it brings in boto3, which allowed events
-never pay for. The ingest function uses it too.
+never pay for. The validator and the ingest function use it.
 """
 
 from __future__ import annotations
@@ -9,39 +9,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import ViolationQueue
 from lambdas.core.decide import Decision
-from lambdas.validator.envelope import violation_message
+from lambdas.core.notices import monitor_subject, monitor_summary
+from lambdas.core.ports import NotifierPort, QueuePort
+from lambdas.runtime.quiet import QuietPeriod
 from models.exceptions import ConfigError
+from models.messages import ViolationMessage
 
-__all__ = ["QuietPeriod", "ViolationReporter", "reporter_from_env"]
+__all__ = ["ViolationReporter", "reporter_from_env", "violation_message"]
 
 
-class QuietPeriod:
-    """Yes once per key per period, within one container. A function called again and again
-    by the same caller would otherwise send one email per call."""
-
-    def __init__(
-        self, seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._seconds = seconds
-        self._clock = clock
-        self._last: dict[tuple[str | None, ...], float] = {}
-
-    def first(self, *key: str | None) -> bool:
-        """Whether `key` was not seen in the last period (and remember it now if so)."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._seconds:
-            return False
-        self._last[key] = now
-        return True
+def violation_message(decision: Decision, record: Any) -> ViolationMessage:
+    """The queue message for one violation (the remediator trusts none of it blindly)."""
+    return ViolationMessage(
+        function=decision.function or "",
+        event_id=decision.event_id,
+        rule=decision.rule,
+        mode=decision.mode,
+        caller=decision.caller,
+        reason=decision.reason,
+        account=decision.account,
+        region=decision.region,
+        event_time=decision.event_time,
+        record=record,
+    )
 
 
 def _deduplication_id(decision: Decision, record: Any) -> str:
@@ -51,37 +47,13 @@ def _deduplication_id(decision: Decision, record: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _short(arn: str | None) -> str:
-    """The readable end of an ARN: a function name (with qualifier) or a user/role name."""
-    text = arn or "unknown"
-    if ":function:" in text:
-        return text.split(":function:", 1)[1]
-    return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
-
-
-def monitor_summary(decision: Decision) -> str:
-    return "\n".join(
-        [
-            f"{decision.caller} invoked {decision.function}, and is not on the allowlist.",
-            "",
-            f"Rule:   {decision.rule} (mode: monitor, so nothing was changed)",
-            f"Why:    {decision.reason}",
-            f"When:   {decision.event_time}",
-            f"Event:  {decision.event_id}",
-            "",
-            "In enforce mode the remediator would take this caller's access away from the "
-            "function's resource policy. To allow the caller, add it to the rule's allow list.",
-        ]
-    )
-
-
 class ViolationReporter:
     """Queues a violation for the remediator, or in monitor mode tells people about it."""
 
     def __init__(
         self,
-        queue: ViolationQueue | None,
-        notifier: Notifier | None,
+        queue: QueuePort | None,
+        notifier: NotifierPort | None,
         *,
         quiet: QuietPeriod | None = None,
     ) -> None:
@@ -96,7 +68,7 @@ class ViolationReporter:
         if self._queue is None:
             raise ConfigError(["QUEUE_URL is not set: enforce-mode violations cannot be queued"])
         self._queue.send(
-            violation_message(decision, record),
+            violation_message(decision, record).to_body(),
             group_id=decision.function or "unknown-function",
             deduplication_id=_deduplication_id(decision, record),
         )
@@ -108,8 +80,7 @@ class ViolationReporter:
         if not self._quiet.first(decision.function, decision.caller):
             return "suppressed"
         self._notifier.publish(
-            f"invoke-audit [monitor]: {_short(decision.function)} invoked by "
-            f"{_short(decision.caller)}, not on the allowlist",
+            monitor_subject(decision.function, decision.caller),
             monitor_summary(decision),
             {"decision": decision.to_dict(), "record": record},
         )

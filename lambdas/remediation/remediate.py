@@ -30,45 +30,53 @@ the remediator fails the message, which ends in the dead-letter queue with its r
 
 from __future__ import annotations
 
-import json
 import random
-import shlex
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.errors import (
     AwsError,
     PreconditionFailedError,
     ResourceGoneError,
     ThrottledError,
 )
-from lambdas.adapters.lambda_policy import PolicyState
-from lambdas.adapters.notifier import Notifier
-from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.core.guard import Standing, guard
+from lambdas.core.notices import (
+    rate_limit_notice,
+    remediation_subject,
+    remediation_summary,
+    what_changed,
+)
+from lambdas.core.policy import same_policy
+from lambdas.core.ports import (
+    BackupPort,
+    NotifierPort,
+    PolicyState,
+    PolicyStore,
+    RateLimitPort,
+)
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
-from lambdas.validator.report import QuietPeriod
+from lambdas.runtime.quiet import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
 from models.arns import FunctionRef, parse_function_arn
-from models.exceptions import InputError, InvokeAuditError, PostConditionError
+from models.exceptions import InvokeAuditError, PostConditionError
+from models.messages import ViolationMessage
+from models.names import DEFAULT_PREFIX
 
 __all__ = [
     "Outcome",
-    "PolicyStore",
     "RateLimitedError",
     "RemediationResult",
     "Remediator",
     "Violation",
     "backup_key",
     "backup_prefix",
-    "same_policy",
     "summary",
-    "undo_command",
     "utcnow",
 ]
 
@@ -91,16 +99,6 @@ class RateLimitedError(InvokeAuditError):
     """The hourly remediation budget is spent: nothing was changed."""
 
 
-class PolicyStore(Protocol):
-    """Reads and writes one resource's policy (lambdas.adapters.LambdaPolicies)."""
-
-    def read(self, ref: FunctionRef) -> PolicyState: ...
-
-    def write(
-        self, ref: FunctionRef, current: PolicyState, target: dict[str, Any] | None
-    ) -> PolicyState: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Violation:
     """What the queue message (or the CLI) asks to remediate."""
@@ -115,24 +113,15 @@ class Violation:
 
     @classmethod
     def from_message(cls, body: Any, *, receive_count: int = 1) -> Violation:
-        """Read a queue message body (see the contract); InputError if it is not one."""
-        if not isinstance(body, Mapping) or body.get("kind") != "violation":
-            raise InputError("not a violation message (kind must be 'violation')")
-        function = body.get("function")
-        if not isinstance(function, str) or not function:
-            raise InputError("the violation message names no function")
-
-        def text(key: str) -> str | None:
-            value = body.get(key)
-            return value if isinstance(value, str) and value else None
-
+        """Read a queue message body (`models.messages`); InputError if it is not one."""
+        message = ViolationMessage.from_body(body)
         return cls(
-            function=function,
-            event_id=text("event_id"),
-            caller=text("caller"),
-            reason=text("reason"),
-            event_time=text("event_time"),
-            record=body.get("record"),
+            function=message.function,
+            event_id=message.event_id,
+            caller=message.caller,
+            reason=message.reason,
+            event_time=message.event_time,
+            record=message.record,
             redelivered=receive_count > 1,
         )
 
@@ -192,28 +181,10 @@ def backup_prefix(ref: FunctionRef) -> str:
     return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/"
 
 
-def undo_command(backup: str) -> str:
-    """The restore command for a backup, quoted so that it can be pasted into a shell."""
-    return f"invoke-audit restore {shlex.quote(backup)}"
-
-
 def backup_key(ref: FunctionRef, moment: datetime, event_id: str) -> str:
     """`{backup_prefix}{UTC time}-{event id}.json`: one resource's backups sort by time."""
     stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return f"{backup_prefix(ref)}{stamp}-{event_id}.json"
-
-
-def same_policy(left: dict[str, Any] | None, right: dict[str, Any] | None) -> bool:
-    """Equal as policies: the same statements, in any order (Version, Id aside)."""
-    if left is None or right is None:
-        return left is right
-
-    def statements(document: dict[str, Any]) -> list[str]:
-        value = document.get("Statement") or []
-        items = value if isinstance(value, list) else [value]
-        return sorted(json.dumps(s, sort_keys=True) for s in items)
-
-    return statements(left) == statements(right)
 
 
 def utcnow() -> datetime:
@@ -228,10 +199,10 @@ class Remediator:
 
     config: AllowlistConfig
     policies_for: Callable[[FunctionRef], PolicyStore]
-    backups: BackupStore | None
-    limiter: HourlyRateLimiter | None
-    notifier: Notifier | None
-    own_prefix: str = "invoke-audit-"
+    backups: BackupPort | None
+    limiter: RateLimitPort | None
+    notifier: NotifierPort | None
+    own_prefix: str = DEFAULT_PREFIX
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     quiet: QuietPeriod = field(default_factory=QuietPeriod)
@@ -263,22 +234,19 @@ class Remediator:
         return result
 
     def _rule(self, ref: FunctionRef, result: RemediationResult) -> Rule | None:
-        if ref.name.startswith(self.own_prefix):
-            result.detail = "the pipeline's own function: never changed"
-            return None
-        pattern = self.config.is_protected(ref)
-        if pattern:
-            result.detail = f"protected by {pattern!r}: never changed"
-            return None
-        rule = self.config.rule_for(ref)
-        if rule is None:
-            result.detail = "no rule of the allowlist covers this function"
-            return None
-        if self.config.mode_of(rule) != "enforce":
-            result.rule = rule.name
-            result.detail = f"rule {rule.name!r} is in monitor mode: nothing is changed"
-            return None
-        return rule
+        """The enforcing rule of a function that may be changed; None, with the reason, else."""
+        place = guard(ref, self.config, self.own_prefix)
+        if place.may_change:
+            return place.rule
+        if place.rule is not None:
+            result.rule = place.rule.name
+        end = {
+            Standing.OWN: ": never changed",
+            Standing.PROTECTED: ": never changed",
+            Standing.MONITOR: ": nothing is changed",
+        }
+        result.detail = place.reason() + end.get(place.standing, "")
+        return None
 
     def _remediate(
         self,
@@ -334,7 +302,7 @@ class Remediator:
                         raise
                     continue
                 self._verify(stored, rule, ref)
-                self._done(result, stored, _what_changed(result.changes))
+                self._done(result, stored, what_changed(result.changes))
                 return
         finally:
             if budget is not None and not sent:
@@ -374,7 +342,7 @@ class Remediator:
             result,
             current,
             "an earlier delivery of this message made the change and stopped before "
-            f"telling anyone: {_what_changed(result.changes)}",
+            f"telling anyone: {what_changed(result.changes)}",
         )
 
     @staticmethod
@@ -417,15 +385,8 @@ class Remediator:
             f"the limit of {limit} remediations per hour is reached: nothing was changed"
         )
         if self.notifier is not None and self._retrying(limiter.first_trip, now=moment):
-            self.notifier.publish(
-                "invoke-audit: remediation rate limit reached, remediations paused",
-                f"{error}.\n\nThe remediator changes no policy until the next hour. Messages "
-                "stay in the queue and are retried; those retried too often go to the "
-                "dead-letter queue. Many violations at once can mean an attack, or an allowlist "
-                "that misses a legitimate caller: check before raising limits."
-                "max_remediations_per_hour.",
-                {"limit": limit, "window": limiter.window(moment)},
-            )
+            subject, text = rate_limit_notice(str(error))
+            self.notifier.publish(subject, text, {"limit": limit, "window": limiter.window(moment)})
         raise error
 
     def _release_budget(self, moment: datetime, result: RemediationResult) -> None:
@@ -473,7 +434,7 @@ class Remediator:
         """The stored policy must pass the post-condition and need no further change."""
         again = rewrite_policy(stored.document, rule, ref.arn)
         if again.changed:
-            pending = _what_changed([c.to_dict() for c in again.changes])
+            pending = what_changed([c.to_dict() for c in again.changes])
             raise PostConditionError(f"{ref.arn}: the stored policy still needs changes: {pending}")
 
     def _retrying(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -492,7 +453,11 @@ class Remediator:
             return
         try:
             self.notifier.publish(
-                _subject(result),
+                remediation_subject(
+                    result.function,
+                    result.changes,
+                    identity_based=result.outcome is Outcome.IDENTITY_BASED,
+                ),
                 summary(violation, result),
                 result.to_dict() | {"event": violation.record},
             )
@@ -502,80 +467,17 @@ class Remediator:
             result.notified = True
 
 
-def _account_of(arn: str | None) -> str | None:
-    parts = (arn or "").split(":")
-    return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4] else None
-
-
-def _what_changed(changes: list[dict[str, Any]]) -> str:
-    done = [c for c in changes if c["kind"] not in ("kept",)]
-    return "; ".join(f"{c['kind']} {c['sid'] or '(no Sid)'}: {c['detail']}" for c in done) or "-"
-
-
-def _subject(result: RemediationResult) -> str:
-    name = result.function.split(":function:", 1)[-1]
-    if result.outcome is Outcome.IDENTITY_BASED:
-        return f"invoke-audit: {name} has no resource policy; review the caller's IAM access"
-    removed = sum(1 for c in result.changes if c["kind"] in ("removed", "narrowed"))
-    return f"invoke-audit: resource policy of {name} rewritten ({removed} grant(s) removed)"
-
-
-_VERBS = {
-    "removed": "Removed",
-    "narrowed": "Narrowed",
-    "tightened": "Tightened",
-    "added": "Added",
-    "reported": "Left for review",
-}
-
-
 def summary(violation: Violation, result: RemediationResult) -> str:
-    """The email a person reads: what changed on which resource, why, and how to undo it."""
-    lines = []
-    if result.outcome is Outcome.IDENTITY_BASED:
-        lines += [
-            f"{violation.caller or 'A caller'} invoked {result.function}, which is not allowed by "
-            f"rule {result.rule!r}.",
-            "",
-            f"Nothing was changed: {result.detail}.",
-            "Review the IAM policies of the caller, or set deny_others: true on the rule to add "
-            "an explicit Deny.",
-        ]
-    else:
-        lines += [
-            f"invoke-audit rewrote the resource-based policy of {result.function}.",
-            "",
-            f"Why: {violation.reason or 'a caller outside the allowlist invoked it'}",
-        ]
-        lines += ["", "What changed:"]
-        for change in result.changes:
-            verb = _VERBS.get(change["kind"])
-            if verb is None:
-                continue
-            who = (
-                f" (principals: {', '.join(change['principals'])})" if change["principals"] else ""
-            )
-            lines.append(
-                f"  - {verb} statement {change['sid'] or '(no Sid)'}: {change['detail']}{who}"
-            )
-        lines += [
-            "",
-            f"Backup of the original policy: {result.backup}",
-            f"To undo: {undo_command(result.backup or '')}",
-        ]
-        caller_account = _account_of(violation.caller)
-        denies = any(c["kind"] == "added" for c in result.changes)
-        if caller_account and caller_account == _account_of(result.function) and not denies:
-            lines += [
-                "",
-                "Note: the caller is in the function's own account. A resource policy cannot "
-                "take away what its identity-based (IAM) policies grant: review them, or set "
-                "deny_others: true on the rule.",
-            ]
-    lines += [
-        "",
-        f"Rule: {result.rule}",
-        f"Caller: {violation.caller}",
-        f"Event: {violation.event_id} at {violation.event_time}",
-    ]
-    return "\n".join(lines)
+    """The email a person reads (`lambdas.core.notices`)."""
+    return remediation_summary(
+        identity_based=result.outcome is Outcome.IDENTITY_BASED,
+        function=result.function,
+        rule=result.rule,
+        detail=result.detail,
+        changes=result.changes,
+        backup=result.backup,
+        caller=violation.caller,
+        reason=violation.reason,
+        event_id=violation.event_id,
+        event_time=violation.event_time,
+    )

@@ -1,0 +1,96 @@
+"""Ports: what the flows need from AWS, as Protocols. Each has one boto3 implementation in
+`lambdas.adapters` (named below) and may have in-memory fakes in tests.
+
+| port              | used by                         | boto3 implementation              |
+|-------------------|---------------------------------|-----------------------------------|
+| `PolicyStore`     | remediation (remediate, restore) | `LambdaPolicies`                 |
+| `BackupPort`      | remediation                     | `BackupStore`                     |
+| `BackupSource`    | restore (`load_backup`)         | `BackupReader`                    |
+| `RateLimitPort`   | remediation                     | `HourlyRateLimiter`               |
+| `NotifierPort`    | remediation, runtime.report     | `Notifier`                        |
+| `QueuePort`       | runtime.report                  | `ViolationQueue`                  |
+
+Pure: no AWS SDK, no I/O (typing only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from models.arns import FunctionRef
+
+__all__ = [
+    "BackupPort",
+    "BackupSource",
+    "NotifierPort",
+    "PolicyApi",
+    "PolicyState",
+    "PolicyStore",
+    "QueuePort",
+    "RateLimitPort",
+]
+
+PolicyApi = Literal["resource-policy", "permission"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """A resource's policy as read (or as written): `document` None means no policy."""
+
+    resource_arn: str
+    document: dict[str, Any] | None
+    revision_id: str | None
+    api: PolicyApi
+
+
+class PolicyStore(Protocol):
+    """Reads and writes one resource's policy, with compare-and-swap on its RevisionId."""
+
+    def read(self, ref: FunctionRef) -> PolicyState: ...
+
+    def write(
+        self, ref: FunctionRef, current: PolicyState, target: dict[str, Any] | None
+    ) -> PolicyState: ...
+
+
+class BackupPort(Protocol):
+    """Backups of policies before they are changed: put, delete, find the latest."""
+
+    def put(self, key: str, backup: dict[str, Any]) -> str: ...
+
+    def delete(self, uri: str) -> None: ...
+
+    def latest(self, prefix: str, suffix: str) -> tuple[str, dict[str, Any]] | None: ...
+
+
+class BackupSource(Protocol):
+    """Reads one backup by its URI."""
+
+    def get(self, uri: str) -> dict[str, Any]: ...
+
+
+class RateLimitPort(Protocol):
+    """The hourly remediation budget."""
+
+    @staticmethod
+    def window(now: datetime) -> str: ...
+
+    def try_acquire(self, limit: int, *, now: datetime | None = None) -> bool: ...
+
+    def release(self, *, now: datetime) -> bool: ...
+
+    def first_trip(self, *, now: datetime | None = None) -> bool: ...
+
+
+class NotifierPort(Protocol):
+    """Tells people: a subject, a text, and the facts as JSON."""
+
+    def publish(self, subject: str, summary: str, details: dict[str, Any]) -> str: ...
+
+
+class QueuePort(Protocol):
+    """The FIFO queue of violations between the validator (or ingest) and the remediator."""
+
+    def send(self, message: dict[str, Any], *, group_id: str, deduplication_id: str) -> str: ...

@@ -1,0 +1,137 @@
+"""In-memory fakes of the ports (`lambdas.core.ports`), for unit tests of the flows.
+
+Each keeps what it was given, so that a test asserts on what the flow did; the policy store
+keeps a RevisionId per resource and refuses a write with a stale one (412), as Lambda does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lambdas.adapters.errors import PreconditionFailedError
+from lambdas.core.ports import (
+    BackupPort,
+    NotifierPort,
+    PolicyState,
+    PolicyStore,
+    QueuePort,
+    RateLimitPort,
+)
+from models.arns import FunctionRef
+
+__all__ = ["FakeBackups", "FakeNotifier", "FakePolicyStore", "FakeQueue", "FakeRateLimit"]
+
+
+@dataclass
+class FakePolicyStore:
+    """Policies by resource ARN, each with a RevisionId that changes on every write."""
+
+    policies: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    revisions: dict[str, str] = field(default_factory=dict)
+    writes: int = 0
+
+    def read(self, ref: FunctionRef) -> PolicyState:
+        document = self.policies.get(ref.arn)
+        revision = self.revisions.setdefault(ref.arn, str(uuid.uuid4()))
+        return PolicyState(ref.arn, document, revision if document else None, "resource-policy")
+
+    def write(
+        self, ref: FunctionRef, current: PolicyState, target: dict[str, Any] | None
+    ) -> PolicyState:
+        stored = self.revisions.get(ref.arn)
+        if current.revision_id is not None and current.revision_id != stored:
+            raise PreconditionFailedError(
+                service="lambda",
+                operation="PutResourcePolicy",
+                resource=ref.arn,
+                code="PreconditionFailedException",
+                status=412,
+                message="the RevisionId does not match",
+            )
+        self.writes += 1
+        self.policies[ref.arn] = target
+        self.revisions[ref.arn] = str(uuid.uuid4())
+        return self.read(ref)
+
+
+@dataclass
+class FakeBackups:
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def put(self, key: str, backup: dict[str, Any]) -> str:
+        uri = f"s3://fake-backups/{key}"
+        self.objects[uri] = backup
+        return uri
+
+    def delete(self, uri: str) -> None:
+        self.objects.pop(uri, None)
+
+    def latest(self, prefix: str, suffix: str) -> tuple[str, dict[str, Any]] | None:
+        found = sorted(
+            uri
+            for uri in self.objects
+            if uri.removeprefix("s3://fake-backups/").startswith(prefix) and uri.endswith(suffix)
+        )
+        return (found[-1], self.objects[found[-1]]) if found else None
+
+    def get(self, uri: str) -> dict[str, Any]:
+        return self.objects[uri]
+
+
+@dataclass
+class FakeRateLimit:
+    """The hourly budget as a counter per hour."""
+
+    used: dict[str, int] = field(default_factory=dict)
+    tripped: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def window(now: datetime) -> str:
+        return now.strftime("%Y-%m-%dT%H")
+
+    def try_acquire(self, limit: int, *, now: datetime | None = None) -> bool:
+        hour = self.window(now or datetime.now())
+        if self.used.get(hour, 0) >= limit:
+            return False
+        self.used[hour] = self.used.get(hour, 0) + 1
+        return True
+
+    def release(self, *, now: datetime) -> bool:
+        hour = self.window(now)
+        if not self.used.get(hour):
+            return False
+        self.used[hour] -= 1
+        return True
+
+    def first_trip(self, *, now: datetime | None = None) -> bool:
+        hour = self.window(now or datetime.now())
+        first = hour not in self.tripped
+        self.tripped.add(hour)
+        return first
+
+
+@dataclass
+class FakeNotifier:
+    published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, subject: str, summary: str, details: dict[str, Any]) -> str:
+        self.published.append((subject, summary, details))
+        return f"message-{len(self.published)}"
+
+
+@dataclass
+class FakeQueue:
+    sent: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+
+    def send(self, message: dict[str, Any], *, group_id: str, deduplication_id: str) -> str:
+        self.sent.append((message, group_id, deduplication_id))
+        return f"message-{len(self.sent)}"
+
+
+# The fakes are what the ports say (checked by mypy).
+_PORTS: tuple[
+    type[PolicyStore], type[BackupPort], type[RateLimitPort], type[NotifierPort], type[QueuePort]
+] = (FakePolicyStore, FakeBackups, FakeRateLimit, FakeNotifier, FakeQueue)

@@ -1,0 +1,168 @@
+"""The remediation flow and the violation reporter on the in-memory fakes of their ports:
+what the flow asks of AWS, checked without an emulator. Expected values are written by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lambdas.adapters import (
+    BackupReader,
+    BackupStore,
+    HourlyRateLimiter,
+    LambdaPolicies,
+    Notifier,
+    ViolationQueue,
+)
+from lambdas.core.decide import Decision, Verdict
+from lambdas.core.ports import (
+    BackupPort,
+    BackupSource,
+    NotifierPort,
+    PolicyStore,
+    QueuePort,
+    RateLimitPort,
+)
+from lambdas.remediation.remediate import Outcome, RateLimitedError, Remediator, Violation
+from lambdas.runtime.report import ViolationReporter
+from models.allowlist import AllowlistConfig
+from models.arns import parse_function_arn
+from models.messages import ViolationMessage
+from tests.support.fakes import (
+    FakeBackups,
+    FakeNotifier,
+    FakePolicyStore,
+    FakeQueue,
+    FakeRateLimit,
+)
+
+pytestmark = pytest.mark.unit
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+OURS = {
+    "Sid": "ours",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "lambda:InvokeFunction",
+    "Resource": ARN,
+}
+THEIRS = {
+    "Sid": "theirs",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+    "Action": "lambda:InvokeFunction",
+    "Resource": ARN,
+}
+CONFIG = AllowlistConfig.model_validate(
+    {
+        "version": 1,
+        "limits": {"max_remediations_per_hour": 1},
+        "rules": [
+            {"name": "orders", "functions": ["orders"], "allow": [{"account": "123456789012"}]}
+        ],
+    }
+)
+
+# The boto3 adapters are what the ports say (checked by mypy).
+_ADAPTERS: tuple[
+    type[PolicyStore],
+    type[BackupPort],
+    type[BackupSource],
+    type[RateLimitPort],
+    type[NotifierPort],
+    type[QueuePort],
+] = (LambdaPolicies, BackupStore, BackupReader, HourlyRateLimiter, Notifier, ViolationQueue)
+
+
+def remediator(store: FakePolicyStore, **parts: Any) -> Remediator:
+    return Remediator(
+        config=CONFIG,
+        policies_for=lambda ref: store,
+        backups=parts.get("backups", FakeBackups()),
+        limiter=parts.get("limiter", FakeRateLimit()),
+        notifier=parts.get("notifier", FakeNotifier()),
+        clock=lambda: NOW,
+        sleep=lambda seconds: None,
+    )
+
+
+def test_a_violation_takes_the_outsiders_grant_away_after_a_backup():
+    store = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+    backups, limiter, notifier = FakeBackups(), FakeRateLimit(), FakeNotifier()
+    flow = remediator(store, backups=backups, limiter=limiter, notifier=notifier)
+    result = flow.remediate(Violation(function=ARN, event_id="e-1", caller="someone"))
+    assert result.outcome is Outcome.REMEDIATED
+    assert store.policies[ARN] == {"Version": "2012-10-17", "Statement": [OURS]}
+    assert store.writes == 1
+    [(uri, backup)] = backups.objects.items()
+    assert uri.startswith("s3://fake-backups/backups/123456789012/us-east-1/orders/")
+    assert uri.endswith("-e-1.json")
+    assert backup["policy"] == {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}
+    assert limiter.used == {"2026-11-22T10": 1}
+    [(subject, summary, _)] = notifier.published
+    assert subject == "invoke-audit: resource policy of orders rewritten (1 grant(s) removed)"
+    assert f"To undo: invoke-audit restore {uri}" in summary
+
+
+def test_a_compliant_policy_is_not_written_and_costs_no_budget():
+    store = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    limiter = FakeRateLimit()
+    result = remediator(store, limiter=limiter).remediate(Violation(function=ARN))
+    assert result.outcome is Outcome.UNCHANGED
+    assert store.writes == 0
+    assert limiter.used == {}
+
+
+def test_past_the_hourly_budget_nothing_is_written_and_people_are_told_once():
+    notifier = FakeNotifier()
+    limiter = FakeRateLimit(used={"2026-11-22T10": 1})
+    for _ in range(2):
+        store = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+        with pytest.raises(RateLimitedError):
+            remediator(store, limiter=limiter, notifier=notifier).remediate(Violation(function=ARN))
+        assert store.writes == 0
+    [(subject, _, details)] = notifier.published
+    assert subject == "invoke-audit: remediation rate limit reached, remediations paused"
+    assert details == {"limit": 1, "window": "2026-11-22T10"}
+
+
+def test_the_pipelines_own_function_is_refused():
+    own = "arn:aws:lambda:us-east-1:123456789012:function:invoke-audit-remediator"
+    store = FakePolicyStore({own: {"Version": "2012-10-17", "Statement": [THEIRS]}})
+    result = remediator(store).remediate(Violation(function=own))
+    assert result.outcome is Outcome.REFUSED
+    assert result.detail == "the pipeline's own function: never changed"
+    assert store.writes == 0
+
+
+def test_the_reporter_queues_the_message_the_remediator_reads():
+    queue = FakeQueue()
+    decision = Decision(
+        "e-7", Verdict.VIOLATION, "not allowed", function=ARN, caller="x", rule="orders",
+        mode="enforce", event_time="2026-11-22T10:00:00Z", account="123456789012",
+        region="us-east-1",
+    )  # fmt: skip
+    record = {"eventID": "e-7"}
+    assert ViolationReporter(queue, None).report(decision, record) == "queued"
+    [(body, group, dedup)] = queue.sent
+    assert (group, dedup) == (ARN, "e-7")
+    assert ViolationMessage.from_body(body) == ViolationMessage(
+        function=ARN, event_id="e-7", rule="orders", mode="enforce", caller="x",
+        reason="not allowed", account="123456789012", region="us-east-1",
+        event_time="2026-11-22T10:00:00Z", record=record,
+    )  # fmt: skip
+    violation = Violation.from_message(body, receive_count=2)
+    assert (violation.function, violation.event_id, violation.redelivered) == (ARN, "e-7", True)
+    assert parse_function_arn(violation.function).name == "orders"
+
+
+def test_monitor_mode_notifies_once_per_caller_and_function():
+    notifier = FakeNotifier()
+    decision = Decision("e-8", Verdict.VIOLATION, "why", function=ARN, caller="x", mode="monitor")
+    reporter = ViolationReporter(None, notifier)
+    assert [reporter.report(decision, {}) for _ in range(2)] == ["notified", "suppressed"]
+    [(subject, _, _)] = notifier.published
+    assert subject == "invoke-audit [monitor]: orders invoked by x, not on the allowlist"
