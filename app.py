@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import allowlist_warnings, check_partition, load_allowlist
+from cli.allowlist_file import load_allowlist
+from lambdas.core.config import allowlist_warnings, check_partition
 from models.exceptions import ConfigError
 from models.regions import partition_of_region
 from stacks.assets import AssetBuildError

@@ -21,9 +21,9 @@ from collections import Counter
 from typing import Any
 
 from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from cli.allowlist_file import load_allowlist
 from emulator.environment import fake_credentials
 from emulator.eventbridge import eventbridge_array_matching
-from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks.edge_filter import EdgeFilter, edge_filtered_pattern

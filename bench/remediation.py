@@ -153,9 +153,10 @@ def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Co
 
 
 def run() -> dict[str, Any]:
+    from cli.allowlist_file import parse_allowlist
     from emulator import create_function, emulated_aws
     from lambdas.adapters.clients import ClientFactory
-    from lambdas.core.config import allowlist_to_json, parse_allowlist
+    from lambdas.core.config import allowlist_to_json
     from lambdas.remediator import handler
     from lambdas.runtime.settings import runtime
 

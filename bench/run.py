@@ -120,8 +120,8 @@ def cold_start(c7n: Path | None) -> dict[str, Any]:
 
 def decide_rate() -> dict[str, Any]:
     from bench.records import ALLOWLIST, invoke_set
+    from cli.allowlist_file import load_allowlist
     from lambdas.core import decide as decide_module
-    from lambdas.core.config import load_allowlist
 
     config = load_allowlist(ALLOWLIST)
     records = invoke_set(100_000, seed=100)

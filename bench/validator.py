@@ -25,7 +25,8 @@ __all__ = ["run"]
 
 
 def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
-    from lambdas.core.config import allowlist_to_json, load_allowlist
+    from cli.allowlist_file import load_allowlist
+    from lambdas.core.config import allowlist_to_json
     from lambdas.core.decide import Verdict, decide
     from lambdas.runtime.settings import runtime
     from lambdas.validator import handler

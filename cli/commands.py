@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from cli.advice import plural
+from cli.allowlist_file import load_allowlist
 from cli.scan import DEFAULT_CONFIG
-from lambdas.core.config import allowlist_warnings, check_partition, load_allowlist
+from lambdas.core.config import allowlist_warnings, check_partition
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
 from models.exceptions import InputError, RewriteError

@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.allowlist_file import parse_allowlist
 from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
 from cli.runner import run as cli
 from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext
-from lambdas.core.config import allowlist_to_json, parse_allowlist
+from lambdas.core.config import allowlist_to_json
 from lambdas.core.decide import decide
 from lambdas.core.notices import undo_command
 from models.names import DEFAULT_PREFIX, METRICS_NAMESPACE, SERVICE_NAME, function_name

@@ -7,10 +7,12 @@ from typing import Any
 
 from emulator.samples import load_sample
 
-__all__ = ["ACCOUNT", "ALLOWLIST_YAML", "FUNCTIONS", "REGION", "events"]
+__all__ = ["ACCOUNT", "ALLOWLIST_YAML", "FUNCTIONS", "PARTNER", "REGION", "STRANGER", "events"]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+PARTNER = "111122223333"  # the partner account PartnerFunction is shared with
+STRANGER = "444455556666"  # the other account its policy lets in
 
 ALLOWLIST_YAML: str = load_sample("allowlist.yaml")
 

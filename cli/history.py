@@ -19,8 +19,8 @@ from typing import IO, Any
 import orjson
 
 from cli.advice import plural
+from cli.allowlist_file import load_allowlist
 from cli.history_query import HistoryFilter, athena_query
-from lambdas.core.config import load_allowlist
 from lambdas.core.decide import Verdict
 from lambdas.core.history import (
     TUPLE_FIELDS,

@@ -26,6 +26,7 @@ from cli.history_query import DUCKDB_TABLE, HistoryFilter, duckdb_query
 from cli.sources import Source, expand, read_source
 from lambdas.core.history import TUPLE_FIELDS, CallerTuple, TupleStats, merge_aggregates
 from models.exceptions import InputError
+from models.names import DEFAULT_PREFIX
 
 __all__ = ["DuckDBHistory", "HistoryResult", "record_type"]
 
@@ -199,7 +200,7 @@ class DuckDBHistory:
         result = HistoryResult()
         done = 0
         for batch in _batches(sources):
-            with tempfile.TemporaryDirectory(prefix="invoke-audit-history-") as scratch:
+            with tempfile.TemporaryDirectory(prefix=f"{DEFAULT_PREFIX}history-") as scratch:
                 files = self._local_names(batch, Path(scratch), result)
                 self._aggregate(files, query, result)
             done += len(batch)

@@ -1,4 +1,5 @@
-"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, demo."""
+"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, selftest,
+status, demo."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ import os
 import sys
 from typing import Any
 
+from cli.allowlist_file import load_allowlist
 from cli.scan import DEFAULT_CONFIG
 from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
-from lambdas.core.config import load_allowlist
 from lambdas.remediation.remediate import Outcome, Violation
 from lambdas.remediation.restore import Restorer, load_backup
 from lambdas.remediation.wiring import PolicyStores, build_remediator

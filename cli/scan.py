@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -21,8 +21,9 @@ from typing import IO, Any
 import orjson
 
 from cli.advice import no_invokes, plural
+from cli.allowlist_file import load_allowlist
 from cli.sources import Source, expand, read_source
-from lambdas.core.config import allowlist_warnings, load_allowlist
+from lambdas.core.config import allowlist_warnings
 from lambdas.core.decide import Verdict
 from lambdas.core.inputs import records_from_bytes
 from lambdas.core.record import INVOKE, LAMBDA_SOURCE, base_event_name
@@ -60,18 +61,6 @@ def is_lambda_candidate(record: Any) -> bool:
             return "eventName" in record
         return bool(source == LAMBDA_SOURCE)
     return True
-
-
-def judge_records(
-    records: Iterable[Any],
-    config: AllowlistConfig,
-    own_prefix: str,
-    trusted: frozenset[str] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Each Lambda record's decision, as the functions judge it (`lambdas.core.trust`)."""
-    for record in records:
-        if is_lambda_candidate(record):
-            yield judge_record(record, config, own_prefix=own_prefix, trusted=trusted).to_dict()
 
 
 def iso_utc(value: Any) -> Any:

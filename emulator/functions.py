@@ -7,9 +7,11 @@ import json
 import zipfile
 from typing import Any, Final
 
+from models.names import DEFAULT_PREFIX
+
 __all__ = ["EXECUTION_ROLE_NAME", "create_function"]
 
-EXECUTION_ROLE_NAME: Final = "invoke-audit-emulator-execution"
+EXECUTION_ROLE_NAME: Final = f"{DEFAULT_PREFIX}emulator-execution"
 _TRUST_POLICY: Final = {
     "Version": "2012-10-17",
     "Statement": [

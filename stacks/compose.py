@@ -9,7 +9,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from lambdas.core.config import allowlist_to_json
 from models.allowlist import AllowlistConfig
+from models.names import PROJECT
 from stacks.assets import LAMBDA_TARGET, BuiltAsset, Target, build_assets
+from stacks.canary import canary_function_name, with_canary_rule
 from stacks.forwarding import ForwardingStack
 from stacks.member_stack import InvokeAuditMemberStack
 from stacks.pipeline_stack import InvokeAuditStack
@@ -37,7 +39,7 @@ def _environment(region: str | None) -> cdk.Environment | None:
 
 
 def _tag(stack: cdk.Stack, settings: DeploySettings) -> None:
-    cdk.Tags.of(stack).add("project", "invoke-audit")
+    cdk.Tags.of(stack).add("project", PROJECT)
     cdk.Tags.of(stack).add("environment", settings.environment)
 
 
@@ -112,7 +114,10 @@ def build_stack(
     target: Target = LAMBDA_TARGET,
 ) -> cdk.Stack:
     """Build the functions' assets (cached; the validated `allowlist` goes into each), then the
-    stack, which compiles the same `allowlist` into its rule."""
+    stack, which compiles the same `allowlist` into its rule. A pipeline's allowlist gets the
+    self-test canary's rule first (stacks.canary)."""
+    if settings.account_role is not AccountRole.MEMBER:
+        allowlist = with_canary_rule(allowlist, canary_function_name(settings.environment))
     assets = build_assets(
         allowlist_json=allowlist_to_json(allowlist),
         target=target,

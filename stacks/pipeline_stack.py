@@ -18,9 +18,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from models.allowlist import AllowlistConfig
+from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
+from stacks.canary import Canary, canary_function_name
 from stacks.events_rules import CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
@@ -146,6 +148,12 @@ class InvokeAuditStack(cdk.Stack):
             heartbeat_hours=settings.heartbeat_hours,
             heartbeat_functions=[function.function for function in self.senders],
         )
+        self.canary = Canary(
+            self,
+            "Canary",
+            function_name=canary_function_name(settings.environment),
+            log_retention_days=settings.log_retention_days,
+        )
         self.monitoring = self._monitoring()
         self._outputs()
 
@@ -161,7 +169,7 @@ class InvokeAuditStack(cdk.Stack):
             topic=self.alerts.topic,
             dead_letter_queues=queues,
             functions={function.node.id: function.function for function in functions},
-            dashboard_name=f"invoke-audit-{self.settings.environment}",
+            dashboard_name=f"{DEFAULT_PREFIX}{self.settings.environment}",
             rate_limit=True,
         )
 
@@ -170,6 +178,10 @@ class InvokeAuditStack(cdk.Stack):
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         cdk.CfnOutput(self, "TamperTopicArn", value=self.tamper.topic.topic_arn)
         cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket.bucket_name)
+        # What `invoke-audit selftest` and `status` read.
+        cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
+        cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
+        cdk.CfnOutput(self, "InvokeRuleName", value=self.rules.rule.rule_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)

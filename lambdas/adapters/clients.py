@@ -12,11 +12,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from models.names import PROJECT
+
 __all__ = ["ClientFactory"]
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
-    user_agent_extra="invoke-audit",
+    user_agent_extra=PROJECT,
     connect_timeout=5,
     read_timeout=20,
 )

@@ -50,6 +50,19 @@ class _LambdaCalls:
             )
         return call("lambda", operation, resource, fn, **kwargs)
 
+    def _read(self, ref: FunctionRef, api: PolicyApi, method: str, **kwargs: Any) -> PolicyState:
+        """The policy of `ref` (document None: it has none); ResourceGoneError when the
+        function, version or alias itself does not exist."""
+        try:
+            response = self._call(method, ref.arn, **kwargs)
+        except ResourceGoneError as error:
+            if _function_missing(error):
+                raise
+            return PolicyState(ref.arn, None, None, api)
+        return PolicyState(
+            ref.arn, load_policy(response.get("Policy")), response.get("RevisionId"), api
+        )
+
 
 class LambdaResourcePolicy(_LambdaCalls):
     """The full-document resource-policy API (2026-07-09)."""
@@ -62,15 +75,7 @@ class LambdaResourcePolicy(_LambdaCalls):
     API: ClassVar[PolicyApi] = "resource-policy"
 
     def read(self, ref: FunctionRef) -> PolicyState:
-        try:
-            response = self._call("get_resource_policy", ref.arn, ResourceArn=ref.arn)
-        except ResourceGoneError as error:
-            if _function_missing(error):
-                raise
-            return PolicyState(ref.arn, None, None, self.API)
-        return PolicyState(
-            ref.arn, load_policy(response.get("Policy")), response.get("RevisionId"), self.API
-        )
+        return self._read(ref, self.API, "get_resource_policy", ResourceArn=ref.arn)
 
     def write(self, ref: FunctionRef, document: Document, revision_id: str | None) -> PolicyState:
         """Replace the policy; the response carries the stored policy, so no read-back call."""
@@ -109,15 +114,7 @@ class LambdaPermissions(_LambdaCalls):
         return target
 
     def read(self, ref: FunctionRef) -> PolicyState:
-        try:
-            response = self._call("get_policy", ref.arn, **self._target(ref))
-        except ResourceGoneError as error:
-            if _function_missing(error):
-                raise
-            return PolicyState(ref.arn, None, None, self.API)
-        return PolicyState(
-            ref.arn, load_policy(response.get("Policy")), response.get("RevisionId"), self.API
-        )
+        return self._read(ref, self.API, "get_policy", **self._target(ref))
 
     def write(self, ref: FunctionRef, current: PolicyState, target: Document | None) -> PolicyState:
         """Turn `current` into `target` call by call; every call carries the RevisionId read

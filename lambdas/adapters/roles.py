@@ -7,6 +7,7 @@ import time
 from typing import Any, ClassVar
 
 from lambdas.adapters._calls import call
+from models.names import PROJECT
 
 __all__ = ["RoleAssumer"]
 
@@ -18,7 +19,7 @@ class RoleAssumer:
 
     IAM_ACTIONS: ClassVar[tuple[str, ...]] = ("sts:AssumeRole",)
 
-    def __init__(self, client: Any, role_name: str, *, session_name: str = "invoke-audit") -> None:
+    def __init__(self, client: Any, role_name: str, *, session_name: str = PROJECT) -> None:
         self._client = client
         self._role_name = role_name
         self._session_name = session_name

@@ -1,10 +1,13 @@
-"""Load and validate the allowlist; every problem names the file, the line and the field."""
+"""The allowlist's rules beyond its model: problems worded for people, warnings, the
+partition check, and the JSON form the functions ship with. Pure: no file is read here
+(the YAML file is read at the edge, `cli.allowlist_file`; the shipped JSON by the functions'
+runtime, `lambdas.runtime.settings`).
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -12,66 +15,25 @@ from models.allowlist import AllowlistConfig, dotted_location
 from models.exceptions import ConfigError
 
 __all__ = [
+    "Loc",
+    "allowlist_from_json",
     "allowlist_to_json",
     "allowlist_warnings",
+    "capped_error",
     "check_partition",
-    "load_allowlist",
-    "load_allowlist_json",
-    "parse_allowlist",
+    "validation_problem",
 ]
 
 Loc = tuple[str | int, ...]
 
-# Garbage limits: an allowlist is small; anchors and aliases must not expand it past this.
-_MAX_VALUES = 100_000
-_MAX_BYTES = 1_000_000
 _MAX_PROBLEMS = 50
 _MAX_LINE = 400
-
-
-class _TooLarge(Exception):
-    def __init__(self, line: int) -> None:
-        self.line = line
-
-
-# PyYAML is imported where YAML is read: the functions load the shipped JSON and never need it.
-if TYPE_CHECKING:
-    import yaml
-
-
-def _walk(
-    node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[tuple[Loc, str]]
-) -> None:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if len(lines) > _MAX_VALUES:
-        raise _TooLarge(node.start_mark.line + 1)
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(((*loc, key), f"duplicate key {key!r}"))
-            seen.add(key)
-            _walk(value_node, (*loc, key), lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), lines, problems)
-
 
 _dotted = dotted_location
 
 
-def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
-
-
-def _message(error: Any) -> tuple[Loc, str]:
+def validation_problem(error: Any) -> tuple[Loc, str]:
+    """(where, what) of one pydantic error, worded for the person who wrote the allowlist."""
     loc: Loc = tuple(error["loc"])
     message = str(error["msg"])
     cause = (error.get("ctx") or {}).get("error")
@@ -88,63 +50,14 @@ def _message(error: Any) -> tuple[Loc, str]:
     return loc, message
 
 
-def _capped(problems: list[str], source: str) -> ConfigError:
+def capped_error(problems: list[str], source: str) -> ConfigError:
+    """One ConfigError for `problems`, at most a screenful of them."""
     shown = [p if len(p) <= _MAX_LINE else p[:_MAX_LINE] + "..." for p in problems[:_MAX_PROBLEMS]]
     if len(problems) > _MAX_PROBLEMS:
         line = problems[_MAX_PROBLEMS][len(source) + 1 :].split(":", 1)[0]
         more = len(problems) - _MAX_PROBLEMS
         shown.append(f"{source}:{line}: {more} more problems not shown, from this line on")
     return ConfigError(shown)
-
-
-def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
-    """Validate allowlist YAML text; raise ConfigError with one `FILE:LINE: field: reason` per problem."""
-    try:
-        return _parse(text, source)
-    except RecursionError:
-        raise ConfigError([f"{source}:1: nested too deeply to be an allowlist"]) from None
-    except _TooLarge as exc:
-        raise ConfigError(
-            [f"{source}:{exc.line}: too large: more than {_MAX_VALUES} values (aliases included)"]
-        ) from None
-
-
-def _parse(text: str, source: str) -> AllowlistConfig:
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{source}:{line}: not valid YAML: {what}"]) from None
-    if root is None:
-        raise ConfigError([f"{source}:1: the file is empty"])
-    lines: dict[Loc, int] = {}
-    duplicates: list[tuple[Loc, str]] = []
-    _walk(root, (), lines, duplicates)
-    if duplicates:
-        raise _capped(
-            [f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {m}" for loc, m in duplicates],
-            source,
-        )
-    try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, ValueError, TypeError) as exc:
-        raise ConfigError([f"{source}:1: not valid YAML: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}:1: the allowlist must be a mapping with version and rules"])
-    try:
-        config = AllowlistConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc, message = _message(error)
-            problems.append(f"{source}:{_line_of(loc, lines)}: {_dotted(loc)}: {message}")
-        raise _capped(problems, source) from None
-    config.set_origin(source, lines)
-    return config
 
 
 def allowlist_warnings(config: AllowlistConfig) -> list[str]:
@@ -159,35 +72,15 @@ def check_partition(config: AllowlistConfig, partition: str) -> None:
         raise ConfigError([f"{config.where(loc)}: {message}" for loc, message in problems])
 
 
-def load_allowlist(path: str | Path) -> AllowlistConfig:
-    """Read and validate an allowlist YAML file."""
-    source = str(path)
-    try:
-        if Path(path).stat().st_size > _MAX_BYTES:
-            raise ConfigError([f"{source}:1: too large for an allowlist (over {_MAX_BYTES} bytes)"])
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
-    return parse_allowlist(text, source)
-
-
 def allowlist_to_json(config: AllowlistConfig) -> str:
     """The validated config as the JSON the deployed functions load."""
     return json.dumps(config.model_dump(mode="json"), indent=1, sort_keys=True)
 
 
-def load_allowlist_json(path: str | Path) -> AllowlistConfig:
-    """Load the config the functions ship with (validated again: the same rules apply)."""
-    source = str(path)
+def allowlist_from_json(data: bytes, source: str) -> AllowlistConfig:
+    """The config the functions ship with, validated again: the same rules apply."""
     try:
-        return AllowlistConfig.model_validate_json(Path(path).read_bytes())
-    except OSError as exc:
-        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+        return AllowlistConfig.model_validate_json(data)
     except ValidationError as exc:
-        raise ConfigError(
-            [f"{source}: {_dotted(_message(e)[0])}: {_message(e)[1]}" for e in exc.errors()]
-        ) from None
+        problems = [validation_problem(e) for e in exc.errors()]
+        raise ConfigError([f"{source}: {_dotted(loc)}: {what}" for loc, what in problems]) from None

@@ -13,16 +13,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import load_allowlist_json
+from lambdas.core.config import allowlist_from_json
 from lambdas.core.trust import trusted_accounts
 from models.allowlist import AllowlistConfig
+from models.exceptions import ConfigError
 from models.names import DEFAULT_PREFIX
 
-__all__ = ["DEFAULT_ALLOWLIST_PATH", "Runtime", "own_account", "runtime"]
+__all__ = ["DEFAULT_ALLOWLIST_PATH", "Runtime", "load_allowlist_json", "own_account", "runtime"]
 
 DEFAULT_ALLOWLIST_PATH = "/var/task/allowlist.json"
+
+
+def load_allowlist_json(path: str | Path) -> AllowlistConfig:
+    """Load the config the function ships with (validated again: the same rules apply)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return allowlist_from_json(data, str(path))
 
 
 @dataclass(frozen=True, slots=True)

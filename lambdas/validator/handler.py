@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.core.decide import Verdict
 from lambdas.runtime.settings import own_account, runtime
-from lambdas.runtime.telemetry import metric_name, telemetry
+from lambdas.runtime.telemetry import SERVICE_NAME, metric_name, telemetry
 from lambdas.validator.envelope import judge_envelope
 
 if TYPE_CHECKING:
@@ -41,8 +41,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         own_prefix=settings.own_prefix,
         trusted_accounts=settings.trusted_accounts,
     )
+    if decision.rule:  # also counted per rule (what `invoke-audit status` reads)
+        metrics.add_dimensions(service=SERVICE_NAME, rule=decision.rule)
     metrics.add_metric(name=metric_name(decision.verdict), unit=MetricUnit.Count, value=1)
-    result = decision.to_dict() | {"action": None}
+    # The request id of the Invoke: `invoke-audit selftest` finds its verdict by it.
+    request_id = record.get("requestID") if isinstance(record, dict) else None
+    result = decision.to_dict() | {"request_id": request_id, "action": None}
     if decision.verdict is Verdict.VIOLATION:
         try:
             result["action"] = _reporter().report(decision, record)

@@ -27,7 +27,7 @@ from moto.events.models import EventPattern
 from pydantic import ValidationError
 
 from bench import edge, records
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
 from lambdas.core.decide import Verdict, decide
 from models.allowlist import AllowlistConfig
 from stacks import edge_filter

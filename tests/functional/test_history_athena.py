@@ -352,3 +352,34 @@ def test_the_adapter_declares_the_actions_it_calls() -> None:
         "athena:GetQueryResults",
         "athena:StopQueryExecution",
     }
+
+
+def test_duckdb_reads_s3_through_boto3_when_httpfs_is_not_installed(aws: None) -> None:
+    import gzip
+
+    from cli.history_duckdb import DuckDBHistory
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="trail-logs")
+    record = {
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "eventTime": "2024-05-02T10:00:00Z",
+        "awsRegion": REGION,
+        "recipientAccountId": ACCOUNT,
+        "requestParameters": {"functionName": "BlogFunction"},
+        "userIdentity": {"type": "AWSAccount", "accountId": "222222222222"},
+    }
+    key = f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2024/05/02/log.json.gz"
+    body = gzip.compress(json.dumps({"Records": [record, record]}).encode())
+    s3.put_object(Bucket="trail-logs", Key=key, Body=body)
+    s3.put_object(Bucket="trail-logs", Key="AWSLogs/broken.json", Body=b"{not json")
+    engine = DuckDBHistory(s3=s3)
+    engine.httpfs = False  # as here: the extension is not installed (it is downloaded)
+    result = engine.run(["s3://trail-logs/AWSLogs/"], HistoryFilter())
+    ((found, stats),) = result.aggregates.items()
+    assert found.function_name == "BlogFunction" and found.identity_account == "222222222222"
+    assert stats.records == 2 and stats.accounts == {ACCOUNT}
+    assert len(result.errors) == 1 and result.errors[0].startswith(
+        "s3://trail-logs/AWSLogs/broken.json: cannot read"
+    )

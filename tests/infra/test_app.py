@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
 from models.exceptions import ConfigError
 from tests.support.files import REPO
 from tests.support.synth import cdk_json_context

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.core.config import load_allowlist
+from cli.allowlist_file import load_allowlist
+from stacks.canary import with_canary_rule
 from stacks.pattern import event_pattern
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -151,7 +152,9 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 
 def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
     rule = _invoke_rule(synth, "standalone")
-    allowlist = load_allowlist(REPO / "config" / "allowlist.yaml")
+    allowlist = with_canary_rule(
+        load_allowlist(REPO / "config" / "allowlist.yaml"), "invokeaudit-canary-standalone"
+    )
     arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
     own = [f"{arn}invoke-audit-standalone-{name}" for name in ("validator", "remediator")]
     expected = event_pattern(own_function_arns=own, allowlist=allowlist)
@@ -231,6 +234,7 @@ def test_log_groups_have_retention_and_the_function_names(synth):
     assert set(names) == {
         "/aws/lambda/invoke-audit-standalone-validator",
         "/aws/lambda/invoke-audit-standalone-remediator",
+        "/aws/lambda/invokeaudit-canary-standalone",
     }
     assert all(props["RetentionInDays"] == 90 for props in names.values())
 

@@ -14,7 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lambdas.core.config import allowlist_to_json, parse_allowlist
+from cli.allowlist_file import parse_allowlist
+from lambdas.core.config import allowlist_to_json
 from models.allowlist import AllowlistConfig, Rule
 from tests.support.records import (
     ACCOUNT,

@@ -157,7 +157,8 @@ class Synth:
 
 def shipped_allowlist_json() -> str:
     """config/allowlist.yaml as the asset ships it."""
-    from lambdas.core.config import allowlist_to_json, load_allowlist
+    from cli.allowlist_file import load_allowlist
+    from lambdas.core.config import allowlist_to_json
 
     return allowlist_to_json(load_allowlist(REPO / "config" / "allowlist.yaml"))
 
@@ -167,7 +168,7 @@ def synth_variants(outdir: Path) -> Synth:
     config/allowlist.yaml."""
     import aws_cdk as cdk
 
-    from lambdas.core.config import load_allowlist
+    from cli.allowlist_file import load_allowlist
     from stacks.compose import add_nag_checks, build_stack
     from stacks.settings import settings_from_mapping
 

@@ -11,10 +11,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from cli.allowlist_file import parse_allowlist
 from cli.history import COLUMNS, render
 from cli.history_query import HistoryFilter, athena_query, duckdb_query
 from cli.main import main
-from lambdas.core.config import parse_allowlist
 from lambdas.core.history import TUPLE_FIELDS, CallerTuple, TupleStats, judge_tuples, tuple_record
 from models.athena_table import (
     PARTITION_KEYS,
