@@ -48,10 +48,12 @@ GOAL = 0.90
 MODULES = {
     "decide": "lambdas/core/decide.py",
     "decision_cache": "lambdas/core/decision_cache.py",
+    "record": "lambdas/core/record.py",
     "inputs": "lambdas/core/inputs.py",
     "rewrite": "lambdas/core/rewrite.py",
     "evaluate": "lambdas/core/evaluate.py",
-    "remediate": "lambdas/remediator/remediate.py",
+    "remediate": "lambdas/remediation/remediate.py",
+    "policy": "lambdas/core/policy.py",
     "lambda_policy": "lambdas/adapters/lambda_policy.py",
     "backup": "lambdas/adapters/backup.py",
     "rate_limit": "lambdas/adapters/rate_limit.py",

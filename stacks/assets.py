@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from models import names
+
 __all__ = [
     "ALLOWLIST_FILE",
     "BUILD_ROOT",
@@ -63,7 +65,7 @@ COMMON_SOURCES: tuple[str, ...] = (
     "lambdas/adapters",
     "models",
 )
-FUNCTIONS: tuple[str, ...] = ("validator", "remediator", "ingest")
+FUNCTIONS: tuple[str, ...] = names.FUNCTIONS
 HANDLERS: dict[str, str] = {name: f"lambdas.{name}.handler.lambda_handler" for name in FUNCTIONS}
 
 _SKIPPED_DIRS = frozenset({"__pycache__", "tests", ".mypy_cache", ".pytest_cache"})

@@ -62,7 +62,19 @@ def capped_error(problems: list[str], source: str) -> ConfigError:
 
 def allowlist_warnings(config: AllowlistConfig) -> list[str]:
     """What is valid but most likely wrong (`FILE:LINE: field: warning`)."""
-    return [f"{config.where(loc)}: {message}" for loc, message in config.region_warnings()]
+    found = config.region_warnings()
+    for rule_index, rule in enumerate(config.rules):
+        for index, entry in enumerate(rule.allow):
+            if entry.service == "s3.amazonaws.com" and entry.source_account is None:
+                found.append(
+                    (
+                        ("rules", rule_index, "allow", index),
+                        "s3.amazonaws.com without source_account: S3 bucket ARNs carry no "
+                        "account, so a bucket of the same name in another account passes too "
+                        "(Security Hub Lambda.1 fails such a grant); add source_account",
+                    )
+                )
+    return [f"{config.where(loc)}: {message}" for loc, message in found]
 
 
 def check_partition(config: AllowlistConfig, partition: str) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from lambdas.core.decision_cache import DecisionCache
 from lambdas.core.guard import Standing, guard
 from lambdas.core.record import (
-    INVOKE,
+    INVOCATIONS,
     LAMBDA_SOURCE,
     Caller,
     base_event_name,
@@ -182,7 +182,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
         verdict = Verdict.IGNORED if record.eventSource else Verdict.INVALID
         return replace(found, verdict=verdict, reason=f"not a Lambda record: {why}")
     name = base_event_name(record.eventName or "")
-    if name != INVOKE:
+    if name not in INVOCATIONS:
         reason = {
             "": "no eventName",
             "InvokeExecution": "InvokeExecution is the asynchronous run of an Invoke already recorded",

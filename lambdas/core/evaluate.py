@@ -30,9 +30,9 @@ Not modelled (the answer is `unknown` when one of these could decide it):
   does not grant; an account grant lets in only the principals that account's own
   policies delegate to. The answer is what *this* policy grants or denies.
 - condition keys outside `KNOWN_KEYS` unless the request carries them, policy variables
-  (`${...}`), Numeric/Date/IpAddress/Binary operators, `Federated` and `CanonicalUser`
-  principals, unique-id principals (`AROA...`), partial wildcards in Principal (IAM
-  rejects them).
+  (`${...}`), Numeric/Date/IpAddress/Binary operators, unique-id principals (`AROA...`),
+  partial wildcards in Principal (IAM rejects them). `Federated` and `CanonicalUser`
+  principals name no principal a request here can have (IAM, service, anonymous).
 - NotPrincipal: a principal is exempt only when each of its identities (session, role,
   account) is listed, as IAM's documentation describes for Deny with NotPrincipal. IAM now
   documents Allow with NotPrincipal as unsupported; it is read as its older documentation
@@ -42,10 +42,11 @@ Not modelled (the answer is `unknown` when one of these could decide it):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -166,7 +167,7 @@ class Principal:
 ContextValue = str | bool | Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Request:
     principal: Principal
     action: str
@@ -175,6 +176,10 @@ class Request:
 
     def values(self) -> dict[str, list[str]]:
         """The request context, keys lower-cased, with the keys the principal implies."""
+        return self._values
+
+    @cached_property
+    def _values(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         principal = self.principal
         if principal.kind == "aws":
@@ -252,6 +257,7 @@ def _arn_like(pattern: str, value: str) -> bool:
     return all(_glob(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
 
 
+@lru_cache(maxsize=65536)
 def _names_principal(kind: str, value: str, principal: Principal) -> Tri:
     """Does one Principal entry (kind, value) name the requesting principal?"""
     if kind == "*" or (kind == "AWS" and value == "*"):
@@ -261,7 +267,9 @@ def _names_principal(kind: str, value: str, principal: Principal) -> Tri:
             return None
         return principal.kind == "service" and principal.value.lower() == value.lower()
     if kind != "AWS":
-        return None  # Federated, CanonicalUser: not modelled
+        # Federated (identity providers) and CanonicalUser (S3) never name the principals a
+        # request here can have: IAM principals, service principals, anonymous.
+        return False
     account = value if _ACCOUNT.match(value) else None
     iam = _IAM.match(value)
     if iam and iam["rest"] == "root":
@@ -283,7 +291,7 @@ def _principal_matches(principal_element: Any, principal: Principal) -> Tri:
         return False
     if principal_element == "*":
         return True
-    if not isinstance(principal_element, Mapping):
+    if not isinstance(principal_element, dict):
         return None
     unknown = False
     for kind, values in principal_element.items():
@@ -320,7 +328,8 @@ def _not_principal_exempts(element: Any, principal: Principal) -> Tri:
     return exempt and (account in listed or root in listed)
 
 
-def _action_matches(patterns: Iterable[str], action: str) -> bool:
+@lru_cache(maxsize=65536)
+def _action_matches(patterns: tuple[str, ...], action: str) -> bool:
     return any(_glob(p, action, ignore_case=True) for p in patterns)
 
 
@@ -353,6 +362,7 @@ def _one_value(base: str, policy_values: list[str], value: str) -> bool:
     return _value_matches(base, policy_values, value)
 
 
+@lru_cache(maxsize=4096)
 def _parse_operator(operator: str) -> tuple[str | None, str, bool] | None:
     """`ForAnyValue:StringLikeIfExists` -> ("foranyvalue", "stringlike", True); None if unknown."""
     name = operator.lower()
@@ -404,20 +414,6 @@ def _condition(operator: str, key: str, raw: Any, context: dict[str, list[str]])
     return _one_value(base, policy_values, present[0])
 
 
-def _conditions_hold(statement: PolicyStatementModel, context: dict[str, list[str]]) -> Tri:
-    result: Tri = True
-    for operator, block in (statement.Condition or {}).items():
-        if not isinstance(block, Mapping):
-            return None
-        for key, raw in block.items():
-            hit = _condition(operator, key, raw, context)
-            if hit is False:
-                return False
-            if hit is None:
-                result = None
-    return result
-
-
 # --- statements and policies ----------------------------------------------------------------
 
 
@@ -427,36 +423,123 @@ def _and(*values: Tri) -> Tri:
     return None if any(v is None for v in values) else True
 
 
-def evaluate_statement(statement: PolicyStatementModel, request: Request) -> Tri:
-    """Does `statement` apply to `request`? None when that depends on what is not modelled."""
-    if statement.NotPrincipal is not None:
-        exempt = _not_principal_exempts(statement.NotPrincipal, request.principal)
-        principal: Tri = None if exempt is None else not exempt
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """What evaluation reads of a statement, read once per statement object."""
+
+    actions: tuple[str, ...] | None  # None: no Action / NotAction, nothing matches
+    not_action: bool
+    principals: tuple[tuple[str, str], ...] | None  # None: Principal "*" / everyone
+    principal_readable: bool
+    not_principal: Any
+    resources: tuple[str, ...] | None
+    not_resource: bool
+    conditions: tuple[tuple[str, str, Any], ...] | None  # None: a block it cannot read
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compile(statement: PolicyStatementModel) -> _Compiled:
+    key = id(statement)
+    found = _COMPILED.get(key)
+    if found is not None:
+        return found
+    if statement.Action is not None:
+        actions: tuple[str, ...] | None = tuple(as_list(statement.Action))
+    elif statement.NotAction is not None:
+        actions = tuple(as_list(statement.NotAction))
     else:
-        principal = _principal_matches(statement.Principal, request.principal)
+        actions = None
+    element = statement.Principal
+    principals: tuple[tuple[str, str], ...] | None = None
+    readable = True
+    if isinstance(element, dict):
+        principals = tuple((k, v) for k, values in element.items() for v in as_list(values))
+    elif element is None:
+        principals = ()
+    elif element != "*":
+        readable = False
+    conditions: tuple[tuple[str, str, Any], ...] | None = ()
+    for operator, block in (statement.Condition or {}).items():
+        if not isinstance(block, dict):
+            conditions = None
+            break
+        assert conditions is not None
+        conditions += tuple((operator, k, raw) for k, raw in block.items())
+    resource = statement.Resource if statement.Resource is not None else statement.NotResource
+    found = _Compiled(
+        actions=actions,
+        not_action=statement.Action is None,
+        principals=principals,
+        principal_readable=readable,
+        not_principal=statement.NotPrincipal,
+        resources=None if resource is None else tuple(as_list(resource)),
+        not_resource=statement.Resource is None,
+        conditions=conditions,
+    )
+    _COMPILED[key] = found
+    # The entry goes with the statement: an id is never reused while its entry lives.
+    weakref.finalize(statement, _COMPILED.pop, key, None)
+    return found
+
+
+def _principal_tri(compiled: _Compiled, principal: Principal) -> Tri:
+    if compiled.not_principal is not None:
+        exempt = _not_principal_exempts(compiled.not_principal, principal)
+        return None if exempt is None else not exempt
+    if not compiled.principal_readable:
+        return None
+    if compiled.principals is None:
+        return True
+    unknown = False
+    for kind, value in compiled.principals:
+        hit = _names_principal(kind, value, principal)
+        if hit:
+            return True
+        unknown = unknown or hit is None
+    return None if unknown else False
+
+
+def evaluate_statement(
+    statement: PolicyStatementModel,
+    request: Request,
+    context: dict[str, list[str]] | None = None,
+) -> Tri:
+    """Does `statement` apply to `request`? None when that depends on what is not modelled.
+    `context`: `request.values()`, when the caller has it already."""
+    compiled = _compile(statement)
+    if compiled.actions is None:
+        return False
+    if _action_matches(compiled.actions, request.action) is compiled.not_action:
+        return False
+    principal = _principal_tri(compiled, request.principal)
     if principal is False:
         return False
-    if statement.Action is not None:
-        action = _action_matches(as_list(statement.Action), request.action)
-    elif statement.NotAction is not None:
-        action = not _action_matches(as_list(statement.NotAction), request.action)
-    else:
-        action = False
-    if not action:
-        return False
-    if request.resource is not None:
-        if statement.Resource is not None:
-            resource = any(_glob(p, request.resource) for p in as_list(statement.Resource))
-        elif statement.NotResource is not None:
-            resource = not any(_glob(p, request.resource) for p in as_list(statement.NotResource))
-        else:
-            resource = False
-        if not resource:
+    if request.resource is not None and compiled.resources is not None:
+        named = any(_glob(p, request.resource) for p in compiled.resources)
+        if named is compiled.not_resource:
             return False
-    return _and(principal, _conditions_hold(statement, request.values()))
+    elif request.resource is not None:
+        return False
+    if compiled.conditions is None:
+        return None
+    if not compiled.conditions:
+        return principal
+    values = context or request.values()
+    result: Tri = principal
+    for operator, key, raw in compiled.conditions:
+        holds = _condition(operator, key, raw, values)
+        if holds is False:
+            return False
+        if holds is None:
+            result = None
+    return result
 
 
 def _statements(policy: Any) -> list[PolicyStatementModel]:
+    if type(policy) is list and all(type(s) is PolicyStatementModel for s in policy):
+        return policy
     if policy is None:
         return []
     if isinstance(policy, PolicyDocumentModel):
@@ -471,16 +554,31 @@ def _statements(policy: Any) -> list[PolicyStatementModel]:
     ]
 
 
-def evaluate(policy: Any, request: Request) -> Evaluation:
-    """Judge `request` under `policy` (a document, its model, or a list of statements)."""
+def evaluate(
+    policy: Any,
+    request: Request,
+    *,
+    cache: dict[tuple[int, int], Tri] | None = None,
+) -> Evaluation:
+    """Judge `request` under `policy` (a document, its model, or a list of statements).
+
+    `cache`: per-statement answers keyed by (id(statement), id(request)), for a caller that
+    asks about the same statement and request objects again while it holds them."""
     try:
         statements = _statements(policy)
     except ValidationError as exc:
         return Evaluation(Answer.UNKNOWN, f"not a policy this evaluator reads: {exc.errors()[0]}")
     denies: list[tuple[str | None, Tri]] = []
     allows: list[tuple[str | None, Tri]] = []
+    context = request.values()
     for statement in statements:
-        applies = evaluate_statement(statement, request)
+        if cache is None:
+            applies = evaluate_statement(statement, request, context)
+        else:
+            key = (id(statement), id(request))
+            if key not in cache:
+                cache[key] = evaluate_statement(statement, request, context)
+            applies = cache[key]
         if applies is False:
             continue
         (denies if statement.Effect == "Deny" else allows).append((statement.Sid, applies))

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lambdas.core.guard import is_own
 from lambdas.core.record import (
-    INVOKE,
+    INVOCATIONS,
     LAMBDA_SOURCE,
     Caller,
     base_event_name,
@@ -49,7 +49,7 @@ class Observations:
         self.records += count
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
             return
-        if base_event_name(str(raw.get("eventName") or "")) != INVOKE:
+        if base_event_name(str(raw.get("eventName") or "")) not in INVOCATIONS:
             return
         self.invokes += count
         try:

@@ -94,9 +94,15 @@ def what_changed(changes: Sequence[dict[str, Any]]) -> str:
 
 
 def remediation_subject(
-    function: str, changes: Sequence[dict[str, Any]], *, identity_based: bool
+    function: str,
+    changes: Sequence[dict[str, Any]],
+    *,
+    identity_based: bool,
+    refused: bool = False,
 ) -> str:
     name = function.split(":function:", 1)[-1]
+    if refused:
+        return f"{PROJECT}: {name} NOT remediated: the rewrite fails its post-condition"
     if identity_based:
         return f"{PROJECT}: {name} has no resource policy; review the caller's IAM access"
     removed = sum(1 for c in changes if c["kind"] in ("removed", "narrowed"))

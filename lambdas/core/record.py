@@ -38,6 +38,7 @@ __all__ = [
     "IDENTITY_ACCOUNT",
     "IDENTITY_ARN",
     "IDENTITY_TYPE",
+    "INVOCATIONS",
     "INVOKE",
     "INVOKED_BY",
     "ISSUER_ARN",
@@ -55,6 +56,8 @@ __all__ = [
 
 LAMBDA_SOURCE = "lambda.amazonaws.com"
 INVOKE = "Invoke"
+# InvokeAsync is the deprecated asynchronous invoke API: it runs the function like Invoke.
+INVOCATIONS = frozenset({INVOKE, "InvokeAsync"})
 
 FieldPath = tuple[str, ...]
 FUNCTION_NAME: FieldPath = ("requestParameters", "functionName")

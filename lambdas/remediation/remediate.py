@@ -145,6 +145,8 @@ class RemediationResult:
     notified: bool = False
     notification_error: str | None = None
     cleanup_errors: list[str] = field(default_factory=list)
+    # The request a refused rewrite would decide wrongly (lambdas.core.access).
+    post_condition: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +167,7 @@ class RemediationResult:
             "notified": self.notified,
             "notification_error": self.notification_error,
             "cleanup_errors": self.cleanup_errors,
+            "post_condition": self.post_condition,
         }
 
 
@@ -226,9 +229,13 @@ class Remediator:
             result.detail = f"the function, version or alias no longer exists ({error.code})"
         if dry_run:
             return result
-        if result.outcome is Outcome.REMEDIATED or (
-            result.outcome is Outcome.IDENTITY_BASED
-            and self.quiet.first(result.function, violation.caller)
+        if (
+            result.outcome is Outcome.REMEDIATED
+            or result.post_condition is not None
+            or (
+                result.outcome is Outcome.IDENTITY_BASED
+                and self.quiet.first(result.function, violation.caller)
+            )
         ):
             self._notify(violation, result)
         return result
@@ -268,7 +275,19 @@ class Remediator:
                 if in_doubt is not None and same_policy(current.document, in_doubt["policy"]):
                     self._done(result, current, "the write landed (its answer was lost)")
                     return
-                rewrite = rewrite_policy(current.document, rule, ref.arn)
+                try:
+                    rewrite = rewrite_policy(current.document, rule, ref.arn)
+                except PostConditionError as error:
+                    # Nothing is written: the rewrite would decide a request wrongly.
+                    result.api = current.api
+                    result.revision_before = current.revision_id
+                    result.policy_before = current.document
+                    result.outcome = Outcome.REFUSED
+                    result.detail = (
+                        f"the rewrite fails its post-condition, nothing written: {error}"
+                    )
+                    result.post_condition = str(error)
+                    return
                 if not rewrite.changed:
                     if in_doubt is None:
                         self._record_plan(result, current, rewrite)
@@ -457,6 +476,7 @@ class Remediator:
                     result.function,
                     result.changes,
                     identity_based=result.outcome is Outcome.IDENTITY_BASED,
+                    refused=result.post_condition is not None,
                 ),
                 summary(violation, result),
                 result.to_dict() | {"event": violation.record},

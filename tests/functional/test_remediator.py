@@ -521,3 +521,53 @@ def test_member_account_functions_are_reached_through_the_remediation_role(world
     assert first is second  # one store (and one fallback decision) per account and region
     assert mine is not first
     assert recorder.actions == ["sts:AssumeRole"]
+
+
+# A grant the rewrite cannot narrow without taking S3 from the allowed bucket away: the
+# source ARN key is taken under every operator an added condition could use.
+UNNARROWABLE = {
+    "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::example*"},
+    "ArnEquals": {"AWS:SourceArn": "arn:aws:s3:::examp*"},
+    "StringLike": {"AWS:SourceArn": "arn:aws:s3:::ex*"},
+}
+
+
+def unnarrowable_function():
+    arn = create_function("BlogFunction")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "s3-any-account",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+                "Resource": arn,
+                "Condition": UNNARROWABLE,
+            }
+        ],
+    }
+    return arn, put_policy(arn, policy)
+
+
+def test_a_rewrite_that_fails_its_post_condition_is_not_written_and_alerts(world):
+    arn, revision = unnarrowable_function()
+    result = remediator(world).remediate(violation(arn))
+    assert result.outcome is Outcome.REFUSED
+    # the failing request is named
+    assert "service s3.amazonaws.com" in result.post_condition
+    assert "arn:aws:s3:::examplebucket" in result.post_condition
+    assert result.post_condition in result.detail
+    assert get_policy(arn)[1] == revision
+    assert world.backups() == []
+    (alert,) = notifications(world.inbox)
+    assert "post-condition" in json.dumps(alert)
+
+
+def test_a_dry_run_shows_the_failing_request(world):
+    arn, revision = unnarrowable_function()
+    result = remediator(world).remediate(violation(arn), dry_run=True)
+    assert result.outcome is Outcome.REFUSED
+    assert "would be not allowed" in result.detail
+    assert get_policy(arn)[1] == revision
+    assert notifications(world.inbox) == []

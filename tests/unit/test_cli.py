@@ -309,6 +309,27 @@ def test_check_config_ok(capsys, config):
     assert err == ""
 
 
+def test_check_config_warns_of_an_s3_entry_without_source_account(capsys, write):
+    text = (
+        "rules:\n"
+        "  - name: a\n"
+        "    functions: [f]\n"
+        "    allow:\n"
+        "      - service: s3.amazonaws.com\n"
+        "        source_arn: arn:aws:s3:::examplebucket\n"
+        "      - service: s3.amazonaws.com\n"
+        "        source_arn: arn:aws:s3:::otherbucket\n"
+        '        source_account: "123456789012"\n'
+    )
+    path = write("s3.yaml", text)
+    code, out, err = run(capsys, "check-config", path)
+    assert code == 0
+    assert out.startswith(f"{path}: ok")
+    (warning,) = err.splitlines()
+    assert warning.startswith(f"invoke-audit: warning: {path}:5: rules[0].allow[0]: ")
+    assert "without source_account" in warning and "Lambda.1" in warning
+
+
 BAD_CONFIGS = [
     ("broken yaml", "version: 1\nrules:\n\t- name: a\n", 3, "not valid YAML"),
     ("typo", "version: 1\nrulez: []\n", 2, "rulez: unknown key"),
@@ -428,14 +449,39 @@ def test_rewrite_prints_the_new_policy_and_the_changes(capsys, config, write):
     assert result["rule"] == "blog"
 
 
-def test_rewrite_of_a_document_to_nothing(capsys, config, write):
+def test_rewrite_that_fails_its_post_condition_prints_the_failing_request(capsys, config, write):
+    # S3's source ARN is taken under every operator a narrowing could add a condition with
+    unnarrowable = S3 | {
+        "Condition": {
+            "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::example*"},
+            "ArnEquals": {"AWS:SourceArn": "arn:aws:s3:::examp*"},
+            "StringLike": {"AWS:SourceArn": "arn:aws:s3:::ex*"},
+        }
+    }
+    path = write("policy.json", policy_response(unnarrowable))
+    code, out, err = run(
+        capsys, "rewrite", "--config", config, "--function", r.function_arn("BlogFunction"), path
+    )
+    assert code == 2
+    assert out == ""
+    assert "service s3.amazonaws.com lambda:InvokeFunction" in err
+    assert BUCKET_ARN in err and "would be not allowed" in err
+
+
+def test_rewrite_of_a_public_document_to_the_allowed_caller(capsys, config, write):
     document = {"Version": "2012-10-17", "Statement": PUBLIC}
     path = write("policy.json", json.dumps(document))
     code, out, _ = run(
         capsys, "rewrite", "--config", config, "--function", r.function_arn("BlogFunction"), path
     )
     assert code == 0
-    assert json.loads(out)["policy"] is None
+    # everyone could invoke: now only S3 from the allowed bucket of the allowed account
+    (statement,) = json.loads(out)["policy"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": BUCKET_ARN},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
 
 
 @pytest.mark.parametrize(

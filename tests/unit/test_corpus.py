@@ -225,17 +225,29 @@ def test_public_invoke_is_removed_and_shared_invoke_kept():
 @needs_policies
 def test_shared_invoke_is_removed_when_that_account_is_not_allowed():
     other = make_rule('rules: [{name: r, functions: ["*"], allow: [{account: "111122223333"}]}]')
-    assert rewrite_file("test_lambda_permission_matched__GetPolicy_1", other).policy is None
+    result = rewrite_file("test_lambda_permission_matched__GetPolicy_1", other)
+    # the public grant let 111122223333 in too: it is narrowed to it; SharedInvoke goes
+    assert result.policy is not None
+    assert [(s["Sid"], s["Principal"]) for s in result.policy["Statement"]] == [
+        ("PublicInvoke", {"AWS": "arn:aws:iam::111122223333:root"})
+    ]
+    assert {c.sid: c.kind for c in result.changes} == {
+        "PublicInvoke": "narrowed",
+        "SharedInvoke": "removed",
+    }
 
 
 @needs_policies
 @pytest.mark.parametrize(
     "name", ["test_lambda_permission_named__GetPolicy_1", "test_cross_account_lambda__GetPolicy_2"]
 )
-def test_public_grants_are_removed(name):
+def test_public_grants_are_narrowed_to_the_allowed_account(name):
     result = rewrite_file(name)
-    assert result.policy is None
-    assert [(c.kind, c.principals) for c in result.changes] == [("removed", ("*",))]
+    assert result.policy is not None
+    assert [s["Principal"] for s in result.policy["Statement"]] == [
+        {"AWS": f"arn:aws:iam::{SHARED}:root"}
+    ]
+    assert [(c.kind, c.principals) for c in result.changes] == [("narrowed", ("*",))]
 
 
 @needs_policies

@@ -205,9 +205,23 @@ def test_suffixed_invoke_event_names_are_invokes(standard, name):
     assert d.event_name == name
 
 
+@pytest.mark.parametrize("name", ["InvokeAsync", "InvokeAsync20141113", "InvokeAsync20150331v2"])
+def test_invoke_async_is_an_invocation(standard, name):
+    # the deprecated asynchronous invoke API runs the function: judged like Invoke
+    allowed = judge(r.s3_invoke() | {"eventName": name}, standard)
+    assert allowed.verdict is Verdict.ALLOWED
+    record = r.invoke(
+        "BlogFunction", r.iam_user("mallory", account=FOREIGN_ACCOUNT), event_name=name
+    )
+    off_the_list = judge(record, standard)
+    assert off_the_list.verdict is Verdict.VIOLATION
+    assert off_the_list.event_name == name
+
+
 @pytest.mark.parametrize(
     ("name", "base"),
     [
+        ("InvokeAsync20141113", "InvokeAsync"),
         ("GetFunction20150331", "GetFunction"),
         ("AddPermission20150331v2", "AddPermission"),
         ("UpdateFunctionCode20150331v2", "UpdateFunctionCode"),

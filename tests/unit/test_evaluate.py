@@ -292,10 +292,10 @@ CASES: list[tuple[str, str, Any, Request, Answer]] = [
     ),
     (
         PRINCIPAL,
-        "a Federated principal is not modelled",
+        "a Federated principal names no IAM, service or anonymous caller",
         policy(allow({"Federated": "cognito-identity.amazonaws.com"})),
         Request(role(OTHER), INVOKE),
-        Answer.UNKNOWN,
+        Answer.NOT_ALLOWED,
     ),
     # --- evaluation logic
     (

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lambdas.core.decide import Decision, Verdict, decide
 from lambdas.core.rewrite import DENY_SID, grants_invoke, rewrite_policy
 from models.allowlist import Rule
+from models.exceptions import PostConditionError
 from models.globs import matches
 from models.policy import PolicyStatementModel
 from tests.support import records as r
@@ -137,7 +138,9 @@ rules = st.builds(
 @PROPERTY
 @given(policy=policies, rule=rules)
 def test_rewrite_is_idempotent(policy, rule):
-    first = rewrite_policy(policy, rule, FN)
+    first = rewrite_or_refuse(policy, rule)
+    if first is None:
+        return
     second = rewrite_policy(first.policy, rule, FN)
     assert second.policy == first.policy
     assert not second.changed, second.changes
@@ -151,6 +154,21 @@ def test_rewrite_is_idempotent(policy, rule):
         assert len(ours) == 1
 
 
+def rewrite_or_refuse(policy: Any, rule: Rule) -> Any:
+    """The rewrite, or None where it refuses: only an Allow with NotPrincipal can make it
+    refuse here (the exemption of a listed principal cannot be narrowed to the allowed
+    callers without granting it); the refusal names the request it would decide wrongly."""
+    try:
+        return rewrite_policy(policy, rule, FN)
+    except PostConditionError as refused:
+        assert "would be" in str(refused)
+        assert any(
+            s.get("Effect") == "Allow" and "NotPrincipal" in s
+            for s in (policy or {}).get("Statement", [])
+        ), refused
+        return None
+
+
 # --- an oracle for plain cases, written apart from the code under test ---------------------
 
 
@@ -159,7 +177,12 @@ def _root(value: str) -> str:
 
 
 def covered_by_oracle(kind: str, value: str, statement: dict[str, Any], rule: Rule) -> bool | None:
-    """True/False where the answer is plain; None where the test does not judge."""
+    """True/False where the answer is plain; None where the test does not judge.
+
+    A statement with conditions is not plain: the rewrite judges who it lets invoke, and a
+    grant whose conditions let nobody in stays (tests/unit/test_rewrite_access.py)."""
+    if statement.get("Condition"):
+        return None
     if kind == "AWS" and value != "*":
         arn = _root(value)
         account = arn.split(":")[4]
@@ -193,8 +216,17 @@ def invoke_grants(policy: dict[str, Any] | None) -> list[PolicyStatementModel]:
 @PROPERTY
 @given(policy=policies, rule=rules)
 def test_rewrite_never_removes_a_covered_principal(policy, rule):
-    result = rewrite_policy(policy, rule, FN)
+    result = rewrite_or_refuse(policy, rule)
+    if result is None:
+        return
     granted_after = {p for s in invoke_grants(result.policy) for p in s.principals()}
+    # A grant narrowed by conditions (an account kept for the roles the rule names in it, with
+    # aws:PrincipalArn) still names the account: statement shapes cannot judge it, the access
+    # property does (tests/unit/test_rewrite_access.py). Uncovered principals are looked for
+    # in the grants without conditions only.
+    granted_plainly = {
+        p for s in invoke_grants(result.policy) if not s.Condition for p in s.principals()
+    }
     for statement in invoke_grants(policy):
         if statement.NotPrincipal is not None:
             continue
@@ -204,13 +236,15 @@ def test_rewrite_never_removes_a_covered_principal(policy, rule):
             if verdict is True:
                 assert (kind, value) in granted_after, (kind, value, result.changes)
             elif verdict is False:
-                assert (kind, value) not in granted_after, (kind, value, result.changes)
+                assert (kind, value) not in granted_plainly, (kind, value, result.changes)
 
 
 @PROPERTY
 @given(policy=policies, rule=rules)
 def test_rewrite_leaves_no_not_principal_allow_and_keeps_every_deny(policy, rule):
-    result = rewrite_policy(policy, rule, FN)
+    result = rewrite_or_refuse(policy, rule)
+    if result is None:
+        return
     after = (result.policy or {}).get("Statement", [])
     assert not any(s.NotPrincipal is not None for s in invoke_grants(result.policy))
     before_denies = [
