@@ -24,6 +24,7 @@ in bench/mutation-equivalent.txt (reviewed, one reason each) is left out of the 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -73,6 +74,7 @@ class Tally:
     no_tests: int = 0
     timeout: int = 0
     equivalent: int = 0
+    not_checked: int = 0  # the run stopped before it came to them
     other: int = 0
 
     @property
@@ -135,12 +137,43 @@ def run(modules: list[str], workers: int) -> float:
     return time.monotonic() - started
 
 
-def _diff(name: str) -> str:
-    """The mutant's change as `-old` / `+new` lines."""
-    shown = _mutmut("show", name).stdout.splitlines()
-    return "\n".join(
-        line for line in shown if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    )
+def _functions(path: str) -> dict[str, str]:
+    """The source of every function in mutmut's copy of `path`, by name."""
+    source = (MUTANTS / path).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno:
+            found[node.name] = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+    return found
+
+
+def _diff(functions: dict[str, str], name: str) -> str:
+    """The mutant's change as `-old` / `+new` lines (from mutmut's copy of the module)."""
+    mutant = name.rsplit(".", 1)[-1]
+    original = mutant.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    old = functions.get(original, "").splitlines()[1:]
+    new = functions.get(mutant, "").splitlines()[1:]
+    head = [
+        functions.get(original, "").partition("\n")[0],
+        functions.get(mutant, "").partition("\n")[0],
+    ]
+    lines = [f"-{a.strip()}" for a in old if a not in new] + [
+        f"+{b.strip()}" for b in new if b not in old
+    ]
+    if head[0] != head[1].replace(mutant, original):
+        lines = [f"-{head[0].strip()}", f"+{head[1].strip()}", *lines]
+    return "\n".join(lines)
+
+
+def _measured_commit() -> str:
+    """The commit mutmut copied and measured (its stats record it), else HEAD."""
+    stats = MUTANTS / "mutmut-stats.json"
+    if stats.is_file():
+        recorded = json.loads(stats.read_text()).get("git_commit")
+        if isinstance(recorded, str) and recorded:
+            return recorded
+    return _git("rev-parse", "HEAD")
 
 
 def report(modules: list[str], seconds: float | None, workers: int) -> dict[str, Any]:
@@ -153,6 +186,7 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         if not meta.is_file():
             raise SystemExit(f"{meta}: no results for {module}: run `make mutate` first")
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        functions = _functions(path)
         tally = tallies[module] = Tally()
         for name, code in sorted(codes.items()):
             if name in known:
@@ -166,10 +200,17 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
                     tally.no_tests += 1
                 status = "survived" if code in _SURVIVED else "no tests"
                 survivors.append(
-                    {"module": module, "mutant": name, "status": status, "change": _diff(name)}
+                    {
+                        "module": module,
+                        "mutant": name,
+                        "status": status,
+                        "change": _diff(functions, name),
+                    }
                 )
             elif code in _TIMEOUT:
                 tally.timeout += 1
+            elif code is None:
+                tally.not_checked += 1
             else:
                 tally.other += 1
     totals = Counter[str]()
@@ -177,8 +218,7 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         totals.update({k: v for k, v in vars(tally).items()})
     return {
         "tool": f"mutmut {_mutmut('--version').stdout.strip().split()[-1]}",
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": _measured_commit(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
@@ -206,14 +246,14 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
 def _print(results: dict[str, Any]) -> None:
     print(
         f"{'MODULE':16} {'KILLED':>7} {'SURVIVED':>9} {'NO TESTS':>9} {'TIMEOUT':>8} "
-        f"{'EQUIV':>6} {'SCORE':>7}"
+        f"{'EQUIV':>6} {'UNCHECKED':>9} {'SCORE':>7}"
     )
     for module, row in results["modules"].items():
         score = "-" if row["score"] is None else f"{row['score']:.1%}"
         flag = "" if row["score"] is None or row["score"] >= GOAL else "  below the goal"
         print(
             f"{module:16} {row['killed']:7} {row['survived']:9} {row['no_tests']:9} "
-            f"{row['timeout']:8} {row['equivalent']:6} {score:>7}{flag}"
+            f"{row['timeout']:8} {row['equivalent']:6} {row['not_checked']:9} {score:>7}{flag}"
         )
     for survivor in results["survivors"]:
         print(f"\n{survivor['status']}: {survivor['mutant']}\n{survivor['change']}")
@@ -228,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=list(MODULES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--note", help="a remark stored with the results (e.g. how the run went)")
     args = parser.parse_args(argv)
     seconds = None if args.report_only else run(args.modules, args.workers)
     results = report(args.modules, seconds, args.workers)
+    if args.note:
+        results["note"] = args.note
     if RESULTS.is_file() and args.modules != list(MODULES):
         # a run over some modules updates their rows and keeps the others'
         previous = json.loads(RESULTS.read_text())

@@ -58,12 +58,13 @@ def _by_sid(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {s["Sid"]: s for s in document["Statement"]}
 
 
-def _blog_function() -> str:
+def _blog_function(*, keep: bool = True) -> str:
     """BlogFunction with a compliant S3 grant to keep, a public grant to remove and an S3
     grant without SourceAccount to tighten (removed and added again)."""
     arn = create_function("BlogFunction")
     lam = client("lambda")
-    _grant(lam, "keep", "s3.amazonaws.com", SourceArn=BUCKET, SourceAccount=ACCOUNT)
+    if keep:
+        _grant(lam, "keep", "s3.amazonaws.com", SourceArn=BUCKET, SourceAccount=ACCOUNT)
     _grant(lam, "public", "*")
     _grant(lam, "loose", "s3.amazonaws.com", SourceArn=BUCKET)
     return arn
@@ -153,11 +154,11 @@ def test_the_remediator_on_the_fallback_api_rereads_after_a_412_and_judges_the_n
     tmp_path: Any,
 ) -> None:
     with aws():
-        arn = _blog_function()
+        arn = _blog_function(keep=False)
         world = World()
         old = old_botocore_lambda_client(tmp_path)
         operator = client("lambda")
-        _after_removals(old, 2, lambda: _grant(operator, "x", STRANGER))
+        _after_removals(old, 1, lambda: _grant(operator, "x", STRANGER))
         policies = LambdaPolicies(old)
         engine = Remediator(
             load_config(),
@@ -174,9 +175,8 @@ def test_the_remediator_on_the_fallback_api_rereads_after_a_412_and_judges_the_n
     assert result.outcome is Outcome.REMEDIATED
     assert result.api == "permission"
     assert result.attempts == 2
-    # The first attempt removed `public` and `loose` before it lost the race; the second
-    # judges what it reads: the stranger's grant goes, `keep` (which grants what `loose`
-    # would have) stays.
-    assert _by_sid(final.document) == {"keep": _s3("keep", arn, account=True)}
+    # The first attempt removed `public`, then lost the race on `loose`; the second judges
+    # what it reads: the stranger's grant goes, `loose` gains the SourceAccount.
+    assert _by_sid(final.document) == {"loose": _s3("loose", arn, account=True)}
     assert len(backups) == 1, "the write that lost the race leaves no backup"
     assert counted == 1, "one change, one unit of the hourly budget"

@@ -146,3 +146,11 @@ def test_a_huge_field_is_read():
     rec["requestParameters"]["payload"] = "x" * 10_000_000
     out = read(json.dumps(rec).encode())
     assert len(out[0]["requestParameters"]["payload"]) == 10_000_000
+
+
+def test_a_whole_file_read_at_once_names_its_source_in_errors():
+    assert iter_records(b'{"Records": [{"eventID": "a"}]}') == [{"eventID": "a"}]
+    with pytest.raises(InputError, match=r"^<input>:1: not valid JSON"):
+        iter_records(b"nope")
+    with pytest.raises(InputError, match=r"^trail\.json:2: not valid JSON"):
+        iter_records(b'{"Records": []}\nnope\n', "trail.json")

@@ -1,0 +1,111 @@
+"""What the permission-API translation refuses, in the words a person reads, and the rate
+limiter's hourly trip marker as sent to DynamoDB (botocore's Stubber checks every
+parameter). Expected texts and requests are written out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from lambdas.adapters.rate_limit import HourlyRateLimiter
+from lambdas.core.policy import statement_to_permissions
+from models.exceptions import RewriteError
+
+pytestmark = pytest.mark.functional
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
+
+
+def _allow(principal: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "Sid": "s1",
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "lambda:InvokeFunction",
+        "Resource": ARN,
+    } | extra
+
+
+def test_a_public_grant_becomes_one_permission_for_everyone() -> None:
+    assert statement_to_permissions(_allow("*"), "s1") == [
+        {"StatementId": "s1", "Action": "lambda:InvokeFunction", "Principal": "*"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (_allow(["a"]), "statement 's1': no Principal AddPermission takes"),
+        (
+            _allow({"AWS": []}),
+            "statement 's1': Principal {'AWS': []} cannot be expressed with AddPermission",
+        ),
+        (
+            _allow({"AWS": "111122223333", "Federated": "x"}),
+            "statement 's1': Principal {'AWS': '111122223333', 'Federated': 'x'} cannot be "
+            "expressed with AddPermission",
+        ),
+        (
+            _allow("*", Condition={"StringEquals": {"aws:SourceAccount": ["1", "2"]}}),
+            "statement 's1': condition StringEquals aws:SourceAccount cannot be expressed with "
+            "AddPermission; the resource-policy API is needed",
+        ),
+    ],
+)
+def test_what_add_permission_cannot_say_is_refused_in_words(
+    statement: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RewriteError) as caught:
+        statement_to_permissions(statement, "s1")
+    assert str(caught.value) == message
+
+
+@pytest.fixture
+def dynamodb() -> Any:
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_the_first_trip_of_an_hour_is_marked_on_that_hours_item(dynamodb: Any) -> None:
+    client, stubber = dynamodb
+    # 23:30 in UTC-2 is 01:30 UTC the next day: the hour is named in UTC
+    moment = datetime(2024, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
+    expected = {
+        "TableName": "rate",
+        "Key": {"pk": {"S": "remediations#2024-03-01T01"}},
+        "UpdateExpression": "SET #tripped = :now",
+        "ConditionExpression": "attribute_not_exists(#tripped)",
+        "ExpressionAttributeNames": {"#tripped": "limit_reached_at"},
+        "ExpressionAttributeValues": {":now": {"S": "2024-03-01T01:30:00+00:00"}},
+    }
+    stubber.add_response("update_item", {}, expected)
+    stubber.add_client_error(
+        "update_item", "ConditionalCheckFailedException", "", 400, expected_params=expected
+    )
+    limiter = HourlyRateLimiter(client, "rate")
+    assert limiter.first_trip(now=moment) is True
+    assert limiter.first_trip(now=moment) is False
+
+
+def test_the_first_trip_without_a_time_is_marked_now(dynamodb: Any) -> None:
+    client, stubber = dynamodb
+    before = datetime.now(UTC)
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", lambda params, **_: sent.append(params)
+    )
+    stubber.add_response("update_item", {})
+    assert HourlyRateLimiter(client, "rate").first_trip() is True
+    after = datetime.now(UTC)
+    (params,) = sent
+    marked = datetime.fromisoformat(params["ExpressionAttributeValues"][":now"]["S"])
+    assert marked.utcoffset() == timedelta(0)
+    assert before <= marked <= after

@@ -1,0 +1,120 @@
+"""BackupStore against botocore's Stubber: `latest` pages through every listing page, and each
+failing call says which service, operation and location it was about."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from lambdas.adapters.backup import BackupStore
+from lambdas.adapters.errors import AwsError
+from models.exceptions import InputError
+
+pytestmark = pytest.mark.functional
+
+BUCKET = "backups"
+PREFIX = "backups/1/us-east-1/f/$UNQUALIFIED/"
+
+
+@pytest.fixture
+def s3() -> Any:
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _page(*keys: str, token: str | None = None) -> dict[str, Any]:
+    page: dict[str, Any] = {"Contents": [{"Key": k} for k in keys], "IsTruncated": bool(token)}
+    if token:
+        page["NextContinuationToken"] = token
+    return page
+
+
+def _body(document: dict[str, Any]) -> dict[str, Any]:
+    raw = json.dumps(document).encode()
+    return {"Body": StreamingBody(io.BytesIO(raw), len(raw))}
+
+
+def test_latest_reads_every_page_and_takes_the_newest_match(s3: Any) -> None:
+    client, stubber = s3
+    newest = f"{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_response(
+        "list_objects_v2",
+        _page(f"{PREFIX}2025-01-01T00:00:00.000000Z-e1.json", f"{PREFIX}x-e2.json", token="t1"),
+        {"Bucket": BUCKET, "Prefix": PREFIX},
+    )
+    stubber.add_response(
+        "list_objects_v2",
+        _page(newest, f"{PREFIX}2025-01-03T00:00:00.000000Z-e2.json"),
+        {"Bucket": BUCKET, "Prefix": PREFIX, "ContinuationToken": "t1"},
+    )
+    stubber.add_response("get_object", _body({"n": 2}), {"Bucket": BUCKET, "Key": newest})
+    found = BackupStore(client, BUCKET).latest(PREFIX, "-e1.json")
+    assert found == (f"s3://{BUCKET}/{newest}", {"n": 2})
+
+
+def test_latest_keeps_the_first_pages_matches(s3: Any) -> None:
+    client, stubber = s3
+    only = f"{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_response("list_objects_v2", _page(only, token="t1"))
+    stubber.add_response("list_objects_v2", {"IsTruncated": False})
+    stubber.add_response("get_object", _body({"n": 1}), {"Bucket": BUCKET, "Key": only})
+    assert BackupStore(client, BUCKET).latest(PREFIX, "-e1.json") == (
+        f"s3://{BUCKET}/{only}",
+        {"n": 1},
+    )
+
+
+def test_latest_finds_none_in_an_empty_listing(s3: Any) -> None:
+    client, stubber = s3
+    stubber.add_response("list_objects_v2", {"IsTruncated": False})
+    assert BackupStore(client, BUCKET).latest(PREFIX, "-e1.json") is None
+
+
+def test_a_failed_listing_names_its_call_and_place(s3: Any) -> None:
+    client, stubber = s3
+    stubber.add_client_error("list_objects_v2", "AccessDenied", "no", 403)
+    with pytest.raises(AwsError) as caught:
+        BackupStore(client, BUCKET).latest(PREFIX, "-e1.json")
+    error = caught.value
+    assert (error.service, error.operation, error.resource) == (
+        "s3",
+        "ListObjectsV2",
+        f"s3://{BUCKET}/{PREFIX}",
+    )
+
+
+def test_a_failed_read_names_its_call_and_place(s3: Any) -> None:
+    client, stubber = s3
+    key = f"{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_response("list_objects_v2", _page(key))
+    stubber.add_client_error("get_object", "AccessDenied", "no", 403)
+    with pytest.raises(AwsError) as caught:
+        BackupStore(client, BUCKET).latest(PREFIX, "-e1.json")
+    error = caught.value
+    assert (error.service, error.operation, error.resource) == (
+        "s3",
+        "GetObject",
+        f"s3://{BUCKET}/{key}",
+    )
+
+
+def test_a_backup_that_is_no_json_object_names_its_place(s3: Any) -> None:
+    client, stubber = s3
+    key = f"{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_response("list_objects_v2", _page(key))
+    raw = b"[1, 2]"
+    stubber.add_response("get_object", {"Body": StreamingBody(io.BytesIO(raw), len(raw))})
+    expected = re.escape(f"s3://{BUCKET}/{key}: a backup is a JSON object")
+    with pytest.raises(InputError, match=f"^{expected}$"):
+        BackupStore(client, BUCKET).latest(PREFIX, "-e1.json")
