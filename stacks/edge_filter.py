@@ -1,33 +1,35 @@
-"""Edge filtering: the allowlist compiled into the EventBridge rule's event pattern.
+"""Edge filtering: the allowlist compiled into EventBridge rules, so that Invokes by callers
+the allowlist allows never reach the validator (and never cost a Lambda request and log lines).
 
-An Invoke by a caller that the allowlist allows for the invoked function needs no judging, so
-the rule can drop it before the validator runs (and before it costs a Lambda request and log
-lines). The compiled pattern is the plain pattern AND one `$or` of "deliver" clauses:
+`compile_edge_rules(base, config)` returns the rules the stack puts on the bus, each `base`
+(the Invoke events of `stacks.pattern.invoke_pattern`) narrowed further:
 
-- `C0`: `decide` would read the function from `requestParameters.functionName`, and it is
-  none of the forms that surely name a function of a compiled rule; or, without a
-  functionName (Step Functions), from `additionalEventData.functionVersion`, likewise;
-- `D_i`, for each rule: the function name (either field) could be one of rule *i*'s AND the
-  caller is none of rule *i*'s allowed callers that the pattern can express exactly. "None
-  of" is a conjunction of negations; a negation that spans fields (the service, its source
-  ARN, its source account) is a disjunction: groups that share fields get one `$or` (at the
-  clause, or under `userIdentity` / `requestParameters`), further ones split the clause, and
-  conditions on one field merge into one `anything-but` list.
+- one rule per allowlist rule *i*: "Invokes of rule *i*'s functions whose caller is not on its
+  allow list" -- the invoked function *may* be one of rule *i*'s (a superset: any function
+  name, version or, failing both, any record) AND the caller is *surely not* one that rule *i*
+  allows (the negation of each allow entry, also a superset: whatever the pattern cannot say
+  exactly counts as "not allowed");
+- `unmatched` (only with `unmatched: report`): Invokes whose function is not *surely* one that
+  some rule covers (an under-approximation of "covered", so its negation delivers more);
+- `failed-invokes`: every Invoke with an `errorCode` (rare; the broken-caller watch needs them);
+- `coarse`: every Invoke of the functions of the rules that did not get a rule of their own
+  (more allowlist rules than the rules-per-bus setting allows).
 
-An event is dropped only when it is in no clause: its function name surely belongs to a
-compiled rule, and for every rule whose functions it could name, the caller is one that rule
-allows. The rule `decide` picks (the first that matches) is among those, so a dropped Invoke
-is one `decide` judges `allowed`, or no violation for another reason (a failed call, an
-unparsable name). What the pattern language cannot say exactly (`?` and `[...]` globs, callers
-known only from derived fields) is delivered, never guessed: what is dropped is
-under-approximated, what is delivered over-approximated. Records CloudTrail never writes
-(a functionName that is a JSON array) are outside this argument.
+Why nothing `decide` flags is dropped: a `violation` is an Invoke whose first matching rule *r*
+does not allow the caller; its function is one of *r*'s and its caller is not allowed by *r*,
+so rule *r*'s pattern delivers it (each part being a superset). An `unmonitored` Invoke's
+function is covered by no rule, so it is not surely covered, and `unmatched` delivers it. An
+event matched by several rules is delivered once per rule: harmless, the FIFO queue's
+deduplication id is the eventID. What a rule's pattern cannot hold (its size limit, 1,000 `$or`
+combinations) is compiled looser, never tighter: allow entries are left out (their callers are
+delivered), then the function part (every Invoke whose caller the rule does not allow), and a
+rule that still does not fit delivers every Invoke.
 
-Operators used, all documented for EventBridge event buses: `$or` (nested), `wildcard`,
-`anything-but` with a list and with `wildcard`, `exists`, and `null`. A pattern is limited to
-2048 characters by default (an adjustable quota) and to 1000 `$or` combinations: when the
-compiled one does not fit, less is compiled (see `edge_filtered_pattern`), down to the plain
-pattern, with a warning.
+EventBridge matching as aws/event-ruler does it: `anything-but` matches null and numbers but no
+absent field; `{"exists": false}` matches an absent field, an object or array, a null parent,
+but not null itself; `*` in `wildcard` matches any character, newlines included (so does the
+allowlist's `*`). Operators used, all documented for event buses: `$or` (nested), `wildcard`,
+`anything-but` with a list and with `wildcard`, `exists`, and `null`.
 
 Pure: no AWS SDK, no I/O.
 """
@@ -35,7 +37,8 @@ Pure: no AWS SDK, no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
@@ -59,32 +62,61 @@ from models.allowlist import AllowEntry, AllowlistConfig, Rule
 __all__ = [
     "MAX_OR_TERMS",
     "PATTERN_SIZE_LIMIT",
-    "EdgeFilter",
-    "edge_filtered_pattern",
+    "RULES_PER_BUS",
+    "EdgeFilterError",
+    "EdgeRule",
+    "EdgeRules",
+    "combinations",
+    "compile_edge_rules",
     "pattern_size",
 ]
 
 PATTERN_SIZE_LIMIT = 2048  # EventBridge's default limit on an event pattern's length
 MAX_OR_TERMS = 1000  # EventBridge's limit on the combinations a `$or` pattern expands to
+RULES_PER_BUS = 300  # EventBridge's default limit on the rules of one event bus
 
 # The record's fields and identity types, as `lambdas.core.record` (the reader `decide` uses)
 # names them: the pattern must read what `decide` reads.
 Path = FieldPath
+ERROR_CODE: Path = ("errorCode",)
+
+
+class EdgeFilterError(ValueError):
+    """The rules cannot be built within the settings (the message says which and why)."""
 
 
 @dataclass(frozen=True)
-class EdgeFilter:
-    """The pattern for the rule, and what the compiler did."""
+class EdgeRule:
+    """One EventBridge rule: `key` names it (`rule-NAME`, `unmatched`, `failed-invokes`,
+    `coarse`), `rules` the allowlist rules it is for, `filtering` whether it leaves out any
+    caller."""
 
+    key: str
+    description: str
     pattern: dict[str, Any]
     size: int
-    filtered_rules: tuple[str, ...] = ()
+    combinations: int
+    rules: tuple[str, ...] = ()
+    filtering: bool = False
+
+
+@dataclass(frozen=True)
+class EdgeRules:
+    """The rules, what was compiled looser than it could have been (`notes`), and what the
+    person deploying should know (`warnings`)."""
+
+    rules: tuple[EdgeRule, ...]
     notes: tuple[str, ...] = ()
-    warning: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
-    def filtering(self) -> bool:
-        return bool(self.filtered_rules)
+    def largest_size(self) -> int:
+        return max((rule.size for rule in self.rules), default=0)
+
+    @property
+    def filtered_rules(self) -> tuple[str, ...]:
+        """The allowlist rules whose allowed callers are left out at the edge."""
+        return tuple(name for rule in self.rules if rule.filtering for name in rule.rules)
 
 
 # -- wildcards ------------------------------------------------------------------------------
@@ -133,9 +165,11 @@ def _is_wildcard(value: str) -> bool:
 
 @dataclass(frozen=True)
 class _Match:
-    """The field matches one of `values` (wildcards)."""
+    """The field matches one of `values` (wildcards); `or_not_text`: or is no non-empty
+    string (absent, null, "", a number, an object...)."""
 
     values: frozenset[str]
+    or_not_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,10 +187,12 @@ class _Present:
 
 @dataclass(frozen=True)
 class _Absent:
-    """The field is absent or null."""
+    """The field is absent or null (or an object or array: not a leaf)."""
 
 
 _Literal = _Match | _Differs | _Present | _Absent
+# Not a non-empty string: absent (or an object or array), null, "", a number or boolean.
+_NOT_TEXT: list[Any] = [{"exists": False}, None, "", {"anything-but": {"wildcard": "*"}}]
 _Term = dict[Path, _Literal]
 _Alternatives = list[list[tuple[Path, _Literal]]]
 
@@ -204,7 +240,7 @@ def _filter(literal: _Literal) -> list[Any]:
         return [{"exists": False}, None]
     ordered = sorted(literal.values)
     if isinstance(literal, _Match):
-        return _values(literal.values)
+        return _values(literal.values) + (_NOT_TEXT if literal.or_not_text else [])
     wildcard = any(_is_wildcard(v) for v in ordered)
     if wildcard:
         inner: Any = {"wildcard": ordered if len(ordered) > 1 else ordered[0]}
@@ -226,189 +262,7 @@ def _nest(term: _Term) -> dict[str, Any]:
     return tree
 
 
-# -- rules ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _RuleForms:
-    """What the pattern can say about one rule's functions and callers.
-
-    `functionName` and `functionVersion` name a function as `NAME`, `NAME:QUALIFIER`, or an
-    ARN or partial ARN (`...:function:NAME[:QUALIFIER]`); `decide` strips whitespace first.
-    - `sure_*`: forms that surely name a function of this rule (empty: not compiled);
-    - `loose_*`: a shorter superset of those (a name that starts like one of the rule's);
-    - `maybe_*`: forms that every name of one of its functions matches, whitespace included,
-      as long as it also matches a `sure_*` or `loose_*` form of some rule.
-    `*_names` are the bare-name forms, `*_arns` those with a `:` before the name; no form in
-    `sure_*`/`loose_*` matches a bare name with leading whitespace (`maybe_*` would miss it).
-    """
-
-    sure_arns: set[str] = field(default_factory=set)
-    sure_names: set[str] = field(default_factory=set)
-    loose_arns: set[str] = field(default_factory=set)
-    loose_names: set[str] = field(default_factory=set)
-    maybe_arns: set[str] = field(default_factory=set)
-    maybe_names: set[str] = field(default_factory=set)
-    caller_groups: list[_Alternatives] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def compiled(self) -> bool:
-        return bool(self.sure_arns)
-
-    def drop(self) -> None:
-        """Compile nothing but `maybe_*`: every Invoke that may be of this rule is delivered."""
-        for forms in (self.sure_arns, self.sure_names, self.loose_arns, self.loose_names):
-            forms.clear()
-        self.caller_groups.clear()
-
-    def sure(self, level: _Level) -> set[str]:
-        if level.names == "loose":
-            return self.loose_arns | self.loose_names
-        return self.sure_arns | self.sure_names if level.names == "names" else self.sure_arns
-
-    def sure_versions(self, level: _Level) -> set[str]:
-        return self.loose_arns if level.names == "loose" else self.sure_arns
-
-    def maybe(self, level: _Level) -> set[str]:
-        return self.maybe_arns if level.names == "arns" else self.maybe_arns | self.maybe_names
-
-
-@dataclass(frozen=True)
-class _Level:
-    """How much is compiled: functionVersion or not; which function name forms count as sure
-    ("names": exact ARN and bare-name forms, "arns": exact ARN forms, "loose": prefixes)."""
-
-    versions: bool
-    names: str
-
-
-LEVELS = tuple(_Level(v, n) for v in (True, False) for n in ("names", "arns", "loose"))
-
-
-def _qualifier_suffixes(rule: Rule, forms: _RuleForms) -> list[str] | None:
-    """What may follow a function name in a form surely of this rule: "" (unqualified) and
-    ":*" when every qualifier is, else ":QUALIFIER" for each qualifier glob. None: nothing."""
-    if "*" in rule.qualifiers:
-        return ["", ":*"]
-    suffixes = []
-    for qualifier in rule.qualifiers:
-        wild, exact = _wildcard(qualifier)
-        if exact:
-            suffixes.append(f":{wild}")
-        else:
-            forms.notes.append(f"rule {rule.name!r}: qualifier {qualifier!r} is not compiled")
-    return suffixes or None
-
-
-def _function_forms(rule: Rule, forms: _RuleForms) -> None:
-    suffixes = _qualifier_suffixes(rule, forms)
-    for pattern in rule.functions:
-        is_arn = pattern.startswith("arn:")
-        name, _ = _wildcard(pattern.split(":")[6] if is_arn else pattern)
-        starred = name.startswith("*")
-        forms.maybe_arns.add(_join("*", name, "*") if starred else _join("*:", name, "*"))
-        if not starred:
-            forms.maybe_names.add(_join(name, "*"))
-        wild, exact = _wildcard(pattern)
-        if suffixes is None:
-            continue
-        qualified_arn = pattern.count(":") == 7
-        if not exact or (qualified_arn and suffixes != ["", ":*"]):
-            forms.notes.append(f"rule {rule.name!r}: function {pattern!r} is not compiled")
-            continue
-        # `NAME*` also matches `NAME*:QUALIFIER`: the qualified form is then not needed.
-        ends = (
-            [""] if qualified_arn or (wild.endswith("*") and suffixes == ["", ":*"]) else suffixes
-        )
-        if is_arn:
-            forms.sure_arns.update(_join(wild, end) for end in ends)
-            forms.loose_arns.add(_join(wild, "*"))
-        else:
-            forms.sure_arns.update(_join("*:function:", wild, end) for end in ends)
-            forms.loose_arns.add(_join("*:function:", wild, "*"))
-            if not starred:
-                forms.sure_names.update(_join(wild, end) for end in ends)
-                forms.loose_names.add(_join(wild, "*"))
-
-
-def _exact_wildcards(rule: Rule, globs: Iterable[str], forms: _RuleForms) -> frozenset[str]:
-    out: set[str] = set()
-    for glob in globs:
-        wild, exact = _wildcard(glob)
-        if exact:
-            out.add(wild)
-        else:
-            forms.notes.append(f"rule {rule.name!r}: principal {glob!r} is not compiled")
-    return frozenset(out)
-
-
-def _service_groups(entries: list[AllowEntry]) -> list[list[list[tuple[Path, _Literal]]]]:
-    """Each group: the caller is NOT this allowed kind, as alternatives of literal lists."""
-    groups: list[list[list[tuple[Path, _Literal]]]] = []
-    plain = frozenset(
-        e.service for e in entries if e.service and not e.source_arn and not e.source_account
-    )
-    if plain:
-        groups.append([[(INVOKED_BY, _Differs(plain, absent_ok=True))]])
-    sourced: dict[tuple[str, str | None], set[str | None]] = {}
-    for entry in entries:
-        if (
-            entry.service
-            and entry.service not in plain
-            and (entry.source_arn or entry.source_account)
-        ):
-            sourced.setdefault((entry.service, entry.source_account), set()).add(entry.source_arn)
-    for (service, account), source_arns in sorted(sourced.items(), key=str):
-        alternatives: list[list[tuple[Path, _Literal]]] = [
-            [(INVOKED_BY, _Differs(frozenset({service}), absent_ok=True))]
-        ]
-        if None not in source_arns:
-            wilds = [_wildcard(s) for s in source_arns if s]
-            if all(exact for _, exact in wilds):
-                values = frozenset(w for w, _ in wilds)
-                alternatives.append([(SOURCE_ARN, _Differs(values, absent_ok=False))])
-            else:  # not expressible: allowed (here) only when the record names no source ARN
-                alternatives.append([(SOURCE_ARN, _Present())])
-        if account:
-            alternatives.append([(SOURCE_ACCOUNT, _Differs(frozenset({account}), absent_ok=False))])
-        groups.append(alternatives)
-    return groups
-
-
-def _caller_groups(rule: Rule, forms: _RuleForms) -> None:
-    entries = list(rule.allow)
-    forms.caller_groups.extend(_service_groups([e for e in entries if e.service]))
-    principals = [e.principal for e in entries if e.principal]
-    roles = _exact_wildcards(rule, [p for p in principals if ":role/" in p], forms)
-    if roles:
-        forms.caller_groups.append(
-            [
-                [(IDENTITY_TYPE, _Differs(frozenset({ASSUMED_ROLE}), absent_ok=True))],
-                [(ISSUER_ARN, _Differs(roles, absent_ok=True))],
-            ]
-        )
-    others = _exact_wildcards(rule, [p for p in principals if ":role/" not in p], forms)
-    if others:
-        forms.caller_groups.append(
-            [
-                [(IDENTITY_TYPE, _Differs(frozenset(ARN_IDENTITY_TYPES), absent_ok=True))],
-                [(IDENTITY_ARN, _Differs(others, absent_ok=True))],
-            ]
-        )
-    accounts = frozenset(e.account for e in entries if e.account)
-    if accounts:
-        forms.caller_groups.append([[(IDENTITY_ACCOUNT, _Differs(accounts, absent_ok=True))]])
-
-
-def _rule_forms(rule: Rule) -> _RuleForms:
-    forms = _RuleForms()
-    _function_forms(rule, forms)
-    if forms.compiled:
-        _caller_groups(rule, forms)
-        if not forms.caller_groups:
-            forms.drop()  # nobody is allowed: nothing to filter
-    return forms
+# -- clauses ------------------------------------------------------------------------------
 
 
 def _product(groups: list[_Alternatives]) -> list[_Term]:
@@ -479,29 +333,221 @@ def _split(
     return clauses
 
 
-def _deliver_clauses(forms: _RuleForms, level: _Level) -> list[dict[str, Any]]:
-    """The function could be the rule's and the caller is none that the rule allows."""
-    names: _Alternatives = [[(FUNCTION_NAME, _Match(frozenset(forms.maybe(level))))]]
-    if level.versions:
-        names.append([(FUNCTION_VERSION, _Match(frozenset(forms.maybe_arns)))])
-    if not forms.compiled:  # whatever may be its function is delivered
-        return [_nest(dict(name)) for name in names]
-    return _clauses_for([names, *forms.caller_groups])
+# -- what the patterns say about a rule's functions -------------------------------------------
+
+_MAGIC = re.compile(r"\*|\?|\[")
 
 
-# -- the pattern ----------------------------------------------------------------------------
+# What `str.strip()` removes: `decide` reads a function name with this whitespace around it.
+WHITESPACE = tuple(c for c in map(chr, range(0x110000)) if c.isspace())
 
 
-def _combinations(node: Any) -> int:
+def _maybe_forms(pattern: str) -> set[str]:
+    """Wildcards that every functionName or functionVersion without whitespace around it
+    matches when it names a function that `pattern` matches, with any qualifier (from the
+    text or from `requestParameters.qualifier`). Names with whitespace around them are
+    delivered by the `padded-*` rules.
+
+    A glob's `?` and `[...]` become `*`, a superset. An ARN glob whose name part is a glob
+    may match the qualified ARN with the qualifier taken from `requestParameters`: there only
+    the literal start of the name part surely begins the name.
+    """
+    is_arn = pattern.startswith("arn:")
+    name = pattern.split(":")[6] if is_arn else pattern
+    if is_arn and _MAGIC.search(name):
+        start = _MAGIC.split(name)[0].replace("\\", "\\\\")
+        return {_join(start, "*"), _join("*:function:", start, "*")}
+    wild, _ = _wildcard(name)
+    return {_join(form, end) for form in (wild, f"*:function:{wild}") for end in ("", ":*")}
+
+
+def _padded_groups(
+    fields: Sequence[Path], chars: Sequence[str], budget: _Budget, base: Mapping[str, Any]
+) -> list[list[tuple[Path, str]]]:
+    """The (field, whitespace character) pairs in as few patterns as fit."""
+    pairs = [(path, char) for path in fields for char in chars]
+    chunks: list[list[tuple[Path, str]]] = []
+    while pairs:
+        size = len(pairs)
+        while size > 1 and not budget.fits(_padded_pattern(base, pairs[:size])):
+            size = (size + 1) // 2
+        chunks.append(pairs[:size])
+        pairs = pairs[size:]
+    return chunks
+
+
+def _padded_pattern(base: Mapping[str, Any], pairs: Sequence[tuple[Path, str]]) -> dict[str, Any]:
+    by_field: dict[Path, set[str]] = {}
+    for path, char in pairs:
+        by_field.setdefault(path, set()).update({_join(char, "*"), _join("*", char)})
+    group: _Alternatives = [[(path, _Match(frozenset(forms)))] for path, forms in by_field.items()]
+    return _narrowed(base, [group])
+
+
+@dataclass
+class _Sure:
+    """Function name forms that surely name a function of one rule (`decide` would match it),
+    as wildcards: `arns` (`...:function:NAME[:QUALIFIER]`, also for functionVersion) and
+    `names` (a bare `NAME[:QUALIFIER]`)."""
+
+    arns: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+
+
+def _qualifier_suffixes(rule: Rule, notes: list[str]) -> list[str] | None:
+    """What may follow a function name in a form surely of this rule: "" (unqualified) and
+    ":*" when every qualifier is, else ":QUALIFIER" for each qualifier glob. None: nothing."""
+    if "*" in rule.qualifiers:
+        return ["", ":*"]
+    suffixes = []
+    for qualifier in rule.qualifiers:
+        wild, exact = _wildcard(qualifier)
+        if exact:
+            suffixes.append(f":{wild}")
+        else:
+            notes.append(f"rule {rule.name!r}: qualifier {qualifier!r} is not compiled")
+    return suffixes or None
+
+
+def _sure_forms(rule: Rule, notes: list[str]) -> _Sure:
+    """The forms that surely name one of the rule's functions with one of its qualifiers.
+
+    A `*` may only end the name part: EventBridge's `*` also matches `:`, so `a*b` would match
+    `ax:yb` (function `ax`, qualifier `yb`), which the glob does not cover. Text `decide`
+    cannot parse (extra `:` parts) is never judged a violation or unmonitored, so the other
+    stars (before `:function:`, in a qualifier) are harmless.
+    """
+    sure = _Sure()
+    suffixes = _qualifier_suffixes(rule, notes)
+    if suffixes is None:
+        return sure
+    for pattern in rule.functions:
+        is_arn = pattern.startswith("arn:")
+        name = pattern.split(":")[6] if is_arn else pattern
+        wild, exact = _wildcard(pattern)
+        inner_star = "*" in name.rstrip("*")
+        qualified_arn = is_arn and pattern.count(":") == 7
+        if not exact or inner_star or (qualified_arn and suffixes != ["", ":*"]):
+            notes.append(f"rule {rule.name!r}: function {pattern!r} is not compiled as covered")
+            continue
+        ends = (
+            [""] if qualified_arn or (wild.endswith("*") and suffixes == ["", ":*"]) else suffixes
+        )
+        if is_arn:
+            sure.arns.update(_join(wild, end) for end in ends)
+        else:
+            sure.arns.update(_join("*:function:", wild, end) for end in ends)
+            sure.names.update(_join(wild, end) for end in ends)
+    return sure
+
+
+# -- what the patterns say about a rule's callers ---------------------------------------------
+
+
+def _exact_wildcards(rule: Rule, globs: Iterable[str], notes: list[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for glob in globs:
+        wild, exact = _wildcard(glob)
+        if exact:
+            out.add(wild)
+        else:
+            notes.append(f"rule {rule.name!r}: principal {glob!r} is not compiled")
+    return frozenset(out)
+
+
+def _service_groups(entries: list[AllowEntry]) -> list[_Alternatives]:
+    """ "The caller is none of these services as allowed", split on `invokedBy`: another (or
+    no) service, or one of them with a source ARN or account none of its entries allows."""
+    if not entries:
+        return []
+    services = frozenset(e.service for e in entries if e.service)
+    alternatives: _Alternatives = [[(INVOKED_BY, _Differs(services, absent_ok=True))]]
+    plain = {e.service for e in entries if e.service and not e.source_arn and not e.source_account}
+    for service in sorted(services - plain):
+        this = _Match(frozenset({service}))
+        per_account: dict[str | None, set[str | None]] = {}
+        for entry in entries:
+            if entry.service == service:
+                per_account.setdefault(entry.source_account, set()).add(entry.source_arn)
+        groups: list[_Alternatives] = []
+        for account, source_arns in sorted(per_account.items(), key=str):
+            group: _Alternatives = []
+            if None not in source_arns:
+                wilds = [_wildcard(s) for s in source_arns if s]
+                if all(exact for _, exact in wilds):
+                    values = frozenset(w for w, _ in wilds)
+                    group.append([(SOURCE_ARN, _Differs(values, absent_ok=False))])
+                else:  # not expressible: allowed (here) only when the record names no source
+                    group.append([(SOURCE_ARN, _Present())])
+            if account:
+                group.append([(SOURCE_ACCOUNT, _Differs(frozenset({account}), absent_ok=False))])
+            groups.append(group)
+        for term in _product(groups):
+            alternatives.append([(INVOKED_BY, this), *term.items()])
+    return [alternatives]
+
+
+def _lasting(entry: AllowEntry) -> bool:
+    """An entry that allows for good: one that expires stops allowing after synth, so the
+    rule must not leave its callers out."""
+    return getattr(entry, "expires", None) is None
+
+
+def _caller_groups(rule: Rule, notes: list[str]) -> list[_Alternatives]:
+    """ "The caller is not allowed by rule": one group (a disjunction) per kind of allow entry;
+    the rule's pattern is their conjunction."""
+    entries = [e for e in rule.allow if _lasting(e)]
+    groups = _service_groups([e for e in entries if e.service])
+    principals = [e.principal for e in entries if e.principal]
+    roles = _exact_wildcards(rule, [p for p in principals if ":role/" in p], notes)
+    if roles:
+        groups.append(
+            [
+                [(IDENTITY_TYPE, _Differs(frozenset({ASSUMED_ROLE}), absent_ok=True))],
+                [(ISSUER_ARN, _Differs(roles, absent_ok=True))],
+            ]
+        )
+    others = _exact_wildcards(rule, [p for p in principals if ":role/" not in p], notes)
+    if others:
+        groups.append(
+            [
+                [(IDENTITY_TYPE, _Differs(frozenset(ARN_IDENTITY_TYPES), absent_ok=True))],
+                [(IDENTITY_ARN, _Differs(others, absent_ok=True))],
+            ]
+        )
+    accounts = frozenset(e.account for e in entries if e.account)
+    if accounts:
+        groups.append([[(IDENTITY_ACCOUNT, _Differs(accounts, absent_ok=True))]])
+    return groups
+
+
+def _function_group(forms: frozenset[str]) -> _Alternatives:
+    """The function `decide` reads may be one of `forms`: it reads functionName when that is
+    a non-empty string, else functionVersion when that is one, else `resources` (any)."""
+    return [
+        [(FUNCTION_NAME, _Match(forms))],
+        [
+            (FUNCTION_NAME, _Match(frozenset(), or_not_text=True)),
+            (FUNCTION_VERSION, _Match(forms, or_not_text=True)),
+        ],
+    ]
+
+
+# -- patterns -------------------------------------------------------------------------------
+
+
+def combinations(node: Any) -> int:
     """How many plain patterns a pattern with (nested) `$or` stands for."""
+    if isinstance(node, list):
+        return max((combinations(item) for item in node), default=1)
     if not isinstance(node, Mapping):
         return 1
     count = 1
     for key, value in node.items():
         if key == "$or":
-            count *= sum(_combinations(item) for item in value)
+            count *= sum(combinations(item) for item in value)
         else:
-            count *= _combinations(value)
+            count *= combinations(value)
     return count
 
 
@@ -510,194 +556,221 @@ def pattern_size(pattern: Any) -> int:
     return len(json.dumps(pattern, separators=(",", ":")))
 
 
-def edge_filtered_pattern(
+def _narrowed(base: Mapping[str, Any], groups: Sequence[_Alternatives]) -> dict[str, Any]:
+    """`base` AND every group (each a disjunction)."""
+    detail = dict(base["detail"])
+    if groups:
+        clauses = _clauses_for(list(groups))
+        if len(clauses) == 1:
+            detail.update(clauses[0])
+        else:
+            detail["$or"] = clauses
+    return {**base, "detail": detail}
+
+
+@dataclass
+class _Budget:
+    limit: int
+    allowance: int
+
+    def size(self, pattern: dict[str, Any]) -> int:
+        return pattern_size(pattern) + self.allowance
+
+    def fits(self, pattern: dict[str, Any]) -> bool:
+        return self.size(pattern) <= self.limit and combinations(pattern) <= MAX_OR_TERMS
+
+
+def _edge_rule(
+    key: str,
+    description: str,
+    pattern: dict[str, Any],
+    budget: _Budget,
+    *,
+    rules: tuple[str, ...] = (),
+    filtering: bool = False,
+) -> EdgeRule:
+    return EdgeRule(
+        key,
+        description,
+        pattern,
+        budget.size(pattern),
+        combinations(pattern),
+        rules,
+        filtering,
+    )
+
+
+def _rule_for(
+    rule: Rule, base: Mapping[str, Any], budget: _Budget, notes: list[str], warnings: list[str]
+) -> EdgeRule:
+    """ "Invokes of the rule's functions whose caller is not on its allow list", loosened until
+    it fits: allow entries left out last first, then the function part, then nothing."""
+    functions = _function_group(frozenset(f for p in rule.functions for f in _maybe_forms(p)))
+    callers = _caller_groups(rule, notes)
+    description = f"Invokes of allowlist rule {rule.name}'s functions by callers it does not allow"
+    for kept in range(len(callers), -1, -1):
+        pattern = _narrowed(base, [functions, *callers[:kept]])
+        if budget.fits(pattern):
+            if kept < len(callers):
+                notes.append(
+                    f"rule {rule.name!r}: {len(callers) - kept} kind(s) of allowed callers do not "
+                    f"fit in its pattern ({budget.limit} characters): their Invokes are delivered"
+                )
+            return _edge_rule(
+                f"rule-{rule.name}",
+                description,
+                pattern,
+                budget,
+                rules=(rule.name,),
+                filtering=kept > 0,
+            )
+    callers_only = _narrowed(base, callers)
+    if callers and budget.fits(callers_only):
+        warnings.append(
+            f"edge filter: rule {rule.name!r}'s functions do not fit in its pattern: every "
+            "Invoke by a caller it does not allow is delivered, of any function"
+        )
+        return _edge_rule(
+            f"rule-{rule.name}", description, callers_only, budget, rules=(rule.name,)
+        )
+    warnings.append(
+        f"edge filter: rule {rule.name!r} does not fit in a pattern of {budget.limit} "
+        "characters: every Invoke is delivered"
+    )
+    return _edge_rule(f"rule-{rule.name}", description, dict(base), budget, rules=(rule.name,))
+
+
+def _unmatched_rule(
+    config: AllowlistConfig, base: Mapping[str, Any], budget: _Budget, notes: list[str]
+) -> EdgeRule:
+    """Invokes whose function no rule surely covers; as many rules' forms as fit (a rule left
+    out has every Invoke of its functions delivered here)."""
+    sures = [(rule.name, _sure_forms(rule, notes)) for rule in config.rules]
+    description = "Invokes of functions that no allowlist rule covers"
+    for count in range(len(sures), 0, -1):
+        kept = sures[:count]
+        for names, versions in ((True, True), (False, True), (True, False), (False, False)):
+            pattern = _unmatched_pattern(base, [s for _, s in kept], names=names, versions=versions)
+            if pattern is not None and budget.fits(pattern):
+                if not names:
+                    notes.append(
+                        "unmatched: bare function names are not compiled (pattern size): "
+                        "Invokes that name a covered function without an ARN are delivered"
+                    )
+                if not versions:
+                    notes.append(
+                        "unmatched: functionVersion is not compiled (pattern size): Invokes "
+                        "without a functionName (Step Functions) are delivered"
+                    )
+                if count < len(sures):
+                    left = ", ".join(repr(name) for name, _ in sures[count:])
+                    notes.append(
+                        f"unmatched: rules {left} do not fit in its pattern: every Invoke "
+                        "of their functions is delivered"
+                    )
+                return _edge_rule("unmatched", description, pattern, budget)
+    if sures:
+        notes.append("unmatched: no rule fits in its pattern: every Invoke is delivered")
+    return _edge_rule("unmatched", description, dict(base), budget)
+
+
+def _unmatched_pattern(
+    base: Mapping[str, Any], sures: list[_Sure], *, names: bool, versions: bool
+) -> dict[str, Any] | None:
+    arns = frozenset(form for sure in sures for form in sure.arns)
+    forms = arns | frozenset(form for sure in sures for form in sure.names) if names else arns
+    if not forms:
+        return None
+    without_name: _Term = {FUNCTION_NAME: _Absent()}
+    if versions:
+        # functionVersion holds a version-qualified ARN: the qualified forms are enough (fewer
+        # forms only deliver more).
+        qualified = frozenset(form for form in arns if form.endswith("*"))
+        without_name[FUNCTION_VERSION] = _Differs(qualified or arns, absent_ok=True)
+    clauses = [
+        # decide reads the function from functionName, which is none of the covered forms,
+        _nest({FUNCTION_NAME: _Differs(forms, absent_ok=False)}),
+        # or, without a functionName (Step Functions), from functionVersion (or resources).
+        _nest(without_name),
+    ]
+    return {**base, "detail": {**base["detail"], "$or": clauses}}
+
+
+def _coarse_rule(rules: list[Rule], base: Mapping[str, Any], budget: _Budget) -> EdgeRule:
+    names = tuple(rule.name for rule in rules)
+    forms = frozenset(f for rule in rules for p in rule.functions for f in _maybe_forms(p))
+    pattern = _narrowed(base, [_function_group(forms)])
+    if not budget.fits(pattern):
+        pattern = dict(base)
+    description = "Invokes of the functions of the allowlist rules without a rule of their own"
+    return _edge_rule("coarse", description, pattern, budget, rules=names)
+
+
+def compile_edge_rules(
     base: Mapping[str, Any],
     config: AllowlistConfig,
     *,
     limit: int = PATTERN_SIZE_LIMIT,
+    max_rules: int = RULES_PER_BUS,
     size_allowance: int = 0,
-) -> EdgeFilter:
-    """`base` (the plain pattern) narrowed so that Invokes by allowed callers are not delivered.
+) -> EdgeRules:
+    """The EventBridge rules that together deliver every Invoke of `base` that `decide` may
+    judge a violation, unmonitored (with `unmatched: report`) or a failed call.
 
-    When the result does not fit EventBridge's limits, less is compiled, in this order, until
-    it fits: functionVersion (Invokes without a functionName are then all delivered), then
-    whole rules, the largest first. A rule left out is named in the warning; with none left,
-    the plain pattern is returned with a warning. `size_allowance`: characters to add to the
-    measured size, for values that are still placeholders (CDK tokens) when it is built.
+    `limit`: the pattern size quota; `max_rules`: how many rules this pipeline may put on the
+    bus (at most; beyond it the remaining allowlist rules share one coarse rule);
+    `size_allowance`: characters to add to each measured size, for values that are still
+    placeholders when it is built. Raises EdgeFilterError when not even the fixed rules fit.
     """
-    plain = dict(base)
-    plain_size = pattern_size(plain) + size_allowance
+    budget = _Budget(limit, size_allowance)
     detail = base.get("detail")
     if not isinstance(detail, Mapping) or "$or" in detail:
-        problem = "edge filter: the plain pattern has no detail object or already uses $or"
-        return EdgeFilter(plain, plain_size, warning=problem)
-    rules = [(rule.name, _rule_forms(rule)) for rule in config.rules]
-    notes = [note for _, forms in rules for note in forms.notes]
-    left_out: list[str] = []
-    budget = limit - size_allowance
-    while any(forms.compiled for _, forms in rules):
-        found = next(
-            (
-                (level, pattern)
-                for level in LEVELS
-                if _fits(pattern := _pattern(plain, detail, rules, level), budget)
-            ),
-            None,
+        raise EdgeFilterError("edge filter: the Invoke pattern has no detail or already uses $or")
+    if not budget.fits(dict(base)):
+        raise EdgeFilterError(
+            f"edge filter: the Invoke pattern alone is {budget.size(dict(base))} characters, "
+            f"over the pattern size setting ({limit})"
         )
-        if found is not None:
-            level, pattern = found
-            notes.extend(_level_notes(level))
-            warning = None
-            if left_out:
-                warning = (
-                    f"edge filter: rules {', '.join(left_out)} do not fit in the pattern "
-                    f"({limit} characters): every Invoke of their functions is delivered"
-                )
-            filtered = tuple(name for name, forms in rules if forms.compiled)
-            size = pattern_size(pattern) + size_allowance
-            return EdgeFilter(pattern, size, filtered, tuple(notes), warning)
-        name, dropped = _rule_to_drop(plain, detail, rules, budget)
-        dropped.drop()
-        left_out.append(repr(name))
-    warning = None
-    if left_out:
-        warning = (
-            f"edge filter: the compiled pattern does not fit in {limit} characters; using the "
-            "plain pattern: every Invoke reaches the validator, which still judges it"
+    notes: list[str] = []
+    warnings: list[str] = []
+    fixed = [
+        _edge_rule(
+            "failed-invokes",
+            "Invokes that failed (errorCode set): the broken-caller watch needs them",
+            _narrowed(base, [[[(ERROR_CODE, _Present())]]]),
+            budget,
         )
-    return EdgeFilter(plain, plain_size, notes=tuple(notes), warning=warning)
-
-
-def _fits(pattern: dict[str, Any], budget: int) -> bool:
-    return pattern_size(pattern) <= budget and _combinations(pattern) <= MAX_OR_TERMS
-
-
-def _pattern(
-    plain: dict[str, Any],
-    detail: Mapping[str, Any],
-    rules: list[tuple[str, _RuleForms]],
-    level: _Level,
-) -> dict[str, Any]:
-    """The plain pattern AND the `$or` of the deliver clauses (the plain one: none compiled)."""
-    sure = frozenset(form for _, forms in rules for form in forms.sure(level))
-    if not sure:
-        return plain
-    absent: _Term = {FUNCTION_NAME: _Absent()}
-    if level.versions:
-        versions = frozenset(form for _, forms in rules for form in forms.sure_versions(level))
-        absent[FUNCTION_VERSION] = _Differs(versions, absent_ok=True)
-    clauses = [
-        # decide reads the function from functionName, which no compiled rule surely has,
-        _nest({FUNCTION_NAME: _Differs(sure, absent_ok=False)}),
-        # or, without a functionName (Step Functions), from functionVersion (or resources).
-        _nest(absent),
     ]
-    delivers = [clause for _, forms in rules for clause in _deliver_clauses(forms, level)]
-    return {**plain, "detail": {**detail, "$or": clauses + _merge_names(delivers)}}
-
-
-def _name_field(node: Any) -> tuple[str, str] | None:
-    """The (parent, key) of a clause part that only names the function, else None."""
-    if isinstance(node, dict) and len(node) == 1:
-        for parent, key in (FUNCTION_NAME, FUNCTION_VERSION):
-            inner = node.get(parent)
-            if isinstance(inner, dict) and list(inner) == [key]:
-                return parent, key
-    return None
-
-
-def _merge_names(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(A and X) or (B and X) as (A or B) and X, for the function names A, B of clauses that
-    say the same about the caller X (rules that allow the same callers)."""
-    groups: dict[str, tuple[dict[str, Any], dict[tuple[str, str], list[Any]], bool]] = {}
-    for clause in clauses:
-        split = _split_names(clause)
-        if split is None:
-            groups[json.dumps(clause, sort_keys=True)] = (clause, {}, False)
-            continue
-        rest, names, inline = split
-        signature = json.dumps([inline, sorted(names), rest], sort_keys=True)
-        _, merged, _ = groups.setdefault(signature, (rest, {}, inline))
-        for name_field, values in names.items():
-            known = merged.setdefault(name_field, [])
-            known.extend(v for v in values if v not in known)
-    out = []
-    for rest, names, inline in groups.values():
-        parts = [
-            {parent: {key: sorted(values, key=json.dumps)}}
-            for (parent, key), values in sorted(names.items())
-        ]
-        if not parts:
-            out.append(rest)
-        elif inline:
-            ((parent, inner),) = parts[0].items()
-            out.append({**rest, parent: {**rest.get(parent, {}), **inner}})
-        else:
-            out.append({**rest, "$or": parts})
-    return out
-
-
-def _split_names(
-    clause: dict[str, Any],
-) -> tuple[dict[str, Any], dict[tuple[str, str], list[Any]], bool] | None:
-    """A clause as (the rest, its function name fields and values, whether the one name field
-    is inline rather than in its `$or`), or None when its names are not separable."""
-    alternatives = clause.get("$or")
-    if alternatives:
-        fields = [_name_field(a) for a in alternatives]
-        if not all(fields) or len(set(fields)) != len(fields):
-            return None
-        names = {f: a[f[0]][f[1]] for f, a in zip(fields, alternatives, strict=True) if f}
-        return {k: v for k, v in clause.items() if k != "$or"}, names, False
-    inline = [
-        (parent, key)
-        for parent, key in (FUNCTION_NAME, FUNCTION_VERSION)
-        if isinstance(clause.get(parent), dict) and key in clause[parent]
-    ]
-    if len(inline) != 1:
-        return None
-    parent, key = inline[0]
-    inner = {k: v for k, v in clause[parent].items() if k != key}
-    rest = {k: v for k, v in clause.items() if k != parent} | ({parent: inner} if inner else {})
-    return rest, {(parent, key): clause[parent][key]}, True
-
-
-def _rule_to_drop(
-    plain: dict[str, Any],
-    detail: Mapping[str, Any],
-    rules: list[tuple[str, _RuleForms]],
-    budget: int,
-) -> tuple[str, _RuleForms]:
-    """The compiled rule to leave out: the last one (in the file's order) whose absence makes
-    the pattern fit, so that as many rules as possible stay, else the last one."""
-    lowest = LEVELS[-1]
-    compiled = [(name, forms) for name, forms in rules if forms.compiled]
-
-    def fits_without(forms: _RuleForms) -> bool:
-        stub = _RuleForms(maybe_arns=forms.maybe_arns, maybe_names=forms.maybe_names)
-        rest = [(n, stub if f is forms else f) for n, f in rules]
-        return _fits(_pattern(plain, detail, rest, lowest), budget)
-
-    enough = [item for item in compiled if fits_without(item[1])]
-    return enough[-1] if enough else compiled[-1]
-
-
-def _level_notes(level: _Level) -> list[str]:
-    notes = []
-    if not level.versions:
-        notes.append(
-            "functionVersion is not compiled (pattern size): Invokes without a functionName "
-            "(Step Functions) are delivered"
+    chunks = _padded_groups((FUNCTION_NAME, FUNCTION_VERSION), WHITESPACE, budget, base)
+    for index, chunk in enumerate(chunks, start=1):
+        padded = _padded_pattern(base, chunk)
+        fixed.append(
+            _edge_rule(
+                f"padded-{index}",
+                "Invokes that name the function with whitespace around it",
+                padded if budget.fits(padded) else dict(base),
+                budget,
+            )
         )
-    if level.names == "arns":
-        notes.append(
-            "bare function names are not compiled (pattern size): Invokes that name the "
-            "function without an ARN are delivered"
+    if config.defaults.unmatched == "report":
+        fixed.append(_unmatched_rule(config, base, budget, notes))
+    rules = list(config.rules)
+    own = len(rules)
+    if len(fixed) + own > max_rules:
+        minimum = len(fixed) + 1
+        if max_rules < minimum:
+            raise EdgeFilterError(
+                f"edge filter: the rules-per-bus setting ({max_rules}) is below the {minimum} "
+                "rules the pipeline needs at least; raise it"
+            )
+        own = max_rules - len(fixed) - 1
+        left = ", ".join(repr(rule.name) for rule in rules[own:])
+        warnings.append(
+            f"edge filter: {len(fixed) + len(rules)} rules are over the rules-per-bus setting "
+            f"({max_rules}): allowlist rules {left} share one coarse rule that delivers every "
+            "Invoke of their functions"
         )
-    elif level.names == "loose":
-        notes.append(
-            "function names are compiled as prefixes (pattern size): an Invoke of a function no "
-            "rule covers, whose name starts like a compiled rule's and whose caller that rule "
-            "allows, is dropped rather than reported unmonitored"
-        )
-    return notes
+    compiled = [_rule_for(rule, base, budget, notes, warnings) for rule in rules[:own]]
+    if own < len(rules):
+        compiled.append(_coarse_rule(rules[own:], base, budget))
+    return EdgeRules(tuple(compiled + fixed), tuple(notes), tuple(warnings))

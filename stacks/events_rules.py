@@ -14,9 +14,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.edge_filter import EdgeRules
+
 __all__ = [
     "RULE_MAX_EVENT_AGE",
     "RULE_RETRY_ATTEMPTS",
+    "VALIDATOR_SOURCES_MAX",
     "CentralBusPolicy",
     "InvokeRules",
     "cdk_event_pattern",
@@ -46,45 +49,54 @@ def cdk_event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
     return events.EventPattern(**{_PATTERN_FIELDS[key]: value for key, value in pattern.items()})
 
 
-class InvokeRules(Construct):
-    """The rule(s) on the default bus that send the Invoke events the validator must judge
-    to it, with retries and a dead-letter queue.
+# Each rule adds one statement (about 350 bytes) to the validator's resource policy, which
+# Lambda limits to 20 KB: beyond this many rules the allowlist's last rules share a coarse one.
+VALIDATOR_SOURCES_MAX = 50
 
-    `pattern` is `stacks.pattern.event_pattern`'s plain dict. The rule is this construct's
-    default child, so that its logical id is that of a rule created in the construct's place.
-    """
+
+class InvokeRules(Construct):
+    """The rules on the default bus that send the Invoke events the validator must judge to
+    it, with retries and a dead-letter queue: one per `stacks.edge_filter.EdgeRule`, named by
+    its key (`rule-NAME`, `unmatched`, `failed-invokes`, `padded-N`, `coarse`)."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        pattern: Mapping[str, Any],
+        rules: EdgeRules,
         validator: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.rule = events.Rule(
-            self,
-            "Default",
-            description="Lambda Invoke data events, except invoke-audit's own functions",
-            event_pattern=cdk_event_pattern(pattern),
-        )
-        # The edge filter matches explicit JSON nulls, which CDK drops from an object pattern:
-        # the template carries the pattern as JSON text instead (CloudFormation takes either),
-        # exactly as compiled and tested.
-        cfn_rule = self.rule.node.default_child
-        assert isinstance(cfn_rule, events.CfnRule)
-        cfn_rule.add_property_override("EventPattern", json.dumps(pattern, separators=(",", ":")))
-        self.rule.add_target(
-            targets.LambdaFunction(
-                validator,
-                dead_letter_queue=dead_letter_queue,
-                retry_attempts=RULE_RETRY_ATTEMPTS,
-                max_event_age=RULE_MAX_EVENT_AGE,
+        built: list[events.Rule] = []
+        self.by_key: dict[str, events.Rule] = {}
+        for edge_rule in rules.rules:
+            rule = events.Rule(
+                self,
+                edge_rule.key,
+                description=edge_rule.description[:512],
+                event_pattern=cdk_event_pattern(edge_rule.pattern),
             )
-        )
-        self.rules: tuple[events.Rule, ...] = (self.rule,)
+            # The patterns match explicit JSON nulls, which CDK drops from an object pattern:
+            # the template carries each pattern as JSON text instead (CloudFormation takes
+            # either), exactly as compiled and tested.
+            cfn_rule = rule.node.default_child
+            assert isinstance(cfn_rule, events.CfnRule)
+            cfn_rule.add_property_override(
+                "EventPattern", json.dumps(edge_rule.pattern, separators=(",", ":"))
+            )
+            rule.add_target(
+                targets.LambdaFunction(
+                    validator,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=RULE_RETRY_ATTEMPTS,
+                    max_event_age=RULE_MAX_EVENT_AGE,
+                )
+            )
+            built.append(rule)
+            self.by_key[edge_rule.key] = rule
+        self.rules: tuple[events.Rule, ...] = tuple(built)
 
 
 class CentralBusPolicy(Construct):

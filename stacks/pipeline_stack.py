@@ -22,12 +22,12 @@ from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
-from stacks.canary import Canary, canary_function_name
-from stacks.events_rules import CentralBusPolicy, InvokeRules
+from stacks.canary import CANARY_RULE, Canary, canary_function_name
+from stacks.events_rules import VALIDATOR_SOURCES_MAX, CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
 from stacks.keys import pipeline_key
-from stacks.pattern import event_pattern
+from stacks.pattern import edge_rules
 from stacks.queues import RemediationQueue, dead_letter_queue
 from stacks.remediator import QUEUE_VISIBILITY, REMEDIATOR_TIMEOUT, Remediator
 from stacks.settings import AccountRole, DeploySettings
@@ -104,10 +104,11 @@ class InvokeAuditStack(cdk.Stack):
         self.rules = InvokeRules(
             self,
             "InvokeRule",
-            pattern=event_pattern(
+            rules=edge_rules(
                 own_function_arns=self.own_function_arns,
                 allowlist=allowlist,
                 size_limit=settings.pattern_size_limit,
+                max_rules=min(settings.max_event_rules, VALIDATOR_SOURCES_MAX),
             ),
             validator=self.validator.function,
             dead_letter_queue=self.validator_dlq,
@@ -181,7 +182,9 @@ class InvokeAuditStack(cdk.Stack):
         # What `invoke-audit selftest` and `status` read.
         cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
         cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
-        cdk.CfnOutput(self, "InvokeRuleName", value=self.rules.rule.rule_name)
+        # The edge rule that delivers the canary's Invokes (its allowlist rule comes first).
+        canary_rule = self.rules.by_key.get(f"rule-{CANARY_RULE}", self.rules.rules[0])
+        cdk.CfnOutput(self, "InvokeRuleName", value=canary_rule.rule_name)
         trail = self.trail.trail
         if trail is not None:
             cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)

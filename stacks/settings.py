@@ -58,6 +58,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:organization-id": "",
     "invoke-audit:member-account-ids": "",
     "invoke-audit:event-pattern-size-limit": 2048,
+    "invoke-audit:max-event-rules": 300,
     "invoke-audit:regions": "",
     "invoke-audit:heartbeat-hours": 0,
     "invoke-audit:object-lock-days": 0,
@@ -194,6 +195,7 @@ class DeploySettings:
     organization_id: str | None = None
     member_account_ids: tuple[str, ...] = ()
     pattern_size_limit: int = 2048  # EventBridge's default quota; adjustable up to 4096
+    max_event_rules: int = 300  # rules the pipeline may put on the bus (EventBridge: 300 per bus)
     regions: tuple[str, ...] = ()  # () = the home region only; else home first
     heartbeat_hours: int = 0  # 0 = no heartbeat alarm
     object_lock_days: int = 0  # 0 = no Object Lock on the backup and trail buckets
@@ -288,6 +290,7 @@ class DeploySettings:
             ),
             member_account_ids=_accounts(value, "invoke-audit:member-account-ids"),
             pattern_size_limit=_pattern_limit(value, "invoke-audit:event-pattern-size-limit"),
+            max_event_rules=_rule_count(value, "invoke-audit:max-event-rules"),
             regions=_regions(value, "invoke-audit:regions"),
             heartbeat_hours=_bounded(value, "invoke-audit:heartbeat-hours", 0, 24, "hours"),
             object_lock_days=_bounded(value, "invoke-audit:object-lock-days", 0, 36500, "days"),
@@ -419,6 +422,15 @@ def _pattern_limit(value: Callable[[str], Any], key: str) -> int:
         raise SettingsError(
             f"context {key}: EventBridge allows 2048 (default) to 4096 characters; got {got!r}"
         )
+    return int(got)
+
+
+def _rule_count(value: Callable[[str], Any], key: str) -> int:
+    got = value(key)
+    if isinstance(got, bool) or not isinstance(got, (int, str)) or not str(got).isdigit():
+        raise SettingsError(f"context {key}: expected a number of rules, got {got!r}")
+    if not 1 <= int(got) <= 10_000:
+        raise SettingsError(f"context {key}: expected 1 to 10000 rules; got {got!r}")
     return int(got)
 
 

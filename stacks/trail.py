@@ -43,11 +43,13 @@ def trail_selectors(*, management_events: bool) -> list[dict[str, Any]]:
         )
     selectors.append(
         {
-            "Name": "Lambda Invoke of every function",
+            "Name": "Lambda invocations of every function",
             "FieldSelectors": [
                 {"Field": "eventCategory", "Equals": ["Data"]},
                 {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
-                {"Field": "eventName", "Equals": ["Invoke"]},
+                # Invoke, and InvokeAsync / InvokeWithResponseStream should CloudTrail record
+                # them (its documentation lists Invoke only), with any date suffix.
+                {"Field": "eventName", "StartsWith": ["Invoke"]},
             ],
         }
     )
@@ -64,6 +66,7 @@ def _cfn_selectors(
                 cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
                     field=field["Field"],
                     equal_to=field.get("Equals"),
+                    starts_with=field.get("StartsWith"),
                 )
                 for field in selector["FieldSelectors"]
             ],

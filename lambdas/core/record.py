@@ -56,8 +56,11 @@ __all__ = [
 
 LAMBDA_SOURCE = "lambda.amazonaws.com"
 INVOKE = "Invoke"
-# InvokeAsync is the deprecated asynchronous invoke API: it runs the function like Invoke.
-INVOCATIONS = frozenset({INVOKE, "InvokeAsync"})
+# The invocation APIs: InvokeAsync (deprecated) runs the function like Invoke, and so does
+# InvokeWithResponseStream. CloudTrail's documentation lists only Invoke as a Lambda data
+# event; the others are judged alike whenever they are recorded (a missed invocation costs
+# more than a logged one). InvokeExecution is the asynchronous run of an Invoke.
+INVOCATIONS = frozenset({INVOKE, "InvokeAsync", "InvokeWithResponseStream"})
 
 FieldPath = tuple[str, ...]
 FUNCTION_NAME: FieldPath = ("requestParameters", "functionName")
@@ -77,7 +80,8 @@ ROOT = "Root"
 # the account).
 ARN_IDENTITY_TYPES = ("IAMUser", ROOT, "FederatedUser", "IdentityCenterUser")
 
-_SUFFIX = re.compile(r"\d{8}(v\d+)?\Z")
+# An API version date, 20YYMMDD (the edge filter selects `Invoke20...` on this).
+_SUFFIX = re.compile(r"20[0-9]{6}(v[0-9]+)?\Z")
 _ASSUMED_ROLE = re.compile(r"arn:(?P<p>[^:]+):sts::(?P<a>[^:]+):assumed-role/(?P<role>[^/]+)/")
 
 

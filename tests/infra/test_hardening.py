@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from stacks.pattern import INVOKE_DETAIL_TYPE
+from stacks.pattern import INVOKE_DETAIL_TYPE, event_name_filter
 from stacks.tamper import PipelineResources, tamper_patterns
 from tests.support.synth import CENTRAL_BUS, HOME_REGION, OTHER_REGION, VARIANTS, Synth, flat
 
@@ -69,7 +69,10 @@ def test_no_name_prefix_in_selectors_patterns_or_denies(synth):
     for variant, artifact, template in _templates(synth):
         for trail in _of_type(template, "AWS::CloudTrail::Trail"):
             text = json.dumps(trail["AdvancedEventSelectors"])
-            assert "StartsWith" not in text and "EndsWith" not in text, (variant, artifact)
+            for selector in trail["AdvancedEventSelectors"]:
+                for field in selector["FieldSelectors"]:
+                    if field["Field"] != "eventName":  # `Invoke*`: event names, not functions
+                        assert not {"StartsWith", "EndsWith"} & set(field), (variant, artifact)
             assert "invoke-audit" not in text, (variant, artifact)
         for rule in _of_type(template, "AWS::Events::Rule"):
             text = flat(rule["EventPattern"])
@@ -82,7 +85,7 @@ def test_no_name_prefix_in_selectors_patterns_or_denies(synth):
                     text = " ".join(flat(r) for r in statement["Resource"])
                 assert not name_glob.search(text), (variant, artifact, statement)
         outputs = json.dumps(template.get("Outputs", {}))
-        assert "StartsWith" not in outputs
+        assert "NotStartsWith" not in outputs and "EndsWith" not in outputs
 
 
 def test_member_accounts_exclude_nothing(synth):
@@ -103,7 +106,7 @@ def test_each_listed_region_gets_a_forwarding_stack_to_the_home_bus(synth):
     _, forward = list(stacks)
     assert forward == f"InvokeAuditForward-regions-{OTHER_REGION}"
     (rule,) = _of_type(stacks[forward], "AWS::Events::Rule")
-    assert rule["EventPattern"]["detail"]["eventName"] == ["Invoke"]
+    assert rule["EventPattern"]["detail"]["eventName"] == event_name_filter()
     (target,) = rule["Targets"]
     assert flat(target["Arn"]) == (
         f"arn:aws:events:{HOME_REGION}:<Ref:AWS::AccountId>:event-bus/default"
@@ -165,7 +168,7 @@ def test_only_the_validator_and_ingest_may_send_violations(synth, variant, sende
     assert allowed == [{"Fn::GetAtt": [_role_of(synth, variant, f), "Arn"]} for f in senders]
 
 
-def test_only_the_invoke_rule_may_invoke_the_validator(synth):
+def test_only_the_edge_rules_may_invoke_the_validator(synth):
     for variant in ("standalone", "central", "regions"):
         resources = synth.templates[variant]["Resources"]
         validator = next(
@@ -180,13 +183,13 @@ def test_only_the_invoke_rule_may_invoke_the_validator(synth):
             if r["Type"] == "AWS::Lambda::Permission"
             and r["Properties"]["FunctionName"] == {"Fn::GetAtt": [validator, "Arn"]}
         ]
-        assert len(permissions) == 1, variant
-        (permission,) = permissions
-        assert permission["Principal"] == "events.amazonaws.com"
-        rule_id = permission["SourceArn"]["Fn::GetAtt"][0]
-        assert resources[rule_id]["Type"] == "AWS::Events::Rule"
-        targets = resources[rule_id]["Properties"]["Targets"]
-        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": [validator, "Arn"]}]
+        assert len(permissions) >= 3, variant  # one per edge rule
+        for permission in permissions:
+            assert permission["Principal"] == "events.amazonaws.com"
+            rule_id = permission["SourceArn"]["Fn::GetAtt"][0]
+            assert resources[rule_id]["Type"] == "AWS::Events::Rule"
+            targets = resources[rule_id]["Properties"]["Targets"]
+            assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": [validator, "Arn"]}]
 
 
 # -- 6. tamper rules --------------------------------------------------------------------

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 
 from cli.allowlist_file import load_allowlist
 from stacks.canary import with_canary_rule
-from stacks.pattern import event_pattern
+from stacks.pattern import edge_rules
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
 from tests.support.synth import EXISTING_BUCKET, Synth, flat
@@ -24,7 +24,7 @@ INVOKE_SELECTOR = {
     "FieldSelectors": [
         {"Field": "eventCategory", "Equals": ["Data"]},
         {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
-        {"Field": "eventName", "Equals": ["Invoke"]},
+        {"Field": "eventName", "StartsWith": ["Invoke"]},
     ],
 }
 MANAGEMENT_SELECTOR = {
@@ -46,16 +46,14 @@ def _function(synth: Synth, variant: str, name: str) -> tuple[str, dict[str, Any
     raise AssertionError(f"{variant}: no function named {name}")
 
 
-def _invoke_rule(synth: Synth, variant: str) -> dict[str, Any]:
-    """The rule that targets the validator."""
+def _validator_rules(synth: Synth, variant: str) -> list[dict[str, Any]]:
+    """The rules that target the validator (the edge rules)."""
     validator_id, _ = _function(synth, variant, f"invoke-audit-{variant}-validator")
-    rules = [
+    return [
         rule
         for rule in synth.resources(variant, "AWS::Events::Rule").values()
         if any(_ref_target(t["Arn"]) == validator_id for t in rule["Properties"]["Targets"])
     ]
-    assert len(rules) == 1
-    return rules[0]
 
 
 def _ref_target(value: Any) -> str:
@@ -97,7 +95,8 @@ def test_management_events_are_off_by_default_and_every_functions_invokes_are_re
     selectors = outputs["RequiredTrailSelectors"]["Value"]
     text = flat(selectors)
     assert "Management" not in text
-    assert "resources.ARN" not in text and "StartsWith" not in text
+    assert "resources.ARN" not in text and "NotStartsWith" not in text
+    assert '"StartsWith":["Invoke"]' in text.replace(" ", "")
 
 
 def test_trail_bucket_is_encrypted_private_versioned_logged_and_expires(synth):
@@ -150,30 +149,42 @@ def test_trail_bucket_policy_is_scoped_by_source_arn_and_ssl_only(synth):
 # -- EventBridge rule -------------------------------------------------------------------
 
 
-def test_rule_pattern_is_the_event_pattern_function_with_own_functions_excluded(synth):
-    rule = _invoke_rule(synth, "standalone")
+def test_the_rules_are_the_compiled_edge_rules_with_own_functions_excluded(synth):
+    rules = _validator_rules(synth, "standalone")
     allowlist = with_canary_rule(
         load_allowlist(REPO / "config" / "allowlist.yaml"), "invokeaudit-canary-standalone"
     )
     arn = "arn:<Ref:AWS::Partition>:lambda:<Ref:AWS::Region>:<Ref:AWS::AccountId>:function:"
     own = [f"{arn}invoke-audit-standalone-{name}" for name in ("validator", "remediator")]
-    expected = event_pattern(own_function_arns=own, allowlist=allowlist)
-    # The pattern is JSON text (so that the edge filter's nulls survive), joined around the
-    # own functions' exact ARNs, whose partition, region and account are resolved at deploy.
-    text = flat(rule["Properties"]["EventPattern"])
-    assert json.loads(text) == expected
-    assert json.loads(text)["detail"]["resources"] == {"ARN": [{"anything-but": sorted(own)}]}
-    assert "null" in text  # the edge filter's null matches are in the deployed pattern
-    assert "EventBusName" not in rule["Properties"]  # the default bus
+    expected = edge_rules(own_function_arns=own, allowlist=allowlist).rules
+    # JSON text (so that the patterns' nulls survive), joined around the own functions' exact
+    # ARNs, whose partition, region and account are resolved at deploy time.
+    deployed = {
+        r["Properties"]["Description"]: json.loads(flat(r["Properties"]["EventPattern"]))
+        for r in rules
+    }
+    assert deployed == {rule.description: rule.pattern for rule in expected}
+    assert {rule.key for rule in expected} >= {
+        "rule-blog-s3-trigger",
+        "unmatched",
+        "failed-invokes",
+    }
+    for rule in rules:
+        text = flat(rule["Properties"]["EventPattern"])
+        assert json.loads(text)["detail"]["resources"]["ARN"][0] == {"anything-but": sorted(own)}
+        assert "null" in text
+        assert "EventBusName" not in rule["Properties"]  # the default bus
 
 
-def test_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
-    rule = _invoke_rule(synth, "standalone")
-    (target,) = rule["Properties"]["Targets"]
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
-    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
-    dlq_id = _ref_target(target["DeadLetterConfig"]["Arn"])
-    assert synth.templates["standalone"]["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
+def test_every_rule_targets_the_validator_with_retries_and_a_dead_letter_queue(synth):
+    rules = _validator_rules(synth, "standalone")
+    assert len(rules) >= 3
+    for rule in rules:
+        (target,) = rule["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
+        dlq_id = _ref_target(target["DeadLetterConfig"]["Arn"])
+        assert synth.templates["standalone"]["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
 
 
 # -- functions --------------------------------------------------------------------------
