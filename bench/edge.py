@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any
 
 from bench import records
-from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from bench.records import ACCOUNT, ALLOWLIST, OWN_FUNCTIONS, OWN_PREFIX, REGION, invoke_set
 from cli.allowlist_file import load_allowlist
 from emulator.event_ruler import EventRuler, envelope
 from lambdas.core.decide import Verdict, decide
@@ -61,7 +61,7 @@ def measure(
     dropped: Counter[str] = Counter()
     false_negatives = 0
     for record, came in zip(batch, arrived, strict=True):
-        decision = decide(record, config, own_prefix=OWN_PREFIX)
+        decision = decide(record, config, own_functions=OWN_FUNCTIONS)
         total[decision.verdict.value] += 1
         if not came:
             dropped[decision.verdict.value] += 1

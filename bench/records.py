@@ -26,6 +26,10 @@ FOREIGN = "999988887777"
 REGION = "us-east-1"
 ALLOWLIST = Path(__file__).resolve().parent / "allowlist.yaml"
 OWN_PREFIX = "invoke-audit-"
+OWN_FUNCTIONS = frozenset(
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}{name}"
+    for name in ("validator", "remediator")
+)
 
 Record = dict[str, Any]
 

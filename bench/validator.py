@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.records import ACCOUNT, ALLOWLIST, OWN_PREFIX, REGION, invoke_set
+from bench.records import ACCOUNT, ALLOWLIST, OWN_FUNCTIONS, OWN_PREFIX, REGION, invoke_set
 from emulator.lambda_context import LambdaContext
 from tests.support.records import envelope
 
@@ -35,7 +35,7 @@ def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
     events = [
         envelope(r, account=ACCOUNT, id=r["eventID"])
         for r in invoke_set(count, seed=300)
-        if decide(r, config, own_prefix=OWN_PREFIX).verdict is not Verdict.VIOLATION
+        if decide(r, config, own_functions=OWN_FUNCTIONS).verdict is not Verdict.VIOLATION
     ]
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "allowlist.json"

@@ -10,12 +10,12 @@ from typing import Any
 
 from cli.advice import plural
 from cli.allowlist_file import load_allowlist
-from cli.scan import DEFAULT_CONFIG
+from cli.scan import DEFAULT_CONFIG, own_functions_of
 from lambdas.core.config import allowlist_warnings, check_partition
+from lambdas.core.guard import is_own
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
 from models.exceptions import InputError, RewriteError
-from models.names import DEFAULT_PREFIX
 from models.regions import KNOWN_REGIONS
 
 __all__ = ["register"]
@@ -24,7 +24,7 @@ __all__ = ["register"]
 def _rewrite(args: argparse.Namespace) -> int:
     config = load_allowlist(args.config)
     ref = parse_function_arn(args.function)
-    if ref.name.startswith(args.own_prefix) or config.is_protected(ref):
+    if is_own(ref, own_functions_of(args)) or config.is_protected(ref):
         raise InputError(f"{ref.arn} is protected: the remediator never changes its policy")
     rule = config.rule_for(ref)
     if rule is None:
@@ -67,7 +67,14 @@ def register(subparsers: Any) -> None:
     )
     rewrite.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
     rewrite.add_argument("--function", required=True, metavar="ARN")
-    rewrite.add_argument("--own-prefix", default=DEFAULT_PREFIX, help=argparse.SUPPRESS)
+    rewrite.add_argument(
+        "--own-function",
+        dest="own_functions",
+        action="append",
+        metavar="ARN",
+        help="the pipeline's own function (exact unqualified ARN; repeatable); default: "
+        "OWN_FUNCTION_ARNS",
+    )
     rewrite.add_argument("policy_file", metavar="POLICY_FILE")
     rewrite.set_defaults(func=_rewrite)
     check = subparsers.add_parser(

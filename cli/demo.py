@@ -371,7 +371,9 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
             "TOPIC_ARN": names["topic"],
             "BACKUP_BUCKET": BUCKET,
             "RATE_TABLE": TABLE,
-            "OWN_FUNCTION_PREFIX": DEFAULT_PREFIX,
+            "OWN_FUNCTION_ARNS": ",".join(
+                _context(function_name(f)).invoked_function_arn for f in ("validator", "remediator")
+            ),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "WARNING",

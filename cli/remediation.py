@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from cli.allowlist_file import load_allowlist
-from cli.scan import DEFAULT_CONFIG
+from cli.scan import DEFAULT_CONFIG, own_functions_of
 from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.remediation.remediate import Outcome, Violation
@@ -23,7 +23,6 @@ from lambdas.remediation.restore import Restorer, load_backup
 from lambdas.remediation.wiring import PolicyStores, build_remediator
 from models.arns import parse_function_arn
 from models.exceptions import InputError
-from models.names import DEFAULT_PREFIX
 
 __all__ = ["register"]
 
@@ -60,7 +59,7 @@ def _remediate(args: argparse.Namespace) -> int:
         backup_bucket=args.backup_bucket,
         rate_table=args.rate_table,
         topic_arn=args.topic_arn,
-        own_prefix=args.own_prefix,
+        own_functions=own_functions_of(args),
     )
     result = remediator.remediate(
         Violation(function=ref.arn, reason="remediation requested from the command line"),
@@ -105,9 +104,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remediate.add_argument("--topic-arn", default=os.environ.get("TOPIC_ARN"), metavar="ARN")
     remediate.add_argument("--region", help="region of the bucket, table and topic")
     remediate.add_argument(
-        "--own-prefix", default=os.environ.get("OWN_FUNCTION_PREFIX", DEFAULT_PREFIX),
-        help=argparse.SUPPRESS,
-    )  # fmt: skip
+        "--own-function",
+        dest="own_functions",
+        action="append",
+        metavar="ARN",
+        help="the pipeline's own function (exact unqualified ARN; repeatable); default: "
+        "OWN_FUNCTION_ARNS",
+    )
     remediate.set_defaults(func=_remediate)
 
     restore = subparsers.add_parser(

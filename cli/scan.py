@@ -14,6 +14,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -30,9 +31,9 @@ from lambdas.core.record import INVOKE, LAMBDA_SOURCE, base_event_name
 from lambdas.core.trust import judge_record, trusted_accounts
 from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
-from models.names import DEFAULT_PREFIX
+from models.names import own_function_arns
 
-__all__ = ["FileResult", "judge_bytes", "register", "run_scan"]
+__all__ = ["FileResult", "judge_bytes", "own_functions_of", "register", "run_scan"]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
 TRUST_ENV = "ALLOWED_ACCOUNTS"  # the functions' variable for the accounts they trust
@@ -93,7 +94,7 @@ def judge_bytes(
     data: bytes,
     source: str,
     config: AllowlistConfig,
-    own_prefix: str,
+    own_functions: AbstractSet[str],
     trusted: frozenset[str] | None = None,
 ) -> FileResult:
     """The rows of one file; `trusted`: the accounts whose functions are judged (None: all)."""
@@ -107,7 +108,9 @@ def judge_bytes(
                 trail_like += "eventSource" in record or "eventName" in record
             if not is_lambda_candidate(record):
                 continue
-            row = judge_record(record, config, own_prefix=own_prefix, trusted=trusted).to_dict()
+            row = judge_record(
+                record, config, own_functions=own_functions, trusted=trusted
+            ).to_dict()
             row["event_time"] = iso_utc(row["event_time"])
             row["source"] = source
             result.invokes += base_event_name(str(row["event_name"] or "")) == INVOKE
@@ -123,13 +126,17 @@ def judge_bytes(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(config_path: str, own_prefix: str, trusted: frozenset[str] | None) -> None:
-    _use(load_allowlist(config_path), own_prefix, trusted)
+def _init_worker(
+    config_path: str, own_functions: AbstractSet[str], trusted: frozenset[str] | None
+) -> None:
+    _use(load_allowlist(config_path), own_functions, trusted)
 
 
-def _use(config: AllowlistConfig, own_prefix: str, trusted: frozenset[str] | None) -> None:
+def _use(
+    config: AllowlistConfig, own_functions: AbstractSet[str], trusted: frozenset[str] | None
+) -> None:
     _WORKER["config"] = config
-    _WORKER["own_prefix"] = own_prefix
+    _WORKER["own_functions"] = own_functions
     _WORKER["trusted"] = trusted
 
 
@@ -153,7 +160,7 @@ def _judge_source(source: Source) -> FileResult:
         return FileResult(source.name, error=str(exc))
     with _without_cyclic_gc():
         return judge_bytes(
-            data, source.name, _WORKER["config"], _WORKER["own_prefix"], _WORKER["trusted"]
+            data, source.name, _WORKER["config"], _WORKER["own_functions"], _WORKER["trusted"]
         )
 
 
@@ -161,18 +168,18 @@ def _results(
     sources: list[Source],
     config: AllowlistConfig,
     config_path: str,
-    own_prefix: str,
+    own_functions: AbstractSet[str],
     trusted: frozenset[str] | None,
     jobs: int,
 ) -> Iterator[FileResult]:
     local = [s for s in sources if s.path is not None]
     if jobs > 1 and len(local) == len(sources) and len(sources) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        setup = (config_path, own_prefix, trusted)
+        setup = (config_path, own_functions, trusted)
         with context.Pool(min(jobs, len(sources)), _init_worker, setup) as pool:
             yield from pool.imap(_judge_source, sources, chunksize=1)
         return
-    _use(config, own_prefix, trusted)  # in process: the config run_scan already loaded
+    _use(config, own_functions, trusted)  # in process: the config run_scan already loaded
     for source in sources:
         yield _judge_source(source)
 
@@ -310,7 +317,7 @@ def run_scan(
     out: IO[str],
     err: IO[str],
     *,
-    own_prefix: str = DEFAULT_PREFIX,
+    own_functions: AbstractSet[str] = frozenset(),
     jobs: int | None = None,
     only: frozenset[str] | None = None,
     trusted: frozenset[str] | None = None,
@@ -329,7 +336,7 @@ def run_scan(
     rows = _Rows(fmt, out, only, _Table(only))
     rows.start()
     cores = jobs or os.cpu_count() or 1
-    for result in _results(sources, config, config_path, own_prefix, trusted, cores):
+    for result in _results(sources, config, config_path, own_functions, trusted, cores):
         progress.step(result)
         if result.error:
             errors += 1
@@ -368,6 +375,14 @@ def _only(text: str | None) -> frozenset[str] | None:
     return chosen
 
 
+def own_functions_of(args: argparse.Namespace) -> frozenset[str]:
+    """--own-function ARN (repeatable), else OWN_FUNCTION_ARNS: the pipeline's own functions."""
+    given = getattr(args, "own_functions", None)
+    if given:
+        return frozenset(given)
+    return own_function_arns(os.environ.get("OWN_FUNCTION_ARNS"))
+
+
 def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
@@ -383,6 +398,7 @@ def _command(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         only=only,
         trusted=trusted or None,
+        own_functions=own_functions_of(args),
     )
 
 
@@ -405,6 +421,14 @@ def register(subparsers: Any) -> None:
         metavar="VERDICT,...",
         help=f"show only these verdicts ({','.join(VERDICTS)}); the summary and the exit status "
         "still count every record. Without it the table hides ignored records",
+    )
+    parser.add_argument(
+        "--own-function",
+        dest="own_functions",
+        action="append",
+        metavar="ARN",
+        help="the pipeline's own function, judged `ignored` (exact unqualified ARN; "
+        "repeatable); default: OWN_FUNCTION_ARNS",
     )
     parser.add_argument(
         "--trust-account",

@@ -2,7 +2,9 @@
 
 The stacks name resources from these, the functions read their defaults from them, and the
 CLI and the demo use them for their defaults; a deployment may change the prefix (CDK
-context `invoke-audit:function-prefix`, env OWN_FUNCTION_PREFIX for the functions).
+context `invoke-audit:function-prefix`). The pipeline's own functions are known by their
+exact ARNs only (env OWN_FUNCTION_ARNS for the functions): a name prefix is no identity, since
+anyone may name a function like them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ __all__ = [
     "PROJECT",
     "SERVICE_NAME",
     "function_name",
+    "own_function_arns",
 ]
 
 PROJECT: Final = "invoke-audit"
@@ -34,3 +37,8 @@ FUNCTIONS: Final = ("validator", "remediator", "ingest")
 def function_name(function: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`validator` -> `invoke-audit-validator`: a pipeline function's deployed name."""
     return f"{prefix}{function}"
+
+
+def own_function_arns(listed: str | None) -> frozenset[str]:
+    """The pipeline's own functions from OWN_FUNCTION_ARNS (comma-separated unqualified ARNs)."""
+    return frozenset(arn.strip() for arn in (listed or "").split(",") if arn.strip())

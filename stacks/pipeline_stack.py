@@ -32,7 +32,7 @@ from stacks.queues import RemediationQueue, dead_letter_queue
 from stacks.remediator import QUEUE_VISIBILITY, REMEDIATOR_TIMEOUT, Remediator
 from stacks.settings import AccountRole, DeploySettings
 from stacks.storage import AccessLogsBucket, BackupBucket, RateLimitTable
-from stacks.tamper import TamperAlarms, watched_resources
+from stacks.tamper import PipelineResources, TamperAlarms
 from stacks.trail import trail_logs, trail_selectors
 from stacks.validator import Validator
 
@@ -198,3 +198,25 @@ class InvokeAuditStack(cdk.Stack):
                 trail_selectors(management_events=self.settings.management_events)
             ),
         )
+
+
+def watched_resources(stack: InvokeAuditStack) -> PipelineResources:
+    """The resources of a pipeline stack that the tamper rules watch."""
+    settings = stack.settings
+    trails: list[str] = []
+    keys = [stack.key.key_id, stack.key.key_arn]
+    if stack.trail.trail is not None:
+        trails = [settings.trail_name, stack.trail.trail.trail_arn]
+        keys += [stack.trail.trail.key.key_id, stack.trail.trail.key.key_arn]
+    elif settings.existing_trail_arn:
+        trails = [settings.existing_trail_arn, settings.existing_trail_arn.rsplit("/", 1)[-1]]
+    names = [settings.function_name(function) for function in settings.functions]
+    return PipelineResources(
+        trails=trails,
+        rules=[rule.rule_name for rule in stack.rules.rules],
+        functions=[*names, *stack.own_function_arns],
+        event_source_mappings=[stack.remediator.event_source.event_source_mapping_id],
+        queue_urls=[stack.queue.queue.queue_url],
+        keys=keys,
+        function_arns=stack.own_function_arns,
+    )

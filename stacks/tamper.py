@@ -17,7 +17,7 @@ the account records management (write) events, e.g. the organization trail or th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -34,15 +34,11 @@ from constructs import Construct
 from stacks.keys import encryption_key, service_may_use_key
 from stacks.pattern import INVOKE_DETAIL_TYPE
 
-if TYPE_CHECKING:
-    from stacks.pipeline_stack import InvokeAuditStack
-
 __all__ = [
     "TAMPER_CALLS",
     "PipelineResources",
     "TamperAlarms",
     "tamper_patterns",
-    "watched_resources",
 ]
 
 # The calls that silence the pipeline, by event source. Lambda's event names carry an API
@@ -77,28 +73,6 @@ class PipelineResources:
         self.queue_urls = list(queue_urls)
         self.keys = list(keys)
         self.function_arns = list(function_arns)
-
-
-def watched_resources(stack: InvokeAuditStack) -> PipelineResources:
-    """The resources of a pipeline stack that the tamper rules watch."""
-    settings = stack.settings
-    trails: list[str] = []
-    keys = [stack.key.key_id, stack.key.key_arn]
-    if stack.trail.trail is not None:
-        trails = [settings.trail_name, stack.trail.trail.trail_arn]
-        keys += [stack.trail.trail.key.key_id, stack.trail.trail.key.key_arn]
-    elif settings.existing_trail_arn:
-        trails = [settings.existing_trail_arn, settings.existing_trail_arn.rsplit("/", 1)[-1]]
-    names = [settings.function_name(function) for function in settings.functions]
-    return PipelineResources(
-        trails=trails,
-        rules=[rule.rule_name for rule in stack.rules.rules],
-        functions=[*names, *stack.own_function_arns],
-        event_source_mappings=[stack.remediator.event_source.event_source_mapping_id],
-        queue_urls=[stack.queue.queue.queue_url],
-        keys=keys,
-        function_arns=stack.own_function_arns,
-    )
 
 
 def _call(service: str, names: Sequence[Any], detail: Mapping[str, Any]) -> dict[str, Any]:

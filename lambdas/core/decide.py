@@ -7,6 +7,7 @@ Pure: no AWS SDK, no I/O. Used by the validator Lambda, the S3 ingest Lambda and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -30,7 +31,6 @@ from models.arns import FunctionRef
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
 from models.globs import matches
-from models.names import DEFAULT_PREFIX
 
 __all__ = ["Decision", "Verdict", "decide", "entry_allows"]
 
@@ -114,7 +114,9 @@ def _field_problem(exc: ValidationError) -> str:
 _DECISIONS: DecisionCache[Decision] = DecisionCache()
 
 
-def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_PREFIX) -> Decision:
+def decide(
+    raw: Any, config: AllowlistConfig, *, own_functions: AbstractSet[str] = frozenset()
+) -> Decision:
     """Judge one CloudTrail record. Never raises: what cannot be judged is `invalid`.
 
     A record whose deciding fields were judged before under this allowlist gets that
@@ -122,11 +124,11 @@ def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_PREFI
     """
     key = decision_key(raw)
     if key is None:
-        return _decide(raw, config, own_prefix)
-    known = _DECISIONS.table(config, own_prefix)
+        return _decide(raw, config, own_functions)
+    known = _DECISIONS.table(config, own_functions)
     seen = known.get(key)
     if seen is None:
-        seen = _decide(raw, config, own_prefix)
+        seen = _decide(raw, config, own_functions)
         if not seen.reason.startswith("cannot read the record"):
             known[key] = seen
         return seen
@@ -146,7 +148,7 @@ def decide(raw: Any, config: AllowlistConfig, *, own_prefix: str = DEFAULT_PREFI
     )
 
 
-def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
+def _decide(raw: Any, config: AllowlistConfig, own_functions: AbstractSet[str]) -> Decision:
     if not isinstance(raw, Mapping):
         kind = type(raw).__name__
         return Decision(None, Verdict.INVALID, f"a record must be a JSON object, not {kind}")
@@ -197,7 +199,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_prefix: str) -> Decision:
         return replace(found, reason="no userIdentity: the caller is unknown")
     caller = resolve_caller(record.userIdentity, record.requestParameters or {})
     found = replace(found, caller=caller.describe(), caller_account=caller.account)
-    return _judge(found, ref, caller, record.errorCode, config, own_prefix)
+    return _judge(found, ref, caller, record.errorCode, config, own_functions)
 
 
 def _judge(
@@ -206,9 +208,9 @@ def _judge(
     caller: Caller,
     error_code: str | None,
     config: AllowlistConfig,
-    own_prefix: str,
+    own_functions: AbstractSet[str],
 ) -> Decision:
-    place = guard(ref, config, own_prefix)
+    place = guard(ref, config, own_functions)
     if place.standing in (Standing.OWN, Standing.PROTECTED):
         return replace(found, verdict=Verdict.IGNORED, reason=place.reason())
     rule = place.rule

@@ -14,6 +14,7 @@ Pure: no AWS SDK, no I/O.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from collections.abc import Set as AbstractSet
 from typing import Generic, TypeVar
 
 __all__ = ["DecisionCache"]
@@ -23,17 +24,17 @@ V = TypeVar("V")
 
 
 class DecisionCache(Generic[V]):
-    """Values per (allowlist, own prefix, key); a few allowlists, a bounded number of keys."""
+    """Values per (allowlist, own functions, key); a few allowlists, a bounded number of keys."""
 
     MAX_KEYS = 65_536
     MAX_CONFIGS = 8
 
     def __init__(self) -> None:
-        # id(config) -> (config, own prefix, values); the config is held so its id stays its own
-        self._tables: dict[tuple[int, str], tuple[object, dict[Hashable, V]]] = {}
+        # (id(config), own functions) -> (config, values); the config is held so its id stays
+        self._tables: dict[tuple[int, frozenset[str]], tuple[object, dict[Hashable, V]]] = {}
 
-    def table(self, config: object, own_prefix: str) -> dict[Hashable, V]:
-        slot = (id(config), own_prefix)
+    def table(self, config: object, own_functions: AbstractSet[str]) -> dict[Hashable, V]:
+        slot = (id(config), frozenset(own_functions))
         found = self._tables.get(slot)
         if found is None:
             if len(self._tables) >= self.MAX_CONFIGS:

@@ -1,7 +1,8 @@
 """May this function be changed? One answer for the decision, the remediator and the CLI.
 
-A function, version or alias is never changed when it is the pipeline's own (its name starts
-with the deployment's prefix) or the allowlist protects it; otherwise the first rule that
+A function, version or alias is never changed when it is the pipeline's own (its unqualified
+ARN is one of the deployment's own functions: exact ARNs, never a name prefix) or the
+allowlist protects it; otherwise the first rule that
 covers it says whether it is watched (`monitor`) or remediated (`enforce`); no rule, no change.
 
 Pure: no AWS SDK, no I/O.
@@ -9,12 +10,12 @@ Pure: no AWS SDK, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 
 from models.allowlist import AllowlistConfig, Rule
 from models.arns import FunctionRef
-from models.names import DEFAULT_PREFIX
 
 __all__ = ["Guard", "Standing", "guard", "is_own"]
 
@@ -55,14 +56,16 @@ class Guard:
         return f"rule {self.rule.name!r} is in {self.standing.value} mode"
 
 
-def is_own(ref: FunctionRef, own_prefix: str = DEFAULT_PREFIX) -> bool:
-    """One of the pipeline's own functions (their names carry the deployment's prefix)."""
-    return ref.name.startswith(own_prefix)
+def is_own(ref: FunctionRef, own_functions: AbstractSet[str] = frozenset()) -> bool:
+    """One of the pipeline's own functions (or a version or alias of one), by exact ARN."""
+    return ref.unqualified_arn in own_functions
 
 
-def guard(ref: FunctionRef, config: AllowlistConfig, own_prefix: str = DEFAULT_PREFIX) -> Guard:
+def guard(
+    ref: FunctionRef, config: AllowlistConfig, own_functions: AbstractSet[str] = frozenset()
+) -> Guard:
     """Where `ref` stands under `config`: own, protected, uncovered, monitor or enforce."""
-    if is_own(ref, own_prefix):
+    if is_own(ref, own_functions):
         return Guard(Standing.OWN)
     pattern = config.is_protected(ref)
     if pattern:

@@ -13,6 +13,7 @@ Pure: no AWS SDK, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -31,7 +32,6 @@ from lambdas.core.record import (
     FieldPath,
 )
 from models.allowlist import AllowlistConfig
-from models.names import DEFAULT_PREFIX
 
 __all__ = [
     "TUPLE_FIELDS",
@@ -190,12 +190,12 @@ def judge_tuples(
     aggregates: Mapping[CallerTuple, TupleStats],
     config: AllowlistConfig,
     *,
-    own_prefix: str = DEFAULT_PREFIX,
+    own_functions: AbstractSet[str] = frozenset(),
 ) -> list[JudgedTuple]:
     """Every tuple judged by `decide`; violations first, then by count."""
     judged = [
         JudgedTuple(
-            decide(tuple_record(key, stats.first_seen), config, own_prefix=own_prefix), stats
+            decide(tuple_record(key, stats.first_seen), config, own_functions=own_functions), stats
         )
         for key, stats in aggregates.items()
     ]

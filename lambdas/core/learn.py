@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class Observations:
     # Service entries learned without a source account (the records named none).
     unpinned: set[EntryKey] = field(default_factory=set)
 
-    def add(self, raw: Any, own_prefix: str = DEFAULT_PREFIX, count: int = 1) -> None:
+    def add(self, raw: Any, own_functions: AbstractSet[str] = frozenset(), count: int = 1) -> None:
         """One record; `count`: how many records it stands for (an aggregated tuple)."""
         self.records += count
         if not isinstance(raw, dict) or raw.get("eventSource") != LAMBDA_SOURCE:
@@ -65,7 +66,7 @@ class Observations:
         except InputError:
             self.skipped["function unknown"] += count
             return
-        if is_own(ref, own_prefix) or record.userIdentity is None:
+        if is_own(ref, own_functions) or record.userIdentity is None:
             self.skipped["own function" if record.userIdentity else "caller unknown"] += count
             return
         entry = _entry_for(resolve_caller(record.userIdentity, record.requestParameters or {}))
@@ -77,9 +78,11 @@ class Observations:
             self.unpinned.add(entry)
         self.callers.setdefault(ref.unqualified_arn, Counter())[entry] += count
 
-    def add_all(self, records: Iterable[Any], own_prefix: str = DEFAULT_PREFIX) -> None:
+    def add_all(
+        self, records: Iterable[Any], own_functions: AbstractSet[str] = frozenset()
+    ) -> None:
         for raw in records:
-            self.add(raw, own_prefix)
+            self.add(raw, own_functions)
 
 
 def _valid(fields: dict[str, str]) -> bool:

@@ -13,6 +13,7 @@ Otherwise the decision is `invalid`, with the reason. Pure: no AWS SDK, no I/O.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import Any
 
@@ -59,12 +60,12 @@ def judge_record(
     record: Any,
     config: AllowlistConfig,
     *,
-    own_prefix: str,
+    own_functions: AbstractSet[str],
     trusted: Collection[str] | None,
     event_account: str | None = None,
 ) -> Decision:
     """The core's decision, made `invalid` when its account is not one to act on."""
-    decision = decide(record, config, own_prefix=own_prefix)
+    decision = decide(record, config, own_functions=own_functions)
     if decision.verdict is Verdict.INVALID or (event_account is None and decision.account is None):
         return decision
     problem = account_problem(event_account, decision.account, trusted)

@@ -35,7 +35,7 @@ def decisions(data: bytes, source: str, settings: Runtime) -> Iterator[tuple[Dec
         decision = judge_record(
             record,
             settings.config,
-            own_prefix=settings.own_prefix,
+            own_functions=settings.own_functions,
             trusted=settings.trusted_accounts,
         )
         yield decision, record

@@ -34,6 +34,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -66,7 +67,6 @@ from models.allowlist import AllowlistConfig, Rule
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import InvokeAuditError, PostConditionError
 from models.messages import ViolationMessage
-from models.names import DEFAULT_PREFIX
 
 __all__ = [
     "Outcome",
@@ -205,7 +205,7 @@ class Remediator:
     backups: BackupPort | None
     limiter: RateLimitPort | None
     notifier: NotifierPort | None
-    own_prefix: str = DEFAULT_PREFIX
+    own_functions: AbstractSet[str] = frozenset()
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     quiet: QuietPeriod = field(default_factory=QuietPeriod)
@@ -242,7 +242,7 @@ class Remediator:
 
     def _rule(self, ref: FunctionRef, result: RemediationResult) -> Rule | None:
         """The enforcing rule of a function that may be changed; None, with the reason, else."""
-        place = guard(ref, self.config, self.own_prefix)
+        place = guard(ref, self.config, self.own_functions)
         if place.may_change:
             return place.rule
         if place.rule is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,6 @@ from lambdas.adapters.roles import RoleAssumer
 from lambdas.remediation.remediate import Remediator
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
-from models.names import DEFAULT_PREFIX
 
 __all__ = ["PolicyStores", "build_remediator"]
 
@@ -55,7 +55,7 @@ def build_remediator(
     topic_arn: str | None,
     own_account: str | None = None,
     role_name: str | None = None,
-    own_prefix: str = DEFAULT_PREFIX,
+    own_functions: AbstractSet[str] = frozenset(),
     **options: Any,
 ) -> Remediator:
     """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator)."""
@@ -65,6 +65,6 @@ def build_remediator(
         backups=BackupStore(factory.client("s3"), backup_bucket) if backup_bucket else None,
         limiter=HourlyRateLimiter(factory.client("dynamodb"), rate_table) if rate_table else None,
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
-        own_prefix=own_prefix,
+        own_functions=own_functions,
         **options,
     )

@@ -51,12 +51,15 @@ def _remediator(account: str | None) -> Remediator:
         topic_arn=os.environ.get("TOPIC_ARN"),
         own_account=account,
         role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
-        own_prefix=settings.own_prefix,
+        own_functions=settings.own_functions,
     )
 
 
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+_POLICY_FIELDS = ("policy_before", "policy_after")
 
 
 def _remediate(remediator: Remediator, record: SQSRecord) -> None:
@@ -77,7 +80,12 @@ def _remediate(remediator: Remediator, record: SQSRecord) -> None:
     if result.notification_error:
         _count("NotificationFailed")
         logger.error(f"notification failed: {result.notification_error}", extra=where)
-    logger.info(result.detail, extra=where | result.to_dict())
+    # The full policies are in the backup the result names; in the logs only at DEBUG.
+    logged = result.to_dict()
+    policies = {key: logged.pop(key) for key in _POLICY_FIELDS if key in logged}
+    logger.info(result.detail, extra=where | logged)
+    if policies:
+        logger.debug("policies before and after", extra=where | policies)
 
 
 @metrics.log_metrics

@@ -11,6 +11,7 @@ deploy per change, which is how changes to access rules should be reviewed anywa
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,9 +21,16 @@ from lambdas.core.config import allowlist_from_json
 from lambdas.core.trust import trusted_accounts
 from models.allowlist import AllowlistConfig
 from models.exceptions import ConfigError
-from models.names import DEFAULT_PREFIX
+from models.names import own_function_arns
 
-__all__ = ["DEFAULT_ALLOWLIST_PATH", "Runtime", "load_allowlist_json", "own_account", "runtime"]
+__all__ = [
+    "DEFAULT_ALLOWLIST_PATH",
+    "Runtime",
+    "load_allowlist_json",
+    "own_account",
+    "runtime",
+    "watched_regions",
+]
 
 DEFAULT_ALLOWLIST_PATH = "/var/task/allowlist.json"
 
@@ -39,8 +47,15 @@ def load_allowlist_json(path: str | Path) -> AllowlistConfig:
 @dataclass(frozen=True, slots=True)
 class Runtime:
     config: AllowlistConfig
-    own_prefix: str
+    own_functions: AbstractSet[str]
     trusted_accounts: frozenset[str]
+    watched_regions: frozenset[str] | None  # None: every region (WATCHED_REGIONS unset)
+
+
+def watched_regions(listed: str | None) -> frozenset[str] | None:
+    """The regions whose events are judged (WATCHED_REGIONS, comma-separated), None: all."""
+    regions = frozenset(r.strip() for r in (listed or "").split(",") if r.strip())
+    return regions or None
 
 
 def own_account(context: Any) -> str | None:
@@ -57,6 +72,7 @@ def runtime(account: str | None) -> Runtime:
     config = load_allowlist_json(os.environ.get("ALLOWLIST_PATH", DEFAULT_ALLOWLIST_PATH))
     return Runtime(
         config=config,
-        own_prefix=os.environ.get("OWN_FUNCTION_PREFIX", DEFAULT_PREFIX),
+        own_functions=own_function_arns(os.environ.get("OWN_FUNCTION_ARNS")),
         trusted_accounts=trusted_accounts(os.environ.get("ALLOWED_ACCOUNTS", ""), account),
+        watched_regions=watched_regions(os.environ.get("WATCHED_REGIONS")),
     )

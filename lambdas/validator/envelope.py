@@ -11,10 +11,11 @@ Anything else is `invalid`, with the reason, and nothing is queued.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from lambdas.core.decide import Decision, Verdict
-from lambdas.core.trust import judge_record
+from lambdas.core.trust import judge_record, reject
 from models.allowlist import AllowlistConfig
 from models.cloudtrail import CloudTrailEnvelope
 from models.exceptions import InputError
@@ -26,10 +27,13 @@ def judge_envelope(
     event: Any,
     config: AllowlistConfig,
     *,
-    own_prefix: str,
+    own_functions: AbstractSet[str],
     trusted_accounts: Collection[str],
+    watched_regions: Collection[str] | None = None,
 ) -> tuple[Decision, Any]:
-    """(decision, CloudTrail record) for one EventBridge event."""
+    """(decision, CloudTrail record) for one EventBridge event; an event of a region not in
+    `watched_regions` (when given) is `invalid`: only the deployment's listed regions are
+    forwarded to it, so another region's event did not come the way it should."""
     try:
         envelope = CloudTrailEnvelope.parse(event)
     except InputError as problem:
@@ -39,8 +43,13 @@ def judge_envelope(
     decision = judge_record(
         envelope.detail,
         config,
-        own_prefix=own_prefix,
+        own_functions=own_functions,
         trusted=trusted_accounts,
         event_account=envelope.account,
     )
+    if watched_regions is not None and envelope.region not in watched_regions:
+        watched = ", ".join(sorted(watched_regions))
+        decision = reject(
+            decision, f"region {envelope.region} is not a watched region (watched: {watched})"
+        )
     return decision, envelope.detail

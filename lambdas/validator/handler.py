@@ -38,8 +38,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     decision, record = judge_envelope(
         event,
         settings.config,
-        own_prefix=settings.own_prefix,
+        own_functions=settings.own_functions,
         trusted_accounts=settings.trusted_accounts,
+        watched_regions=settings.watched_regions,
     )
     if decision.rule:  # also counted per rule (what `invoke-audit status` reads)
         metrics.add_dimensions(service=SERVICE_NAME, rule=decision.rule)

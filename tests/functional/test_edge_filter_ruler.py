@@ -300,7 +300,7 @@ def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, batch):
         [rule.pattern for rule in rules.rules], [envelope(r) for r in batch]
     )
     for record, arrived in zip(batch, delivered, strict=True):
-        decision = decide(record, config, own_prefix="invoke-audit-")
+        decision = decide(record, config, own_functions=frozenset(OWN))
         TALLY[f"{decision.verdict.value}:{'delivered' if arrived else 'dropped'}"] += 1
         if not arrived:
             assert not must_deliver(decision.verdict, config, decision.rule), (

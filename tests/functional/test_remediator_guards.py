@@ -25,7 +25,7 @@ from tests.support.aws import (
     put_policy,
 )
 from tests.support.policies import blog_policy
-from tests.support.records import ACCOUNT
+from tests.support.records import ACCOUNT, REGION
 
 pytestmark = pytest.mark.functional
 
@@ -81,6 +81,9 @@ def engine(world: World, recorder: CallRecorder, *, backups: bool = True) -> Rem
         limiter=HourlyRateLimiter(client("dynamodb"), world.table),
         notifier=None,
         sleep=lambda _s: None,
+        own_functions=frozenset(
+            {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-remediator"}
+        ),
     )
 
 

@@ -41,6 +41,9 @@ def world(tmp_path, monkeypatch):
         handler._remediator.cache_clear()
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv(
+        "OWN_FUNCTION_ARNS", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-validator"
+    )
     configure()
     with aws():
         world = HandlerWorld(configure)

@@ -19,7 +19,7 @@ from tests.support.allowlists import fuzz_config
 from tests.support.aws import World, aws, fifo_queue, topic_with_inbox
 from tests.support.checks import RecordingFactory
 from tests.support.pipeline import Pipeline, start_pipeline, stop_pipeline
-from tests.support.records import OWN_PREFIX
+from tests.support.records import OWN_FUNCTIONS
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def validator(
     config = tmp_path / "allowlist.json"
     config.write_text(allowlist_to_json(fuzz_config()))
     monkeypatch.setenv("ALLOWLIST_PATH", str(config))
-    monkeypatch.setenv("OWN_FUNCTION_PREFIX", OWN_PREFIX)
+    monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
     monkeypatch.delenv("ALLOWED_ACCOUNTS", raising=False)
     monkeypatch.setattr(report, "ClientFactory", RecordingFactory)
     RecordingFactory.calls = []

@@ -25,7 +25,7 @@ from lambdas.core.decide import Verdict, decide
 from tests.support.allowlists import FUZZ_CONFIG, fuzz_config
 from tests.support.checks import check_decision
 from tests.support.corpus import CORPUS_MISSING, corpus_records
-from tests.support.records import OWN_PREFIX
+from tests.support.records import OWN_FUNCTIONS
 from tests.support.strategies import cloudtrail_records, json_values, mutated_records
 
 pytestmark = [pytest.mark.reliability]
@@ -48,7 +48,7 @@ def test_decide_takes_generated_lambda_records(record: dict[str, Any]) -> None:
     before = json.dumps(record, sort_keys=True, default=str)
     first = check_decision(record)
     assert json.dumps(record, sort_keys=True, default=str) == before, "decide changed its input"
-    assert decide(record, fuzz_config(), own_prefix=OWN_PREFIX) == first, "not deterministic"
+    assert decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS) == first, "not deterministic"
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +110,14 @@ def _without(*keys: str, **changes: Any) -> dict[str, Any]:
     ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_unjudgeable_records_are_invalid_with_the_reason(record: dict[str, Any], says: str) -> None:
-    decision = decide(record, fuzz_config(), own_prefix=OWN_PREFIX)
+    decision = decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS)
     assert decision.verdict is Verdict.INVALID
     assert says in decision.reason
 
 
 def test_the_well_formed_record_those_cases_start_from_is_judged() -> None:
     # The cases above differ from a record that does get a verdict only by what they lack.
-    assert decide(INVOKE, fuzz_config(), own_prefix=OWN_PREFIX).verdict is Verdict.VIOLATION
+    assert decide(INVOKE, fuzz_config(), own_functions=OWN_FUNCTIONS).verdict is Verdict.VIOLATION
 
 
 # --- scan: judge_bytes and the CLI on damaged files ------------------------------------------
@@ -134,9 +134,9 @@ def test_scan_judges_every_lambda_record_of_a_file_as_decide_does(
         data = json.dumps({"Records": records}).encode()
     if shape == "gz":
         data = gzip.compress(data)
-    result = judge_bytes(data, "fuzz.json", fuzz_config(), OWN_PREFIX)
+    result = judge_bytes(data, "fuzz.json", fuzz_config(), OWN_FUNCTIONS)
     expected = [
-        decide(r, fuzz_config(), own_prefix=OWN_PREFIX).verdict.value
+        decide(r, fuzz_config(), own_functions=OWN_FUNCTIONS).verdict.value
         for r in records
         if is_lambda_candidate(r)
     ]

@@ -21,7 +21,7 @@ from lambdas.validator import handler
 from models.allowlist import AllowlistConfig
 from tests.support.checks import check_validator_answer, invoke_validator
 from tests.support.corpus import CORPUS_MISSING, corpus_records
-from tests.support.records import ACCOUNT, OTHER_ACCOUNT, OWN_PREFIX, envelope
+from tests.support.records import ACCOUNT, OTHER_ACCOUNT, OWN_FUNCTIONS, envelope
 from tests.support.strategies import cloudtrail_records, json_values, mutated_records
 
 pytestmark = [pytest.mark.reliability]
@@ -38,7 +38,7 @@ FUZZ = settings(
 def test_validator_takes_generated_records(validator: Any, record: dict[str, Any]) -> None:
     result, made = invoke_validator(validator, envelope(record))
     check_validator_answer(result, made)
-    expected = decide(record, _config(), own_prefix=OWN_PREFIX).verdict.value
+    expected = decide(record, _config(), own_functions=OWN_FUNCTIONS).verdict.value
     # The validator adds only refusals (account checks) to the core's verdict.
     assert result["verdict"] in (expected, "invalid")
 

@@ -21,7 +21,7 @@ from botocore.loaders import Loader
 from emulator import create_function as emulator_create_function
 from emulator import emulated_aws
 from emulator.environment import CREDENTIAL_SOURCES, fake_credentials_environ
-from tests.support.records import ACCOUNT, REGION
+from tests.support.records import ACCOUNT, OWN_FUNCTIONS, REGION
 
 BACKUP_BUCKET = "invoke-audit-backups"
 RATE_TABLE = "invoke-audit-rate"
@@ -250,6 +250,7 @@ class World:
             "rate_table": self.table,
             "topic_arn": self.topic,
             "own_account": ACCOUNT,
+            "own_functions": OWN_FUNCTIONS,
             "sleep": lambda _seconds: None,
         }
         return build_remediator(

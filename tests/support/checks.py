@@ -23,7 +23,7 @@ from tests.support.aws import World
 from tests.support.golden import rewritten, who_may_invoke_problems
 from tests.support.lambda_runtime import LambdaContext, log_to_current_stdout
 from tests.support.pipeline import violation
-from tests.support.records import ACCOUNT, OWN_PREFIX
+from tests.support.records import ACCOUNT, OWN_FUNCTIONS
 
 SEND, PUBLISH = "SendMessage", "Publish"
 
@@ -33,7 +33,7 @@ SEND, PUBLISH = "SendMessage", "Publish"
 def check_decision(raw: Any) -> Any:
     """decide() must not raise; its answer must be consistent with what it claims."""
     config = fuzz_config()
-    decision = decide(raw, config, own_prefix=OWN_PREFIX)
+    decision = decide(raw, config, own_functions=OWN_FUNCTIONS)
     assert decision.verdict in set(Verdict)
     assert decision.reason, f"empty reason for {decision}"
     orjson.dumps(decision.to_dict())  # the validator logs it and scan prints it
@@ -42,7 +42,7 @@ def check_decision(raw: Any) -> Any:
         # function that is not the pipeline's own.
         assert decision.function and decision.rule and decision.caller and decision.mode
         ref = parse_function_arn(decision.function)
-        assert not ref.name.startswith(OWN_PREFIX)
+        assert ref.unqualified_arn not in OWN_FUNCTIONS
         assert config.is_protected(ref) is None
         rule = config.rule_for(ref)
         assert rule is not None and rule.name == decision.rule

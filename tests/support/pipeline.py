@@ -34,7 +34,7 @@ from tests.support.lambda_runtime import (
     sqs_event,
 )
 from tests.support.policies import STRANGER, messy_policy
-from tests.support.records import ACCOUNT, REGION
+from tests.support.records import ACCOUNT, OWN_FUNCTIONS, REGION
 
 REMEDIATOR = "invoke-audit-remediator"
 
@@ -150,6 +150,8 @@ def start_pipeline(
     world = World(server_endpoint)
     allowlist = tmp_path / "allowlist.json"
     monkeypatch.setenv("ALLOWLIST_PATH", str(allowlist))
+    # the pipeline's own functions, by exact ARN, as the stack passes them
+    monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
     monkeypatch.setenv("BACKUP_BUCKET", BACKUP_BUCKET)
     monkeypatch.setenv("RATE_TABLE", RATE_TABLE)
     monkeypatch.setenv("TOPIC_ARN", world.topic)

@@ -25,6 +25,11 @@ BUCKET_ARN = "arn:aws:s3:::examplebucket"
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
 USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/mallory"
 OWN_PREFIX = "invoke-audit-"
+# The pipeline's own functions, by exact ARN (as the stack passes them)
+OWN_FUNCTIONS = frozenset(
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}{name}"
+    for name in ("validator", "remediator")
+)
 LAMBDA = "lambda.amazonaws.com"
 EVENT_ID = "11111111-2222-3333-4444-555555555555"
 

@@ -20,7 +20,7 @@ from lambdas.core.record import decision_key
 from models.allowlist import AllowlistConfig
 from tests.support.allowlists import fuzz_config
 from tests.support.corpus import corpus_records
-from tests.support.records import OWN_PREFIX
+from tests.support.records import OWN_FUNCTIONS
 from tests.support.strategies import cloudtrail_records, mutated_records
 
 pytestmark = pytest.mark.unit
@@ -34,7 +34,7 @@ PER_EVENT = ("event_id", "event_time", "event_name")
 
 
 def full(record: Any) -> Decision:
-    return decide_module._decide(record, fuzz_config(), OWN_PREFIX)
+    return decide_module._decide(record, fuzz_config(), OWN_FUNCTIONS)
 
 
 def sibling(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -68,8 +68,8 @@ def fresh_cache():
 
 def check(record: Any, rng: random.Random) -> None:
     if isinstance(record, dict):
-        decide(sibling(record, rng), fuzz_config(), own_prefix=OWN_PREFIX)  # fills the cache
-    assert decide(record, fuzz_config(), own_prefix=OWN_PREFIX) == full(record)
+        decide(sibling(record, rng), fuzz_config(), own_functions=OWN_FUNCTIONS)  # fills the cache
+    assert decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS) == full(record)
 
 
 @SETTINGS
@@ -303,10 +303,10 @@ NEIGHBOURS = [
 def test_a_record_one_field_away_is_judged_on_its_own(field, record, change):
     neighbour = copy.deepcopy(record)
     change(neighbour)
-    uncached = decide_module._decide(neighbour, _FIELD_CONFIG, OWN_PREFIX)
+    uncached = decide_module._decide(neighbour, _FIELD_CONFIG, OWN_FUNCTIONS)
     # The neighbour really is judged differently, or this case could not catch anything.
     assert without_event(uncached) != without_event(
-        decide_module._decide(record, _FIELD_CONFIG, OWN_PREFIX)
+        decide_module._decide(record, _FIELD_CONFIG, OWN_FUNCTIONS)
     ), field
-    decide(record, _FIELD_CONFIG, own_prefix=OWN_PREFIX)  # primes the cache
-    assert decide(neighbour, _FIELD_CONFIG, own_prefix=OWN_PREFIX) == uncached, field
+    decide(record, _FIELD_CONFIG, own_functions=OWN_FUNCTIONS)  # primes the cache
+    assert decide(neighbour, _FIELD_CONFIG, own_functions=OWN_FUNCTIONS) == uncached, field
