@@ -3,7 +3,8 @@
 moto 5.2.5 lacks what invoke-audit reads and writes: per-qualifier resource policies,
 the full-document Get/Put/DeleteResourcePolicy API with RevisionId, and AWS's 409/412
 answers. :mod:`emulator.lambda_policies` closes those gaps (its docstring lists
-each gap, what AWS does and how it is closed); :func:`install` activates it.
+each gap, what AWS does and how it is closed), and :mod:`emulator.access_analyzer` answers
+IAM Access Analyzer's two policy checks (emulated); :func:`install` activates both.
 
 In-process (moto's ``mock_aws``)::
 
@@ -24,12 +25,12 @@ from __future__ import annotations
 from moto import mock_aws
 from moto.core.models import MockAWS
 
+from emulator import access_analyzer, lambda_policies
 from emulator.functions import EXECUTION_ROLE_NAME, create_function
 from emulator.lambda_policies import (
     POLICY_SIZE_LIMIT,
     RESOURCE_POLICY_API_VERSION,
     block_public_policies,
-    install,
     is_installed,
     public_policies_blocked,
 )
@@ -57,6 +58,12 @@ __all__ = [
     "start_server",
     "stop_server",
 ]
+
+
+def install() -> None:
+    """The Lambda policy semantics and the emulated Access Analyzer checks; idempotent."""
+    lambda_policies.install()
+    access_analyzer.install()
 
 
 def emulated_aws() -> MockAWS:

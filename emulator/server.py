@@ -18,7 +18,7 @@ from typing import Any, Final
 from moto.core.config import DefaultConfig, default_user_config
 from moto.server import ThreadedMotoServer
 
-from emulator.lambda_policies import install
+from emulator import access_analyzer, lambda_policies
 
 __all__ = ["MOTO_CONFIG", "reset_server", "running_server", "start_server", "stop_server"]
 
@@ -34,7 +34,8 @@ def start_server(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadedMotoSe
     """Install the extension, start moto's server (port 0: a free port), return it and its URL."""
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError(f"the emulator only listens on the loopback interface, not {host}")
-    install()
+    lambda_policies.install()
+    access_analyzer.install()
     # One line per request on stderr drowns the demo's output; errors still show.
     werkzeug_log = logging.getLogger("werkzeug")
     if werkzeug_log.level == logging.NOTSET:

@@ -238,6 +238,10 @@ class Defaults(_Strict):
 
 class Limits(_Strict):
     max_remediations_per_hour: StrictInt = Field(default=20, ge=0, le=10_000)
+    # IAM Access Analyzer's checks before every write (lambdas.core.proof).
+    proof: Literal["required", "best-effort", "off"] = "required"
+    # How long after a rewrite a denied Invoke by an allowed caller counts as `broken`.
+    watch_hours: StrictInt = Field(default=24, ge=0, le=24 * 90)
 
 
 class Rule(_Strict):
@@ -247,6 +251,8 @@ class Rule(_Strict):
     mode: Mode | None = None
     deny_others: StrictBool = False
     allow: list[AllowEntry] = Field(default_factory=list)
+    # An allowed caller denied after a rewrite: tell people, or also undo the rewrite (once).
+    on_broken: Literal["alert", "restore"] = "alert"
 
     @field_validator("name")
     @classmethod

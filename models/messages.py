@@ -13,9 +13,12 @@ from typing import Any, Final
 
 from models.exceptions import InputError
 
-__all__ = ["VIOLATION", "ViolationMessage"]
+__all__ = ["DENIED", "KINDS", "VIOLATION", "ViolationMessage"]
 
 VIOLATION: Final = "violation"
+# An allowed caller's denied Invoke: the remediator checks it against its recent rewrites.
+DENIED: Final = "denied"
+KINDS: Final = (VIOLATION, DENIED)
 
 
 def _text(body: Mapping[str, Any], key: str) -> str | None:
@@ -37,11 +40,12 @@ class ViolationMessage:
     region: str | None = None
     event_time: str | None = None
     record: Any = None
+    kind: str = VIOLATION
 
     def to_body(self) -> dict[str, Any]:
         """The message body (serialized as JSON by the queue adapter)."""
         return {
-            "kind": VIOLATION,
+            "kind": self.kind,
             "event_id": self.event_id,
             "function": self.function,
             "rule": self.rule,
@@ -57,8 +61,8 @@ class ViolationMessage:
     @classmethod
     def from_body(cls, body: Any) -> ViolationMessage:
         """Read a message body; InputError if it is not a violation message."""
-        if not isinstance(body, Mapping) or body.get("kind") != VIOLATION:
-            raise InputError(f"not a violation message (kind must be {VIOLATION!r})")
+        if not isinstance(body, Mapping) or body.get("kind") not in KINDS:
+            raise InputError(f"not a violation message (kind must be one of {', '.join(KINDS)})")
         function = body.get("function")
         if not isinstance(function, str) or not function:
             raise InputError("the violation message names no function")
@@ -73,4 +77,5 @@ class ViolationMessage:
             region=_text(body, "region"),
             event_time=_text(body, "event_time"),
             record=body.get("record"),
+            kind=str(body["kind"]),
         )

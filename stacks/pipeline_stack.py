@@ -98,6 +98,7 @@ class InvokeAuditStack(cdk.Stack):
             commons=commons,
             asset=assets["remediator"],
             queue=self.queue.queue,
+            dead_letter_queue=self.queue.dead_letter_queue,
             backups=self.backups,
             rate_limit=self.rate_limit,
         )

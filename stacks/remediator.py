@@ -40,12 +40,16 @@ class Remediator(PipelineFunction):
         commons: FunctionCommons,
         asset: BuiltAsset,
         queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
         backups: BackupBucket,
         rate_limit: RateLimitTable,
     ) -> None:
         settings = commons.settings
         environment = commons.environment(
-            BACKUP_BUCKET=backups.bucket.bucket_name, RATE_TABLE=rate_limit.table.table_name
+            BACKUP_BUCKET=backups.bucket.bucket_name,
+            RATE_TABLE=rate_limit.table.table_name,
+            # A policy Lambda refuses as public is sent here at once, never retried.
+            DEAD_LETTER_QUEUE_URL=dead_letter_queue.queue_url,
         )
         if commons.central:
             environment["REMEDIATION_ROLE_NAME"] = settings.remediation_role_name
@@ -67,10 +71,15 @@ class Remediator(PipelineFunction):
             queue, batch_size=1, report_batch_item_failures=True
         )
         self.function.add_event_source(self.event_source)
-        self._grant(commons, backups, rate_limit)
+        self._grant(commons, queue, dead_letter_queue, backups, rate_limit)
 
     def _grant(
-        self, commons: FunctionCommons, backups: BackupBucket, rate_limit: RateLimitTable
+        self,
+        commons: FunctionCommons,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        backups: BackupBucket,
+        rate_limit: RateLimitTable,
     ) -> None:
         settings = commons.settings
         stack = cdk.Stack.of(self)
@@ -89,6 +98,18 @@ class Remediator(PipelineFunction):
                 },
             ),
             "dynamodb": ServiceScope(resources=[rate_limit.table.table_arn]),
+            # Delays a rate-limited message on its queue; sends a message that must not be
+            # retried to the dead-letter queue.
+            "sqs": ServiceScope(
+                resources=[queue.queue_arn],
+                key_arn=key,
+                per_action={
+                    "sqs:SendMessage": ServiceScope(resources=[dead_letter_queue.queue_arn])
+                },
+            ),
+            # The two policy checks act on documents, not resources: the Service Authorization
+            # Reference lists no resource type for them, so "*" is their only resource.
+            "access-analyzer": ServiceScope(resources=["*"]),
         }
         if commons.central and settings.organization_id:
             member_roles = [
@@ -116,6 +137,13 @@ class Remediator(PipelineFunction):
             "cannot name the functions in advance. Its own functions are excluded by an "
             "explicit Deny (exact ARNs); protected ones by its code; granting `*` and function "
             "URLs by explicit Denies.",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only access-analyzer:CheckNoNewAccess and CheckNoPublicAccess: read-only checks of "
+            "policy documents, which have no resource type (Service Authorization Reference, "
+            "IAM Access Analyzer), so IAM accepts no other resource for them.",
         )
         acknowledge(
             self.role,

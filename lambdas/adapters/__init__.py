@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
+from lambdas.adapters.access_analyzer import AccessAnalyzerProver
 from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
 from lambdas.adapters.notifier import Notifier
-from lambdas.adapters.queue import ViolationQueue
+from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
+from lambdas.adapters.watch import RewriteWatches
 
 __all__ = [
     "ADAPTERS",
@@ -22,14 +24,18 @@ __all__ = [
     "REMEDIATOR_ADAPTERS",
     "REMEDIATOR_CROSS_ACCOUNT_ADAPTERS",
     "VALIDATOR_ADAPTERS",
+    "AccessAnalyzerProver",
     "Adapter",
     "BackupReader",
     "BackupStore",
+    "DeadLetters",
     "HourlyRateLimiter",
     "LambdaPermissions",
     "LambdaPolicies",
     "LambdaResourcePolicy",
+    "MessageDelays",
     "Notifier",
+    "RewriteWatches",
     "RoleAssumer",
     "TrailLogReader",
     "ViolationQueue",
@@ -47,20 +53,28 @@ VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
 # RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
+    AccessAnalyzerProver,
     BackupStore,
     HourlyRateLimiter,
+    RewriteWatches,
     Notifier,
+    MessageDelays,
+    DeadLetters,
 )
 REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
+    AccessAnalyzerProver,
     BackupReader,
     BackupStore,
+    DeadLetters,
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,
     LambdaResourcePolicy,
+    MessageDelays,
     Notifier,
+    RewriteWatches,
     RoleAssumer,
     TrailLogReader,
     ViolationQueue,

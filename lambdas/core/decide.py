@@ -42,6 +42,7 @@ class Verdict(StrEnum):
     IGNORED = "ignored"
     FAILED_CALL = "failed-call"
     INVALID = "invalid"
+    BROKEN = "broken"  # an allowed caller denied after a rewrite (lambdas.core.watch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ class Decision:
     account: str | None = None
     region: str | None = None
     caller_account: str | None = None
+    # A failed call (AccessDenied*) by a caller the rule allows: a rewrite may have broken it.
+    denied_allowed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class Decision:
             "account": self.account,
             "region": self.region,
             "caller_account": self.caller_account,
+            "denied_allowed": self.denied_allowed,
         }
 
 
@@ -145,6 +149,7 @@ def decide(
         seen.account,
         seen.region,
         seen.caller_account,
+        seen.denied_allowed,
     )
 
 
@@ -218,7 +223,21 @@ def _judge(
         found = replace(found, rule=rule.name, mode=place.mode)
     if error_code:
         reason = f"the call failed ({error_code}): nothing was invoked, nothing to remediate"
-        return replace(found, verdict=Verdict.FAILED_CALL, reason=reason)
+        allowed_by = (
+            _allowing_entry(rule, caller)
+            if rule is not None
+            and error_code.startswith("AccessDenied")
+            and (caller.service or caller.principal or caller.account)
+            else None
+        )
+        if rule is not None and allowed_by is not None:
+            reason += f"; the caller is allowed by rule {rule.name!r}: {allowed_by.describe()}"
+        return replace(
+            found,
+            verdict=Verdict.FAILED_CALL,
+            reason=reason,
+            denied_allowed=allowed_by is not None,
+        )
     if rule is None:
         if config.defaults.unmatched == "ignore":
             return replace(

@@ -99,10 +99,13 @@ def remediation_subject(
     *,
     identity_based: bool,
     refused: bool = False,
+    proof_failed: bool = False,
 ) -> str:
     name = function.split(":function:", 1)[-1]
     if refused:
         return f"{PROJECT}: {name} NOT remediated: the rewrite fails its post-condition"
+    if proof_failed:
+        return f"{PROJECT}: rewrite of {name} NOT written: the proof before writing failed"
     if identity_based:
         return f"{PROJECT}: {name} has no resource policy; review the caller's IAM access"
     removed = sum(1 for c in changes if c["kind"] in ("removed", "narrowed"))
@@ -121,10 +124,24 @@ def remediation_summary(
     reason: str | None,
     event_id: str | None,
     event_time: str | None,
+    proof: str | None = None,
+    proof_failed: bool = False,
 ) -> str:
     """The email a person reads: what changed on which resource, why, and how to undo it."""
     lines = []
-    if identity_based:
+    if proof_failed:
+        lines += [
+            f"{caller or 'A caller'} invoked {function}, which is not allowed by rule {rule!r}.",
+            "",
+            f"{PROJECT} computed a rewrite of its resource-based policy but did NOT write it: "
+            f"{detail}.",
+            "",
+            "The policy is unchanged and no backup was made. Review the planned policy below "
+            "(details, policy_after) against the current one (policy_before); if Access Analyzer "
+            "could not answer, check the remediator's access-analyzer:Check* permissions, or set "
+            "limits.proof: best-effort in the allowlist to write on the semantic check alone.",
+        ]
+    elif identity_based:
         lines += [
             f"{caller or 'A caller'} invoked {function}, which is not allowed by rule {rule!r}.",
             "",
@@ -151,6 +168,7 @@ def remediation_summary(
             )
         lines += [
             "",
+            f"Proof: {proof or 'not recorded'}",
             f"Backup of the original policy: {backup}",
             f"To undo: {undo_command(backup or '')}",
         ]
@@ -170,3 +188,28 @@ def remediation_summary(
         f"Event: {event_id} at {event_time}",
     ]
     return "\n".join(lines)
+
+
+def public_policy_notice(
+    function: str, caller: str | None, reason: str, event_id: str | None, event_time: str | None
+) -> tuple[str, str]:
+    """Subject and text when Lambda refused the rewritten policy as public."""
+    name = function.split(":function:", 1)[-1]
+    subject = f"{PROJECT}: Lambda refused the rewritten policy of {name} as public"
+    text = "\n".join(
+        [
+            f"{caller or 'A caller'} invoked {function}, which is not allowed by the allowlist.",
+            "",
+            f"{PROJECT} computed a new resource-based policy, but Lambda refused it: {reason}.",
+            "Nothing was changed. The message is in the dead-letter queue and is not retried.",
+            "",
+            "What to change: the rule's allow entries still let any principal invoke (a "
+            "service entry without source_account, or a principal glob such as '*'). Pin each "
+            "service entry with source_account (and source_arn), and name principals or "
+            "accounts instead of wildcards; then redrive the message from the dead-letter "
+            "queue or run `invoke-audit remediate`.",
+            "",
+            f"Event: {event_id} at {event_time}",
+        ]
+    )
+    return subject, text

@@ -8,7 +8,10 @@ quote; everything else is decided again here, in this order (DESIGN.md, "Safety 
 2. read the invoked resource's policy (its own: alias, version or function) with its RevisionId;
 3. rewrite it with the core: unchanged -> done, nothing written; no policy and nothing to add
    -> the caller's access is identity-based: reported;
-4. take one remediation from the hourly budget; past it -> RateLimitedError, nothing changed;
+4. prove it (lambdas.core.proof): IAM Access Analyzer's CheckNoNewAccess and
+   CheckNoPublicAccess under `limits.proof`; a FAIL -> nothing backed up or written, people
+   are told which check failed and why (outcome `proof-failed`);
+4b. take one remediation from the hourly budget; past it -> RateLimitedError, nothing changed;
 5. back up {original policy, RevisionId, event, planned changes, time} to S3: no backup, no write;
 6. write with the RevisionId (compare-and-swap); a 412 -> read again, rewrite again, at most
    three times; throttling -> back off and retry, at most four tries;
@@ -61,6 +64,7 @@ from lambdas.core.ports import (
     PolicyStore,
     RateLimitPort,
 )
+from lambdas.core.proof import ProofFailedError, Prover, gate
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
 from lambdas.runtime.quiet import QuietPeriod
 from models.allowlist import AllowlistConfig, Rule
@@ -76,6 +80,7 @@ __all__ = [
     "Violation",
     "backup_key",
     "backup_prefix",
+    "seconds_to_next_window",
     "summary",
     "utcnow",
 ]
@@ -93,6 +98,7 @@ class Outcome(StrEnum):
     IDENTITY_BASED = "identity-based"  # no resource policy: nothing to take away
     REFUSED = "refused"
     GONE = "gone"
+    PROOF_FAILED = "proof-failed"  # the proof before writing failed: nothing was written
 
 
 class RateLimitedError(InvokeAuditError):
@@ -110,6 +116,7 @@ class Violation:
     event_time: str | None = None
     record: Any = None
     redelivered: bool = False  # SQS delivered this message before (an earlier attempt died)
+    kind: str = "violation"  # or "denied": an allowed caller's denied Invoke (broken watch)
 
     @classmethod
     def from_message(cls, body: Any, *, receive_count: int = 1) -> Violation:
@@ -123,6 +130,7 @@ class Violation:
             event_time=message.event_time,
             record=message.record,
             redelivered=receive_count > 1,
+            kind=message.kind,
         )
 
 
@@ -141,6 +149,7 @@ class RemediationResult:
     policy_before: dict[str, Any] | None = None
     policy_after: dict[str, Any] | None = None
     backup: str | None = None
+    proof: str | None = None
     attempts: int = 0
     notified: bool = False
     notification_error: str | None = None
@@ -163,6 +172,7 @@ class RemediationResult:
             "policy_before": self.policy_before,
             "policy_after": self.policy_after,
             "backup": self.backup,
+            "proof": self.proof,
             "attempts": self.attempts,
             "notified": self.notified,
             "notification_error": self.notification_error,
@@ -209,6 +219,7 @@ class Remediator:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     quiet: QuietPeriod = field(default_factory=QuietPeriod)
+    prover: Prover | None = None
 
     def remediate(self, violation: Violation, *, dry_run: bool = False) -> RemediationResult:
         ref = parse_function_arn(violation.function)
@@ -227,10 +238,13 @@ class Remediator:
                 raise
             result.outcome = Outcome.GONE
             result.detail = f"the function, version or alias no longer exists ({error.code})"
+        except ProofFailedError as error:
+            result.outcome = Outcome.PROOF_FAILED
+            result.detail = f"nothing was written: {error.detail}"
         if dry_run:
             return result
         if (
-            result.outcome is Outcome.REMEDIATED
+            result.outcome in (Outcome.REMEDIATED, Outcome.PROOF_FAILED)
             or result.post_condition is not None
             or (
                 result.outcome is Outcome.IDENTITY_BASED
@@ -302,8 +316,18 @@ class Remediator:
                     result.outcome = Outcome.WOULD_REMEDIATE
                     result.detail = "dry run: the policy would be rewritten as shown"
                     return
+                # The proof comes before the budget, the backup and the write: a change it
+                # refuses costs none of them.
+                result.proof = self._retrying(
+                    gate,
+                    self.prover,
+                    self.config.limits.proof,
+                    ref.arn,
+                    current.document,
+                    rewrite.policy,
+                )
                 budget = budget or self._take_budget()
-                result.backup = self._backup(ref, current, rewrite, violation)
+                result.backup = self._backup(ref, rule, current, rewrite, violation)
                 sent = True
                 try:
                     stored = self._retrying(store.write, ref, current, rewrite.policy)
@@ -428,7 +452,12 @@ class Remediator:
             result.cleanup_errors.append(f"backup {uri} of a write that lost a race stays: {error}")
 
     def _backup(
-        self, ref: FunctionRef, current: PolicyState, rewrite: PolicyRewrite, violation: Violation
+        self,
+        ref: FunctionRef,
+        rule: Rule,
+        current: PolicyState,
+        rewrite: PolicyRewrite,
+        violation: Violation,
     ) -> str:
         if self.backups is None:
             raise InvokeAuditError("no backup bucket: a policy is never changed without a backup")
@@ -441,6 +470,7 @@ class Remediator:
             "api": current.api,
             "event": violation.record,
             "event_id": violation.event_id,
+            "rule": rule.name,
             "changes": [c.to_dict() for c in rewrite.changes],
             "new_policy": rewrite.policy,
             "time": moment.astimezone(UTC).isoformat(),
@@ -477,6 +507,7 @@ class Remediator:
                     result.changes,
                     identity_based=result.outcome is Outcome.IDENTITY_BASED,
                     refused=result.post_condition is not None,
+                    proof_failed=result.outcome is Outcome.PROOF_FAILED,
                 ),
                 summary(violation, result),
                 result.to_dict() | {"event": violation.record},
@@ -500,4 +531,14 @@ def summary(violation: Violation, result: RemediationResult) -> str:
         reason=violation.reason,
         event_id=violation.event_id,
         event_time=violation.event_time,
+        proof=result.proof,
+        proof_failed=result.outcome is Outcome.PROOF_FAILED,
     )
+
+
+def seconds_to_next_window(now: datetime) -> int:
+    """Seconds from `now` to the start of the next UTC hour (the rate limit's next budget),
+    plus a few seconds so the message does not come back on the boundary."""
+    moment = now.astimezone(UTC)
+    start = moment.replace(minute=0, second=0, microsecond=0)
+    return int((start - moment).total_seconds()) + 3600 + 5

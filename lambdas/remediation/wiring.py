@@ -6,17 +6,21 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.adapters.backup import BackupStore
+from lambdas.adapters.access_analyzer import AccessAnalyzerProver
+from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
-from lambdas.remediation.remediate import Remediator
+from lambdas.adapters.watch import RewriteWatches
+from lambdas.remediation.broken import BrokenWatch
+from lambdas.remediation.remediate import Remediator, backup_prefix
+from lambdas.remediation.restore import Restorer, load_backup
 from models.allowlist import AllowlistConfig
 from models.arns import FunctionRef
 
-__all__ = ["PolicyStores", "build_remediator"]
+__all__ = ["PolicyStores", "build_broken_watch", "build_remediator"]
 
 
 @dataclass
@@ -58,7 +62,10 @@ def build_remediator(
     own_functions: AbstractSet[str] = frozenset(),
     **options: Any,
 ) -> Remediator:
-    """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator)."""
+    """A Remediator; an unset bucket, table or topic leaves that part out (see Remediator).
+    The proof gate asks IAM Access Analyzer unless `limits.proof` is off."""
+    if "prover" not in options and config.limits.proof != "off":
+        options["prover"] = AccessAnalyzerProver(factory.client("accessanalyzer"))
     return Remediator(
         config=config,
         policies_for=PolicyStores(factory, own_account, role_name),
@@ -67,4 +74,38 @@ def build_remediator(
         notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
         own_functions=own_functions,
         **options,
+    )
+
+
+def build_broken_watch(
+    config: AllowlistConfig,
+    *,
+    factory: ClientFactory,
+    rate_table: str,
+    backup_bucket: str,
+    topic_arn: str | None,
+    own_account: str | None = None,
+    role_name: str | None = None,
+    own_functions: AbstractSet[str] = frozenset(),
+) -> BrokenWatch:
+    """The broken-caller watch; its undo is the operator's restore (compare-and-swap)."""
+    stores = PolicyStores(factory, own_account, role_name)
+    restorer = Restorer(stores, writer=lambda bucket: BackupStore(factory.client("s3"), bucket))
+
+    def undo(uri: str) -> str:
+        backup = load_backup(uri, lambda: BackupReader(factory.client("s3")))
+        return restorer.restore(backup, source=uri).detail
+
+    return BrokenWatch(
+        config=config,
+        watches=RewriteWatches(
+            BackupStore(factory.client("s3"), backup_bucket),
+            factory.client("dynamodb"),
+            rate_table,
+            hours=config.limits.watch_hours,
+            prefix_of=backup_prefix,
+        ),
+        notifier=Notifier(factory.client("sns"), topic_arn) if topic_arn else None,
+        undo=undo,
+        own_functions=own_functions,
     )

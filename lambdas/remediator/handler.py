@@ -1,14 +1,21 @@
 """The remediator Lambda: SQS FIFO batches of violations, reported back as partial failures.
 
-A message that fails (rate limit reached, AccessDenied, a refused policy, anything unknown)
-is returned to the queue with its reason logged, and after the queue's maxReceiveCount lands
-in the dead-letter queue. Later messages of the same group (the same resource) wait behind it.
+- Rate limit reached: the message is hidden until the next hour's budget opens
+  (ChangeMessageVisibility, at most SQS's 12 hours) and reported failed, so it comes back
+  then instead of being retried into the dead-letter queue while the budget is spent.
+- A policy Lambda refuses as public (PublicPolicyException): retrying cannot help, so the
+  message goes straight to the dead-letter queue with that reason, and people are told what
+  to change in the allowlist.
+- Anything else that fails (AccessDenied, another refused policy, anything unknown) is
+  returned to the queue with its reason logged, and after the queue's maxReceiveCount lands in
+  the dead-letter queue. Later messages of the same group (the same resource) wait behind it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -21,8 +28,18 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lambdas.adapters.clients import ClientFactory
-from lambdas.remediation.remediate import RateLimitedError, Remediator, Violation
-from lambdas.remediation.wiring import build_remediator
+from lambdas.adapters.errors import PolicyRejectedError
+from lambdas.adapters.notifier import Notifier
+from lambdas.adapters.queue import DeadLetters, MessageDelays, queue_url_of
+from lambdas.core.notices import public_policy_notice
+from lambdas.remediation.broken import BrokenWatch
+from lambdas.remediation.remediate import (
+    RateLimitedError,
+    Remediator,
+    Violation,
+    seconds_to_next_window,
+)
+from lambdas.remediation.wiring import build_broken_watch, build_remediator
 from lambdas.runtime.settings import own_account, runtime
 from lambdas.runtime.telemetry import metric_name, telemetry
 from models.exceptions import ConfigError
@@ -55,6 +72,21 @@ def _remediator(account: str | None) -> Remediator:
     )
 
 
+@cache
+def _broken_watch(account: str | None) -> BrokenWatch:
+    settings = runtime(account)
+    return build_broken_watch(
+        settings.config,
+        factory=ClientFactory(),
+        rate_table=_required("RATE_TABLE"),
+        backup_bucket=_required("BACKUP_BUCKET"),
+        topic_arn=os.environ.get("TOPIC_ARN"),
+        own_account=account,
+        role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
+        own_functions=settings.own_functions,
+    )
+
+
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
@@ -62,16 +94,73 @@ def _count(name: str) -> None:
 _POLICY_FIELDS = ("policy_before", "policy_after")
 
 
-def _remediate(remediator: Remediator, record: SQSRecord) -> None:
+def _delay_to_next_window(record: SQSRecord, where: dict[str, Any], now: datetime) -> None:
+    """Hide a rate-limited message until the next hour; a failure to do so leaves it to
+    the queue's own visibility timeout (it is still reported failed, never dropped)."""
+    factory = ClientFactory()
+    try:
+        delays = MessageDelays(factory.client("sqs"), queue_url_of(record.event_source_arn))
+        seconds = delays.delay(record.receipt_handle, seconds_to_next_window(now))
+    except Exception as error:  # the message is reported failed either way
+        logger.error(f"could not delay the message to the next window: {error}", extra=where)
+        return
+    logger.info(f"delayed {seconds} s, to the next hour's budget", extra=where)
+
+
+def _dead_letter_now(
+    record: SQSRecord, violation: Violation, error: PolicyRejectedError, where: dict[str, Any]
+) -> None:
+    """A policy AWS refuses as public: no retry helps. To the DLQ with the reason, and tell
+    people what to change. If either step fails, the message is retried as usual."""
+    url = _required("DEAD_LETTER_QUEUE_URL")
+    factory = ClientFactory()
+    reason = f"PublicPolicyException: {error.aws_message or error}"
+    DeadLetters(factory.client("sqs"), url).send(
+        record.body,
+        reason=reason,
+        group_id=record.attributes.message_group_id or violation.function,
+        deduplication_id=record.message_id,
+    )
+    topic = os.environ.get("TOPIC_ARN")
+    if topic:
+        subject, text = public_policy_notice(
+            violation.function,
+            violation.caller,
+            reason,
+            violation.event_id,
+            violation.event_time,
+        )
+        Notifier(factory.client("sns"), topic).publish(
+            subject, text, {"function": violation.function, "reason": reason}
+        )
+    _count("PublicPolicyRefused")
+    logger.error(reason, extra=where | {"outcome": "dead-lettered"})
+
+
+def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = None) -> None:
     where = {"message_id": record.message_id, "group": record.attributes.message_group_id}
+    violation: Violation | None = None
     try:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         violation = Violation.from_message(json.loads(record.body), receive_count=receive_count)
+        if violation.kind == "denied":
+            checked = _broken_watch(account).check(violation)
+            _count(metric_name(checked.verdict))
+            logger.info(checked.detail, extra=where | checked.to_dict())
+            return
         result = remediator.remediate(violation)
     except RateLimitedError as error:
         _count("RateLimitTripped")
         logger.error(str(error), extra=where | {"outcome": "rate-limited"})
+        _delay_to_next_window(record, where, remediator.clock())
         raise
+    except PolicyRejectedError as error:
+        if error.code != "PublicPolicyException" or violation is None:
+            _count("RemediationFailed")
+            logger.exception(f"remediation failed: {error}", extra=where | {"outcome": "failed"})
+            raise
+        _dead_letter_now(record, violation, error, where)
+        return
     except Exception as error:
         _count("RemediationFailed")
         logger.exception(f"remediation failed: {error}", extra=where | {"outcome": "failed"})
@@ -91,10 +180,11 @@ def _remediate(remediator: Remediator, record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    remediator = _remediator(own_account(context))
+    account = own_account(context)
+    remediator = _remediator(account)
     return process_partial_response(
         event=event,
-        record_handler=lambda record: _remediate(remediator, record),
+        record_handler=lambda record: _remediate(remediator, record, account),
         processor=processor,
         context=context,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 from lambdas.adapters.clients import ClientFactory
@@ -19,7 +20,7 @@ from lambdas.core.notices import monitor_subject, monitor_summary
 from lambdas.core.ports import NotifierPort, QueuePort
 from lambdas.runtime.quiet import QuietPeriod
 from models.exceptions import ConfigError
-from models.messages import ViolationMessage
+from models.messages import DENIED, ViolationMessage
 
 __all__ = ["ViolationReporter", "reporter_from_env", "violation_message"]
 
@@ -73,6 +74,17 @@ class ViolationReporter:
             deduplication_id=_deduplication_id(decision, record),
         )
         return "queued"
+
+    def report_denied(self, decision: Decision, record: Any) -> str:
+        """Queue an allowed caller's denied Invoke for the broken-caller watch."""
+        if self._queue is None:
+            raise ConfigError(["QUEUE_URL is not set: denied calls cannot be checked"])
+        self._queue.send(
+            replace(violation_message(decision, record), kind=DENIED).to_body(),
+            group_id=decision.function or "unknown-function",
+            deduplication_id=_deduplication_id(decision, record),
+        )
+        return "queued-denied"
 
     def _notify(self, decision: Decision, record: Any) -> str:
         if self._notifier is None:

@@ -57,5 +57,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(
             name=f"Violation{result['action'].title()}", unit=MetricUnit.Count, value=1
         )
+    elif decision.denied_allowed and decision.mode == "enforce":
+        # An allowed caller denied: the remediator checks whether a rewrite it made broke it.
+        try:
+            result["action"] = _reporter().report_denied(decision, record)
+        except Exception:
+            logger.exception(decision.reason, extra=result | {"action": "failed"})
+            raise
     logger.info(decision.reason, extra=result)
     return result

@@ -126,12 +126,14 @@ class RecordingFactory(ClientFactory):
         return built
 
 
-def test_one_violation_costs_five_api_calls(world):
+def test_one_violation_costs_seven_api_calls_two_of_them_lambda(world):
     arn, _ = blog_function()
     recorder = CallRecorder()
     remediator(world, factory=RecordingFactory(recorder)).remediate(violation(arn))
     assert recorder.actions == [
         "lambda:GetResourcePolicy",
+        "access-analyzer:CheckNoNewAccess",
+        "access-analyzer:CheckNoPublicAccess",
         "dynamodb:UpdateItem",
         "s3:PutObject",
         "lambda:PutResourcePolicy",
@@ -494,7 +496,7 @@ def test_without_the_resource_policy_api_it_writes_with_add_and_remove_permissio
 
 
 def test_a_message_is_read_strictly():
-    with pytest.raises(InvokeAuditError, match="kind must be 'violation'"):
+    with pytest.raises(InvokeAuditError, match="kind must be one of violation, denied"):
         Violation.from_message({"function": "x"})
     with pytest.raises(InvokeAuditError, match="names no function"):
         Violation.from_message({"kind": "violation", "function": 7})

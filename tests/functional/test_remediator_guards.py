@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.adapters.access_analyzer import AccessAnalyzerProver
 from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.rate_limit import HourlyRateLimiter
@@ -81,6 +82,8 @@ def engine(world: World, recorder: CallRecorder, *, backups: bool = True) -> Rem
         limiter=HourlyRateLimiter(client("dynamodb"), world.table),
         notifier=None,
         sleep=lambda _s: None,
+        # Access Analyzer's checks, answered by the emulator: the guard under test comes after.
+        prover=AccessAnalyzerProver(client("accessanalyzer")),
         own_functions=frozenset(
             {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-remediator"}
         ),

@@ -88,14 +88,38 @@ def test_role_grants_exactly_the_declared_actions(synth, variant, function):
     assert extra <= PLATFORM[function], f"not declared by any adapter: {sorted(extra)}"
 
 
+# IAM Access Analyzer's policy checks act on documents: no resource type exists for them.
+PROOF_ACTIONS = ["access-analyzer:CheckNoNewAccess", "access-analyzer:CheckNoPublicAccess"]
+
+
 @pytest.mark.parametrize(("variant", "function"), CASES)
-def test_no_grant_is_on_every_resource(synth, variant, function):
+def test_no_grant_is_on_every_resource_but_the_policy_checks(synth, variant, function):
     for statement in _role_statements(synth, variant, function):
         if statement["Effect"] == "Deny":
             continue
         resources = statement["Resource"]
         resources = resources if isinstance(resources, list) else [resources]
-        assert "*" not in resources, statement
+        if "*" in resources:
+            assert sorted(_actions(statement)) == PROOF_ACTIONS, statement
+            assert resources == ["*"] and statement["Effect"] == "Allow"
+
+
+@pytest.mark.parametrize("variant", ["standalone", "central"])
+def test_the_remediator_may_run_exactly_the_two_policy_checks(synth, variant):
+    granted = {
+        a
+        for s in _role_statements(synth, variant, "remediator")
+        if s["Effect"] == "Allow"
+        for a in _actions(s)
+        if a.startswith("access-analyzer:")
+    }
+    assert sorted(granted) == PROOF_ACTIONS
+    for other in ("validator",):
+        assert not any(
+            a.startswith("access-analyzer:")
+            for s in _role_statements(synth, variant, other)
+            for a in _actions(s)
+        )
 
 
 GUARDRAILS = [

@@ -208,7 +208,7 @@ def test_functions_get_the_contract_environment(synth):
     }
     expected_keys = {
         "validator": {"QUEUE_URL", "TOPIC_ARN"},
-        "remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE"},
+        "remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE", "DEAD_LETTER_QUEUE_URL"},
         "ingest": {"QUEUE_URL", "TOPIC_ARN"},
     }
     for variant in ("standalone", "central", "regions"):

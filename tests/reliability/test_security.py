@@ -254,8 +254,8 @@ def test_the_rate_limit_alarm_watches_the_metric_the_remediator_emits(
 
 # What the remediator says of each kind of message that is no violation.
 NOT_A_VIOLATION = {
-    "kind": "not a violation message (kind must be 'violation')",
-    "json": "not a violation message (kind must be 'violation')",
+    "kind": "not a violation message (kind must be one of violation, denied)",
+    "json": "not a violation message (kind must be one of violation, denied)",
 }
 
 
@@ -270,7 +270,7 @@ def invalid_messages(draw: st.DrawFn) -> tuple[str, str]:
         text = draw(st.text(max_size=50).filter(lambda t: not t.strip().startswith(("{", "["))))
         return kind, text
     if kind == "kind":
-        good["kind"] = draw(json_values.filter(lambda v: v != "violation"))
+        good["kind"] = draw(json_values.filter(lambda v: v not in ("violation", "denied")))
     else:
         good["function"] = draw(
             json_values.filter(lambda v: not isinstance(v, str) or ":function:" not in v)

@@ -20,6 +20,7 @@ from lambdas.core.ports import (
     QueuePort,
     RateLimitPort,
 )
+from lambdas.core.proof import Proof, ProofCheck
 from models.arns import FunctionRef
 
 __all__ = ["FakeBackups", "FakeNotifier", "FakePolicyStore", "FakeQueue", "FakeRateLimit"]
@@ -135,3 +136,17 @@ class FakeQueue:
 _PORTS: tuple[
     type[PolicyStore], type[BackupPort], type[RateLimitPort], type[NotifierPort], type[QueuePort]
 ] = (FakePolicyStore, FakeBackups, FakeRateLimit, FakeNotifier, FakeQueue)
+
+
+class FakeProver:
+    """Access Analyzer's two checks, answered PASS (or `answer`), and remembered."""
+
+    def __init__(self, answer: Proof | None = None) -> None:
+        self.answer = answer or Proof(
+            (ProofCheck("CheckNoNewAccess", True), ProofCheck("CheckNoPublicAccess", True))
+        )
+        self.calls: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+
+    def prove(self, resource: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Proof:
+        self.calls.append((resource, old, new))
+        return self.answer

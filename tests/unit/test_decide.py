@@ -572,4 +572,5 @@ def test_verdict_values_are_the_documented_strings():
         "ignored",
         "failed-call",
         "invalid",
+        "broken",
     }

@@ -34,6 +34,7 @@ from tests.support.fakes import (
     FakeBackups,
     FakeNotifier,
     FakePolicyStore,
+    FakeProver,
     FakeQueue,
     FakeRateLimit,
 )
@@ -86,6 +87,7 @@ def remediator(store: FakePolicyStore, **parts: Any) -> Remediator:
         notifier=parts.get("notifier", FakeNotifier()),
         clock=lambda: NOW,
         sleep=lambda seconds: None,
+        prover=parts.get("prover", FakeProver()),
         own_functions=parts.get("own_functions", frozenset()),
     )
 
