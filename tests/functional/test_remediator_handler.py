@@ -20,13 +20,13 @@ from tests.support.aws import (
     create_function,
     fifo_queue,
     get_policy,
+    notifications,
     put_policy,
 )
 from tests.support.lambda_runtime import (
     LambdaContext,
     emf_metrics,
     log_to_current_stdout,
-    notifications,
     printed_json,
     sqs_event,
 )
