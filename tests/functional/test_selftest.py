@@ -79,7 +79,7 @@ class Deployed:
         record = r.invoke(CANARY, r.iam_user("operator"))
         record["requestID"] = request_id
         buffer = io.StringIO()
-        handler.logger.registered_handler.stream = buffer
+        handler.logger.registered_handler.stream = buffer  # type: ignore[attr-defined]
         handler.lambda_handler(r.envelope(record), LambdaContext())
         logs = boto3.client("logs", region_name=REGION)
         stream = f"2026/12/03/[$LATEST]{request_id[:8]}"

@@ -144,12 +144,12 @@ def test_the_cache_is_bounded():
     cache: DecisionCache[int] = DecisionCache()
     configs = [object() for _ in range(DecisionCache.MAX_CONFIGS + 3)]
     for config in configs:
-        cache.table(config, "p")[1] = 1
+        cache.table(config, frozenset({"p"}))[1] = 1
     assert len(cache._tables) == DecisionCache.MAX_CONFIGS
-    table = cache.table(configs[-1], "p")
+    table = cache.table(configs[-1], frozenset({"p"}))
     for i in range(DecisionCache.MAX_KEYS):
         table[i] = i
-    assert len(cache.table(configs[-1], "p")) == 0
+    assert len(cache.table(configs[-1], frozenset({"p"}))) == 0
 
 
 # --- field by field: a remembered decision never answers for a record one field away --------
