@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support import records
+
 ACCOUNT = "111111111111"
 PARTNER = "222222222222"
 FOREIGN = "999988887777"
@@ -33,8 +35,7 @@ Record = dict[str, Any]
 
 
 def function_arn(name: str, qualifier: str | None = None, account: str = ACCOUNT) -> str:
-    arn = f"arn:aws:lambda:{REGION}:{account}:function:{name}"
-    return f"{arn}:{qualifier}" if qualifier else arn
+    return records.function_arn(name, qualifier, account=account, region=REGION)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -45,61 +46,26 @@ def _time(rng: random.Random) -> str:
     return f"2024-05-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z"
 
 
-# -- identities --------------------------------------------------------------------------
+# -- identities (the tests' builders; a role's session name is drawn) ----------------------
 
-
-def service(name: str) -> Record:
-    return {"type": "AWSService", "invokedBy": name}
+service = records.aws_service
+aws_account = records.aws_account
 
 
 def role(
     name: str, rng: random.Random, *, account: str = ACCOUNT, via: str | None = None
 ) -> Record:
-    session = f"s{rng.getrandbits(40):010x}"
-    identity: Record = {
-        "type": "AssumedRole",
-        "principalId": f"AROAEXAMPLE{account[:4]}:{session}",
-        "arn": f"arn:aws:sts::{account}:assumed-role/{name}/{session}",
-        "accountId": account,
-        "accessKeyId": "ASIAEXAMPLEQMIZPFY5",
-        "sessionContext": {
-            "sessionIssuer": {
-                "type": "Role",
-                "principalId": f"AROAEXAMPLE{account[:4]}",
-                "arn": f"arn:aws:iam::{account}:role/{name}",
-                "accountId": account,
-                "userName": name,
-            },
-            "attributes": {"creationDate": "2024-05-01T00:00:00Z", "mfaAuthenticated": "false"},
-        },
-    }
-    if via:
-        identity["invokedBy"] = via
-    return identity
+    return records.assumed_role(
+        name, account=account, session=f"s{rng.getrandbits(40):010x}", invoked_by=via
+    )
 
 
 def iam_user(name: str, *, account: str = ACCOUNT) -> Record:
-    return {
-        "type": "IAMUser",
-        "principalId": "AIDAEXAMPLEUSER",
-        "arn": f"arn:aws:iam::{account}:user/{name}",
-        "accountId": account,
-        "accessKeyId": "AKIAEXAMPLE",
-        "userName": name,
-    }
+    return records.iam_user(name, account=account)
 
 
 def root(account: str = ACCOUNT) -> Record:
-    return {
-        "type": "Root",
-        "principalId": account,
-        "arn": f"arn:aws:iam::{account}:root",
-        "accountId": account,
-    }
-
-
-def aws_account(account: str) -> Record:
-    return {"type": "AWSAccount", "principalId": "AIDAEXAMPLEREMOTE", "accountId": account}
+    return records.root(account=account)
 
 
 # -- records -----------------------------------------------------------------------------
@@ -118,54 +84,45 @@ def invoke(
     error_code: str | None = None,
     event_name: str = "Invoke",
 ) -> Record:
-    """One Lambda data event. `form`: how `functionName` names the function (arn, name,
-    partial); `step_functions`: a null `requestParameters`, the function in `functionVersion`."""
+    """One Lambda data event (the tests' builder, its ids, time and details drawn from `rng`).
+    `form`: how `functionName` names the function (arn, name, partial); `step_functions`: a
+    null `requestParameters`, the function in `functionVersion`."""
     version = str(rng.randint(1, 40))
-    params: Record | None = None
+    target: str | None = None
+    invocation_type: str | None = None
     if not step_functions:
         target = {
             "arn": function_arn(name, qualifier),
             "name": f"{name}:{qualifier}" if qualifier else name,
             "partial": f"{ACCOUNT}:function:{name}" + (f":{qualifier}" if qualifier else ""),
         }[form]
-        params = {
-            "functionName": target,
-            "invocationType": rng.choice(("Event", "RequestResponse")),
-        }
-        if source_arn:
-            params["sourceArn"] = source_arn
-        if source_account:
-            params["sourceAccount"] = source_account
+        invocation_type = rng.choice(("Event", "RequestResponse"))
     caller = (identity or {}).get("invokedBy") or "203.0.113.10"
-    record: Record = {
-        "eventVersion": "1.08",
-        "userIdentity": identity,
-        "eventTime": _time(rng),
-        "eventSource": "lambda.amazonaws.com",
-        "eventName": event_name,
-        "awsRegion": REGION,
-        "sourceIPAddress": caller,
-        "userAgent": caller if "amazonaws" in caller else "Boto3/1.34.0 Python/3.11.7",
-        "requestParameters": params,
-        "responseElements": None,
-        "additionalEventData": {"functionVersion": function_arn(name, version)},
-        "requestID": _uuid(rng),
-        "eventID": _uuid(rng),
-        "readOnly": False,
-        "resources": [
+    event_time = _time(rng)
+    request_id = _uuid(rng)
+    extra: Record = {"errorMessage": "Rate exceeded"} if error_code else {}
+    return records.invoke(
+        target,
+        identity,
+        source_arn=source_arn or None,
+        source_account=source_account or None,
+        event_name=event_name,
+        region=REGION,
+        account=ACCOUNT,
+        error_code=error_code or None,
+        event_id=_uuid(rng),
+        event_time=event_time,
+        invocation_type=invocation_type,
+        requestID=request_id,
+        sourceIPAddress=caller,
+        userAgent=caller if "amazonaws" in caller else "Boto3/1.34.0 Python/3.11.7",
+        additionalEventData={"functionVersion": function_arn(name, version)},
+        resources=[
             {"accountId": ACCOUNT, "type": "AWS::Lambda::Function", "ARN": function_arn(name)}
         ],
-        "eventType": "AwsApiCall",
-        "managementEvent": False,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Data",
-    }
-    if identity is None:
-        del record["userIdentity"]
-    if error_code:
-        record["errorCode"] = error_code
-        record["errorMessage"] = "Rate exceeded"
-    return record
+        **({"requestParameters": None} if step_functions else {}),
+        **extra,
+    )
 
 
 BUCKET = "arn:aws:s3:::examplebucket"

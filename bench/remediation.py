@@ -22,7 +22,10 @@ from typing import Any
 
 import boto3
 
-from emulator.environment import patched_environ
+from emulator.environment import fake_credentials, patched_environ
+from emulator.lambda_context import LambdaContext
+from tests.support.aws import bucket, rate_table
+from tests.support.policies import blog_policy
 
 __all__ = ["run"]
 
@@ -44,56 +47,6 @@ rules:
         source_arn: "arn:aws:s3:::examplebucket"
         source_account: "{ACCOUNT}"
 """
-
-
-class _Context:
-    function_name = "invoke-audit-remediator"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-remediator"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/invoke-audit-remediator"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _fake_credentials() -> contextlib.AbstractContextManager[None]:
-    """moto's fake credentials and the bench region; never an endpoint of the environment."""
-    return patched_environ(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        },
-        unset=("AWS_ENDPOINT_URL",),
-    )
-
-
-def _blog_policy(resource: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Id": "default",
-        "Statement": [
-            {
-                "Sid": "public",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "lambda:InvokeFunction",
-                "Resource": resource,
-            },
-            {
-                "Sid": "s3-trigger",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "lambda:InvokeFunction",
-                "Resource": resource,
-                "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::examplebucket"}},
-            },
-        ],
-    }
 
 
 def _message(function: str, index: int) -> str:
@@ -182,7 +135,16 @@ def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Co
     stream, logs.stream = logs.stream, io.StringIO()  # the handler's log lines are not output
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # nor its EMF metrics
-            result = handler.lambda_handler(event, _Context())
+            result = handler.lambda_handler(
+                event,
+                LambdaContext(
+                    "invoke-audit-remediator",
+                    account=ACCOUNT,
+                    region=REGION,
+                    memory_limit_in_mb=512,
+                    log_stream_name="bench",
+                ),
+            )
     finally:
         logs.stream = stream
         session.events.unregister("before-call", count)
@@ -198,18 +160,14 @@ def run() -> dict[str, Any]:
     from lambdas.remediator import handler
     from lambdas.runtime.settings import runtime
 
-    with _fake_credentials(), emulated_aws(), tempfile.TemporaryDirectory() as work:
+    with fake_credentials(REGION), emulated_aws(), tempfile.TemporaryDirectory() as work:
         config_path = Path(work) / "allowlist.json"
         config_path.write_text(allowlist_to_json(parse_allowlist(ALLOWLIST, "bench.yaml")))
-        aws = {name: boto3.client(name, region_name=REGION) for name in ("s3", "dynamodb", "sns")}
-        aws["s3"].create_bucket(Bucket=BUCKET)
-        aws["dynamodb"].create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        topic = aws["sns"].create_topic(Name="invoke-audit-alerts")["TopicArn"]
+        bucket(BUCKET)
+        rate_table(TABLE)
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="invoke-audit-alerts")[
+            "TopicArn"
+        ]
         lam = boto3.client("lambda", region_name=REGION)
         iam = boto3.client("iam", region_name=REGION)
         session = boto3.Session(region_name=REGION)
@@ -220,7 +178,7 @@ def run() -> dict[str, Any]:
         try:
             with _environment(config_path, topic):
                 one = str(create_function(lam, iam, "BlogFunction"))
-                lam.put_resource_policy(ResourceArn=one, Policy=json.dumps(_blog_policy(one)))
+                lam.put_resource_policy(ResourceArn=one, Policy=json.dumps(blog_policy(one)))
                 single = _calls_of(handler, session, _sqs_event(one, range(1)))
                 burst = str(create_function(lam, iam, "BlogFunctionTwo"))
                 config_path.write_text(
@@ -232,7 +190,7 @@ def run() -> dict[str, Any]:
                 )
                 runtime.cache_clear()
                 handler._remediator.cache_clear()
-                lam.put_resource_policy(ResourceArn=burst, Policy=json.dumps(_blog_policy(burst)))
+                lam.put_resource_policy(ResourceArn=burst, Policy=json.dumps(blog_policy(burst)))
                 total: Counter[str] = Counter()
                 for start in range(0, 100, 10):  # the event source mapping's batches of 10
                     total += _calls_of(

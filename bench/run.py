@@ -9,6 +9,7 @@ its figure is skipped with a note when it is missing).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -370,7 +371,11 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *details, *results["notes"]])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Run every benchmark, print the table and write bench/results.json.",
+    ).parse_args(argv)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     from bench import edge, history, remediation, validator

@@ -18,35 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import ACCOUNT, ALLOWLIST, OWN_FUNCTIONS, OWN_PREFIX, REGION, invoke_set
+from emulator.lambda_context import LambdaContext
+from tests.support.records import envelope
 
 __all__ = ["run"]
-
-
-class _Context:
-    function_name = f"{OWN_PREFIX}validator"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}validator"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = f"/aws/lambda/{OWN_PREFIX}validator"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def _envelope(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": record["eventID"],
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.lambda",
-        "account": ACCOUNT,
-        "time": record.get("eventTime"),
-        "region": REGION,
-        "resources": [],
-        "detail": record,
-    }
 
 
 def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
@@ -58,7 +33,7 @@ def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
 
     config = load_allowlist(ALLOWLIST)
     events = [
-        _envelope(r)
+        envelope(r, account=ACCOUNT, id=r["eventID"])
         for r in invoke_set(count, seed=300)
         if decide(r, config, own_functions=OWN_FUNCTIONS).verdict is not Verdict.VIOLATION
     ]
@@ -70,7 +45,13 @@ def run(count: int = 3000, runs: int = 5) -> dict[str, Any]:
         runtime.cache_clear()
         logs: Any = handler.logger.registered_handler
         stream = logs.stream
-        context = _Context()
+        context = LambdaContext(
+            f"{OWN_PREFIX}validator",
+            account=ACCOUNT,
+            region=REGION,
+            log_stream_name="bench",
+            remaining_time_in_millis=30_000,
+        )
         try:
             rates, sizes = [], []
             for _ in range(runs):

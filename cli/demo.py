@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cli.allowlist_file import parse_allowlist
-from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, envelope, events
+from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
 from cli.runner import run as cli
-from emulator.environment import patched_environ
+from emulator.environment import fake_credentials, patched_environ
+from emulator.lambda_context import LambdaContext
 from lambdas.core.config import allowlist_to_json
 from lambdas.core.decide import decide
 from lambdas.core.notices import undo_command
@@ -40,6 +40,11 @@ TOPIC = f"{DEFAULT_PREFIX}notifications"
 TABLE = f"{DEFAULT_PREFIX}rate-limit"
 
 
+def _context(name: str) -> LambdaContext:
+    """The context Lambda would pass the demo's handlers."""
+    return LambdaContext(name, account=ACCOUNT, region=REGION, log_stream_name="demo")
+
+
 class DemoFailed(Exception):
     """A step of the demo did not do what it should."""
 
@@ -47,25 +52,6 @@ class DemoFailed(Exception):
 def _check(condition: bool, what: str) -> None:
     if not condition:
         raise DemoFailed(what)
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    """The parts of the Lambda context object the handlers read."""
-
-    function_name: str
-    aws_request_id: str = "demo-request"
-    memory_limit_in_mb: int = 256
-    log_group_name: str = "/aws/lambda/demo"
-    log_stream_name: str = "demo"
-    function_version: str = "$LATEST"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 class _Printer:
@@ -241,8 +227,9 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.step("2. CloudTrail Invoke events through the validator")
     played = events()
     violations = 0
-    for what, record in played:
-        result = validator.lambda_handler(envelope(record), _Context(function_name("validator")))
+    for what, event in played:
+        record = event["detail"]
+        result = validator.lambda_handler(event, _context(function_name("validator")))
         _check(result["verdict"] == decide(record, config).verdict, f"{what}: unexpected verdict")
         violations += result["verdict"] == "violation"
         out.line(f"- {what}\n    {result['verdict'].upper()}: {result['reason']}")
@@ -258,7 +245,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         "Attributes"
     ]["QueueArn"]
     result = remediator.lambda_handler(
-        _sqs_event(queued, queue_arn), _Context(function_name("remediator"))
+        _sqs_event(queued, queue_arn), _context(function_name("remediator"))
     )
     failures = (result or {}).get("batchItemFailures", [])
     _check(not failures, f"the remediator failed messages: {failures}")
@@ -308,11 +295,11 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
         out.line(f"    {line}")
 
     out.step("5. The same event again changes nothing")
-    _, alice = played[1]
-    again = dict(alice, eventID="0002-alice-again")
-    validator.lambda_handler(envelope(again), _Context(function_name("validator")))
+    _, again = events()[1]  # a fresh copy of alice's event, under a new event id
+    again["id"], again["detail"]["eventID"] = "eb-0002-alice-again", "0002-alice-again"
+    validator.lambda_handler(again, _context(function_name("validator")))
     queued = _drain(sqs, names["queue"])
-    remediator.lambda_handler(_sqs_event(queued, queue_arn), _Context(function_name("remediator")))
+    remediator.lambda_handler(_sqs_event(queued, queue_arn), _context(function_name("remediator")))
     _check(
         _policy(lam, "BlogFunction") == after["BlogFunction"], "a repeated event changed the policy"
     )
@@ -321,23 +308,24 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     out.line("BlogFunction's policy is unchanged; no new backup, no new write.")
 
     out.step("5b. An allowed caller denied after the rewrite: the broken-caller watch")
+    alice_function = decide(events()[1][1]["detail"], config).function
     allowed = next(
-        record
-        for _, record in played
-        if decide(record, config).verdict == "allowed"
-        and decide(record, config).function == decide(alice, config).function
+        event
+        for _, event in events()
+        if decide(event["detail"], config).verdict == "allowed"
+        and decide(event["detail"], config).function == alice_function
     )
-    denied = dict(
-        allowed,
+    allowed["id"] = "eb-0003-allowed-but-denied"
+    allowed["detail"].update(
         eventID="0003-allowed-but-denied",
         eventTime=(datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         errorCode="AccessDeniedException",
         errorMessage="not authorized to perform: lambda:InvokeFunction",
     )
-    result = validator.lambda_handler(envelope(denied), _Context(function_name("validator")))
+    result = validator.lambda_handler(allowed, _context(function_name("validator")))
     out.line(f"validator: {result['verdict'].upper()} ({result['action']})")
     queued = _drain(sqs, names["queue"])
-    remediator.lambda_handler(_sqs_event(queued, queue_arn), _Context(function_name("remediator")))
+    remediator.lambda_handler(_sqs_event(queued, queue_arn), _context(function_name("remediator")))
     alerts = [n for n in _drain(sqs, names["inbox"]) if "The most likely cause" in n["Body"]]
     _check(len(alerts) == 1, f"expected one broken-caller alert, got {len(alerts)}")
     out.line("remediator: BROKEN, one alert:")
@@ -359,7 +347,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
 
     out.step("7. Adopting it: learn from the events, then scan with what was learned")
     logs = workdir / "cloudtrail.json"
-    logs.write_text(json.dumps({"Records": [r for _, r in played]}))
+    logs.write_text(json.dumps({"Records": [event["detail"] for _, event in events()]}))
     learned = workdir / "learned.yaml"
     _check(cli(["learn", str(logs), "-o", str(learned)]) == 0, "learn failed")
     code = cli(["scan", "--config", str(learned), "--format", "table", str(logs)])
@@ -398,15 +386,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
 
     config_json = workdir / "allowlist.json"
     config_json.write_text(allowlist_to_json(parse_allowlist(ALLOWLIST_YAML, "demo allowlist")))
-    base = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
-    with patched_environ(base):
+    with fake_credentials(REGION, endpoint_url=endpoint):
         clients = {
             s: boto3.client(s, region_name=REGION)
             for s in ("lambda", "sqs", "s3", "sns", "dynamodb", "iam")
@@ -424,7 +404,7 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
             "BACKUP_BUCKET": BUCKET,
             "RATE_TABLE": TABLE,
             "OWN_FUNCTION_ARNS": ",".join(
-                _Context(function_name(f)).invoked_function_arn for f in ("validator", "remediator")
+                _context(function_name(f)).invoked_function_arn for f in ("validator", "remediator")
             ),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

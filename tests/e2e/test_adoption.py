@@ -28,14 +28,15 @@ from cli.allowlist_file import load_allowlist
 from cli.demo_events import FUNCTIONS, PARTNER, STRANGER
 from cli.main import main
 from emulator import reset_server, running_server
-from emulator.environment import patched_environ
+from emulator.environment import fake_credentials, patched_environ
 from lambdas.core.config import allowlist_to_json
 from lambdas.remediator import handler as remediator
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator
 from stacks.canary import canary_function_name, with_canary_rule
-from tests import records as r
-from tests.records import ACCOUNT, BUCKET_ARN, REGION
+from tests.support import records as r
+from tests.support.lambda_runtime import LambdaContext
+from tests.support.records import ACCOUNT, BUCKET_ARN, REGION
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +93,7 @@ class Account:
     def invoke(self, *records: dict[str, Any]) -> list[dict[str, Any]]:
         """The Invokes happen: the trail records them, EventBridge hands them to the validator."""
         self.log_to(NEW_TRAIL, list(records))
-        context = demo._Context("invoke-audit-validator")
+        context = LambdaContext("invoke-audit-validator")
         found = [validator.lambda_handler(r.envelope(record), context) for record in records]
         self.results += found
         return found
@@ -102,15 +103,7 @@ class Account:
 def account(tmp_path: Path) -> Iterator[Account]:
     with running_server() as endpoint:
         reset_server(endpoint)  # moto's backends are shared by every server of this process
-        base = {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }
-        with patched_environ(base):
+        with fake_credentials(REGION, endpoint_url=endpoint):
             clients = {
                 s: boto3.client(s) for s in ("lambda", "sqs", "s3", "sns", "dynamodb", "iam")
             }
@@ -270,7 +263,7 @@ def test_the_readme_adoption_steps_from_first_look_to_a_remediation(account, tmp
         QueueUrl=account.names["queue"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     result = remediator.lambda_handler(
-        demo._sqs_event(queued, queue_arn), demo._Context("invoke-audit-remediator")
+        demo._sqs_event(queued, queue_arn), LambdaContext("invoke-audit-remediator")
     )
     assert not (result or {}).get("batchItemFailures")
     (statement,) = policy("PartnerFunction")["Statement"]

@@ -40,7 +40,7 @@ def test_learned_allowlist_has_no_violation_on_the_demo_events(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logs = tmp_path / "logs.json"
-    logs.write_text(json.dumps({"Records": [record for _, record in events()]}))
+    logs.write_text(json.dumps({"Records": [event["detail"] for _, event in events()]}))
     learned = tmp_path / "learned.yaml"
     assert main(["learn", str(logs), "-o", str(learned)]) == 0
     capsys.readouterr()

@@ -30,9 +30,7 @@ from lambdas.adapters import (
 from lambdas.adapters.errors import AwsError, ResourceGoneError
 from models.arns import parse_function_arn
 from models.exceptions import InputError
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    OTHER_ACCOUNT,
+from tests.support.aws import (
     CallRecorder,
     aws,
     bucket,
@@ -43,9 +41,10 @@ from tests.functional.test_adapters_fixtures import (
     old_botocore_lambda_client,
     rate_table,
     receive_all,
-    statements,
     topic_with_inbox,
 )
+from tests.support.policies import statements
+from tests.support.records import ACCOUNT, OTHER_ACCOUNT
 
 pytestmark = pytest.mark.functional
 

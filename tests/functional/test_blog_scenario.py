@@ -13,23 +13,20 @@ from cli.remediation import register
 from lambdas.remediator import handler as remediator
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    REGION,
-    LambdaContext,
+from tests.support.allowlists import write_config
+from tests.support.aws import (
     World,
     aws,
-    blog_policy,
     create_function,
-    envelope,
     fifo_queue,
     get_policy,
-    invoke_record,
     notifications,
     put_policy,
     receive_all,
-    write_config,
 )
+from tests.support.lambda_runtime import LambdaContext
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, envelope, invoke_record
 
 pytestmark = pytest.mark.functional
 

@@ -11,24 +11,18 @@ import pytest
 from lambdas.adapters.clients import ClientFactory
 from lambdas.remediation.remediate import Outcome, Violation
 from lambdas.remediation.wiring import build_broken_watch
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    ALLOWLIST_YAML,
-    REGION,
-    USER_ARN,
+from tests.support.allowlists import ALLOWLIST_YAML, load_config
+from tests.support.aws import (
     World,
     aws,
-    blog_policy,
     create_function,
     get_policy,
-    iam_user,
-    invoke_record,
-    load_config,
     notifications,
     put_policy,
     remediator,
-    s3_service,
 )
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, USER_ARN, aws_service, iam_user, invoke_record
 
 pytestmark = pytest.mark.functional
 
@@ -62,7 +56,7 @@ def rewritten(world, config):
 def denied(arn, event_id, *, when="2025-01-02T05:00:00Z", identity=None, **parameters):
     record = invoke_record(
         arn,
-        identity=identity or s3_service(),
+        identity=identity or aws_service("s3.amazonaws.com"),
         event_id=event_id,
         **(parameters or {"sourceArn": BUCKET, "sourceAccount": ACCOUNT}),
     )

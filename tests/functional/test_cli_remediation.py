@@ -13,17 +13,10 @@ from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.remediation.restore import Restorer
 from models.exceptions import InputError
-from tests.functional.test_adapters_fixtures import (
-    ALLOWLIST_YAML,
-    REGION,
-    World,
-    aws,
-    blog_policy,
-    client,
-    create_function,
-    get_policy,
-    put_policy,
-)
+from tests.support.allowlists import ALLOWLIST_YAML
+from tests.support.aws import World, aws, client, create_function, get_policy, put_policy
+from tests.support.policies import blog_policy
+from tests.support.records import REGION
 
 pytestmark = pytest.mark.functional
 

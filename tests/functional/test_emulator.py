@@ -30,7 +30,6 @@ from emulator import (
     is_installed,
     public_policies_blocked,
     reset_server,
-    running_server,
 )
 
 pytestmark = pytest.mark.functional
@@ -43,8 +42,8 @@ BUCKET_ARN = "arn:aws:s3:::example-bucket"
 
 
 @dataclass
-class World:
-    """A function with version 1 and alias `prod` -> 1, and a Lambda client to reach it."""
+class Orders:
+    """The function `orders` with version 1 and alias `prod` -> 1, and a Lambda client to reach it."""
 
     client: Any
     endpoint_url: str | None  # None: in-process
@@ -102,33 +101,23 @@ def _seed(lam: Any, iam: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def server_endpoint() -> Iterator[str]:
-    with running_server() as endpoint_url:
-        yield endpoint_url
+def _fake_credentials(fake_credentials: None) -> None:
+    """Every test here runs on moto's fake credentials (tests/conftest.py)."""
 
 
 @pytest.fixture(params=["in-process", "server"])
-def world(request: pytest.FixtureRequest) -> Iterator[World]:
+def orders(request: pytest.FixtureRequest) -> Iterator[Orders]:
     if request.param == "in-process":
         with emulated_aws():
             lam, iam = _clients(None)
             _seed(lam, iam)
-            yield World(lam, None)
+            yield Orders(lam, None)
     else:
         endpoint: str = request.getfixturevalue("server_endpoint")
         reset_server(endpoint)
         lam, iam = _clients(endpoint)
         _seed(lam, iam)
-        yield World(lam, endpoint)
+        yield Orders(lam, endpoint)
 
 
 def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
@@ -164,113 +153,113 @@ def _deny_outside_org(sid: str = "DenyOutsideOrg") -> dict[str, Any]:
 # --- per-qualifier isolation --------------------------------------------------------------
 
 
-def test_function_version_and_alias_each_have_their_own_policy(world: World) -> None:
-    world.add("on-function")
-    world.add("on-version", "1")
-    world.add("on-alias", "prod")
+def test_function_version_and_alias_each_have_their_own_policy(orders: Orders) -> None:
+    orders.add("on-function")
+    orders.add("on-version", "1")
+    orders.add("on-alias", "prod")
 
     for qualifier, sid, resource in [
         (None, "on-function", ARN),
         ("1", "on-version", f"{ARN}:1"),
         ("prod", "on-alias", f"{ARN}:prod"),
     ]:
-        document, _ = world.policy(qualifier)
+        document, _ = orders.policy(qualifier)
         assert [s["Sid"] for s in document["Statement"]] == [sid]
         assert document["Statement"][0]["Resource"] == resource
-        assert world.resource_policy(resource)[0] == document
+        assert orders.resource_policy(resource)[0] == document
 
 
-def test_alias_policy_is_not_the_policy_of_the_version_it_points_to(world: World) -> None:
-    world.add("on-alias", "prod")
+def test_alias_policy_is_not_the_policy_of_the_version_it_points_to(orders: Orders) -> None:
+    orders.add("on-alias", "prod")
 
     with pytest.raises(ClientError) as excinfo:
-        world.policy("1")
+        orders.policy("1")
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
     with pytest.raises(ClientError) as excinfo:
-        world.policy()
+        orders.policy()
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
 
 
-def test_latest_reads_the_unqualified_policy(world: World) -> None:
-    world.add("on-function")
-    expected = world.policy()
+def test_latest_reads_the_unqualified_policy(orders: Orders) -> None:
+    orders.add("on-function")
+    expected = orders.policy()
 
-    assert world.policy("$LATEST") == expected
-    assert world.resource_policy(f"{ARN}:$LATEST") == expected
+    assert orders.policy("$LATEST") == expected
+    assert orders.resource_policy(f"{ARN}:$LATEST") == expected
 
 
-def test_latest_has_no_policy_of_its_own_to_write(world: World) -> None:
+def test_latest_has_no_policy_of_its_own_to_write(orders: Orders) -> None:
     with pytest.raises(ClientError) as excinfo:
-        world.add("on-latest", "$LATEST")
+        orders.add("on-latest", "$LATEST")
     assert _error(excinfo) == ("InvalidParameterValueException", 400)
     with pytest.raises(ClientError) as excinfo:
-        world.put(_document(_allow("a", {"Service": "s3.amazonaws.com"})), arn=f"{ARN}:$LATEST")
+        orders.put(_document(_allow("a", {"Service": "s3.amazonaws.com"})), arn=f"{ARN}:$LATEST")
     assert _error(excinfo) == ("InvalidParameterValueException", 400)
 
 
-def test_qualifier_in_the_function_name_or_arn_selects_the_same_policy(world: World) -> None:
-    world.client.add_permission(
+def test_qualifier_in_the_function_name_or_arn_selects_the_same_policy(orders: Orders) -> None:
+    orders.client.add_permission(
         FunctionName=f"{NAME}:prod",
         StatementId="by-name",
         Action="lambda:InvokeFunction",
         Principal="events.amazonaws.com",
     )
-    by_parameter = world.policy("prod")
+    by_parameter = orders.policy("prod")
 
-    by_arn = world.client.get_policy(FunctionName=f"{ARN}:prod")
+    by_arn = orders.client.get_policy(FunctionName=f"{ARN}:prod")
     assert (json.loads(by_arn["Policy"]), by_arn["RevisionId"]) == by_parameter
     with pytest.raises(ClientError) as excinfo:
-        world.client.get_policy(FunctionName=f"{NAME}:prod", Qualifier="1")
+        orders.client.get_policy(FunctionName=f"{NAME}:prod", Qualifier="1")
     assert _error(excinfo) == ("InvalidParameterValueException", 400)
 
 
 # --- RevisionId ---------------------------------------------------------------------------
 
 
-def test_every_write_changes_the_revision_and_reads_return_it(world: World) -> None:
+def test_every_write_changes_the_revision_and_reads_return_it(orders: Orders) -> None:
     revisions = []
-    world.add("first")
-    revisions.append(world.policy()[1])
-    world.add("second")
-    revisions.append(world.policy()[1])
-    world.client.remove_permission(FunctionName=NAME, StatementId="first")
-    revisions.append(world.resource_policy()[1])
-    revisions.append(world.put(_document(_deny_outside_org())))
-    assert world.policy()[1] == world.resource_policy()[1] == revisions[-1]
+    orders.add("first")
+    revisions.append(orders.policy()[1])
+    orders.add("second")
+    revisions.append(orders.policy()[1])
+    orders.client.remove_permission(FunctionName=NAME, StatementId="first")
+    revisions.append(orders.resource_policy()[1])
+    revisions.append(orders.put(_document(_deny_outside_org())))
+    assert orders.policy()[1] == orders.resource_policy()[1] == revisions[-1]
 
-    world.client.delete_resource_policy(ResourceArn=ARN, RevisionId=revisions[-1])
-    world.add("third")
-    revisions.append(world.policy()[1])
+    orders.client.delete_resource_policy(ResourceArn=ARN, RevisionId=revisions[-1])
+    orders.add("third")
+    revisions.append(orders.policy()[1])
 
     assert len(set(revisions)) == len(revisions) == 5
 
 
-def test_revisions_belong_to_one_policy(world: World) -> None:
-    world.add("on-function")
-    world.add("on-alias", "prod")
-    function_revision = world.policy()[1]
+def test_revisions_belong_to_one_policy(orders: Orders) -> None:
+    orders.add("on-function")
+    orders.add("on-alias", "prod")
+    function_revision = orders.policy()[1]
 
-    world.add("on-alias-2", "prod")
-    world.put(_document(_deny_outside_org()), arn=f"{ARN}:1")
+    orders.add("on-alias-2", "prod")
+    orders.put(_document(_deny_outside_org()), arn=f"{ARN}:1")
 
-    assert world.policy()[1] == function_revision
-    assert world.policy("prod")[1] != function_revision
-
-
-def _add_with(world: World, revision: str) -> None:
-    world.add("added", RevisionId=revision)
+    assert orders.policy()[1] == function_revision
+    assert orders.policy("prod")[1] != function_revision
 
 
-def _remove_with(world: World, revision: str) -> None:
-    world.client.remove_permission(FunctionName=NAME, StatementId="base", RevisionId=revision)
+def _add_with(orders: Orders, revision: str) -> None:
+    orders.add("added", RevisionId=revision)
 
 
-def _put_with(world: World, revision: str) -> None:
-    world.put(_document(_deny_outside_org()), RevisionId=revision)
+def _remove_with(orders: Orders, revision: str) -> None:
+    orders.client.remove_permission(FunctionName=NAME, StatementId="base", RevisionId=revision)
 
 
-def _delete_with(world: World, revision: str) -> None:
-    world.client.delete_resource_policy(ResourceArn=ARN, RevisionId=revision)
+def _put_with(orders: Orders, revision: str) -> None:
+    orders.put(_document(_deny_outside_org()), RevisionId=revision)
+
+
+def _delete_with(orders: Orders, revision: str) -> None:
+    orders.client.delete_resource_policy(ResourceArn=ARN, RevisionId=revision)
 
 
 WRITES = {
@@ -283,67 +272,67 @@ WRITES = {
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
 def test_stale_revision_is_refused_with_412(
-    world: World, write: Callable[[World, str], None]
+    orders: Orders, write: Callable[[Orders, str], None]
 ) -> None:
-    world.add("base")
-    stale = world.policy()[1]
-    world.add("moved-on")
-    current = world.policy()
+    orders.add("base")
+    stale = orders.policy()[1]
+    orders.add("moved-on")
+    current = orders.policy()
 
     with pytest.raises(ClientError) as excinfo:
-        write(world, stale)
+        write(orders, stale)
 
     assert _error(excinfo) == ("PreconditionFailedException", 412)
-    assert world.policy() == current
+    assert orders.policy() == current
 
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
-def test_current_revision_is_accepted(world: World, write: Callable[[World, str], None]) -> None:
-    world.add("base")
-    world.add("other")
-    current_document, current = world.policy()
+def test_current_revision_is_accepted(orders: Orders, write: Callable[[Orders, str], None]) -> None:
+    orders.add("base")
+    orders.add("other")
+    current_document, current = orders.policy()
 
-    write(world, current)
+    write(orders, current)
 
     if write is _delete_with:
         with pytest.raises(ClientError) as excinfo:
-            world.policy()
+            orders.policy()
         assert _error(excinfo) == ("ResourceNotFoundException", 404)
     else:
-        document, revision = world.policy()
+        document, revision = orders.policy()
         assert revision != current
         assert document != current_document
 
 
 def test_remove_permission_with_the_current_revision_removes_only_that_statement(
-    world: World,
+    orders: Orders,
 ) -> None:
-    world.add("keep", "prod")
-    world.add("drop", "prod")
-    revision = world.policy("prod")[1]
+    orders.add("keep", "prod")
+    orders.add("drop", "prod")
+    revision = orders.policy("prod")[1]
 
-    world.client.remove_permission(
+    orders.client.remove_permission(
         FunctionName=NAME, StatementId="drop", Qualifier="prod", RevisionId=revision
     )
 
-    assert [s["Sid"] for s in world.policy("prod")[0]["Statement"]] == ["keep"]
+    assert [s["Sid"] for s in orders.policy("prod")[0]["Statement"]] == ["keep"]
 
 
-def test_revision_given_for_a_resource_without_policy_is_refused(world: World) -> None:
+def test_revision_given_for_a_resource_without_policy_is_refused(orders: Orders) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(ClientError) as excinfo:
-        world.add("first", RevisionId=unknown)
+        orders.add("first", RevisionId=unknown)
     assert _error(excinfo) == ("PreconditionFailedException", 412)
     with pytest.raises(ClientError) as excinfo:
-        world.put(_document(_deny_outside_org()), RevisionId=unknown)
+        orders.put(_document(_deny_outside_org()), RevisionId=unknown)
     assert _error(excinfo) == ("PreconditionFailedException", 412)
 
 
-def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(world: World) -> None:
-    world.add("base")
-    revision = world.policy()[1]
+def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(orders: Orders) -> None:
+    orders.add("base")
+    revision = orders.policy()[1]
     outcomes: list[str] = []
-    clients = [world.new_clients()[0] for _ in range(8)]
+    clients = [orders.new_clients()[0] for _ in range(8)]
     barrier = threading.Barrier(len(clients))
 
     def write(index: int) -> None:
@@ -370,23 +359,23 @@ def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(world: World) -
 # --- conflicts and not-found --------------------------------------------------------------
 
 
-def test_duplicate_statement_id_is_a_409_conflict(world: World) -> None:
-    world.add("same")
-    before = world.policy()
+def test_duplicate_statement_id_is_a_409_conflict(orders: Orders) -> None:
+    orders.add("same")
+    before = orders.policy()
 
     with pytest.raises(ClientError) as excinfo:
-        world.add("same")
+        orders.add("same")
 
     assert _error(excinfo) == ("ResourceConflictException", 409)
-    assert world.policy() == before
-    world.add("same", "prod")  # another resource, another policy
-    world.put(_document(_deny_outside_org("from-put")))
+    assert orders.policy() == before
+    orders.add("same", "prod")  # another resource, another policy
+    orders.put(_document(_deny_outside_org("from-put")))
     with pytest.raises(ClientError) as excinfo:
-        world.add("from-put")
+        orders.add("from-put")
     assert _error(excinfo) == ("ResourceConflictException", 409)
 
 
-NOT_FOUND: dict[str, Callable[[World], Any]] = {
+NOT_FOUND: dict[str, Callable[[Orders], Any]] = {
     "unknown function": lambda w: w.client.get_policy(FunctionName="missing"),
     "unknown alias": lambda w: w.client.get_policy(FunctionName=NAME, Qualifier="staging"),
     "unknown version": lambda w: w.client.get_policy(FunctionName=NAME, Qualifier="7"),
@@ -415,59 +404,61 @@ NOT_FOUND: dict[str, Callable[[World], Any]] = {
 
 
 @pytest.mark.parametrize("call", NOT_FOUND.values(), ids=NOT_FOUND.keys())
-def test_missing_resources_and_policies_are_404(world: World, call: Callable[[World], Any]) -> None:
+def test_missing_resources_and_policies_are_404(
+    orders: Orders, call: Callable[[Orders], Any]
+) -> None:
     with pytest.raises(ClientError) as excinfo:
-        call(world)
+        call(orders)
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
 
 
-def test_removing_an_unknown_statement_is_404_and_changes_nothing(world: World) -> None:
-    world.add("known")
-    before = world.policy()
+def test_removing_an_unknown_statement_is_404_and_changes_nothing(orders: Orders) -> None:
+    orders.add("known")
+    before = orders.policy()
 
     with pytest.raises(ClientError) as excinfo:
-        world.client.remove_permission(FunctionName=NAME, StatementId="unknown")
+        orders.client.remove_permission(FunctionName=NAME, StatementId="unknown")
 
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
-    assert world.policy() == before
+    assert orders.policy() == before
 
 
-def test_removing_the_last_statement_deletes_the_policy(world: World) -> None:
-    world.add("only", "1")
-    world.client.remove_permission(FunctionName=NAME, StatementId="only", Qualifier="1")
+def test_removing_the_last_statement_deletes_the_policy(orders: Orders) -> None:
+    orders.add("only", "1")
+    orders.client.remove_permission(FunctionName=NAME, StatementId="only", Qualifier="1")
 
     with pytest.raises(ClientError) as excinfo:
-        world.resource_policy(f"{ARN}:1")
+        orders.resource_policy(f"{ARN}:1")
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
 
 
-def test_statement_ids_with_dots_can_be_removed(world: World) -> None:
-    world.add("invoke-audit.v1")
-    world.add("other")
-    world.client.remove_permission(FunctionName=NAME, StatementId="invoke-audit.v1")
-    assert [s["Sid"] for s in world.policy()[0]["Statement"]] == ["other"]
+def test_statement_ids_with_dots_can_be_removed(orders: Orders) -> None:
+    orders.add("invoke-audit.v1")
+    orders.add("other")
+    orders.client.remove_permission(FunctionName=NAME, StatementId="invoke-audit.v1")
+    assert [s["Sid"] for s in orders.policy()[0]["Statement"]] == ["other"]
 
 
-def test_deleted_alias_and_function_take_their_policies_with_them(world: World) -> None:
-    world.add("on-alias", "prod")
-    world.client.delete_alias(FunctionName=NAME, Name="prod")
-    world.client.create_alias(FunctionName=NAME, Name="prod", FunctionVersion="1")
+def test_deleted_alias_and_function_take_their_policies_with_them(orders: Orders) -> None:
+    orders.add("on-alias", "prod")
+    orders.client.delete_alias(FunctionName=NAME, Name="prod")
+    orders.client.create_alias(FunctionName=NAME, Name="prod", FunctionVersion="1")
     with pytest.raises(ClientError) as excinfo:
-        world.policy("prod")
+        orders.policy("prod")
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
 
-    world.add("on-function")
-    world.client.delete_function(FunctionName=NAME)
-    create_function(*world.new_clients(), NAME)
+    orders.add("on-function")
+    orders.client.delete_function(FunctionName=NAME)
+    create_function(*orders.new_clients(), NAME)
     with pytest.raises(ClientError) as excinfo:
-        world.policy()
+        orders.policy()
     assert _error(excinfo) == ("ResourceNotFoundException", 404)
 
 
 # --- the full-document API ----------------------------------------------------------------
 
 
-def test_deny_statements_round_trip_through_both_apis(world: World) -> None:
+def test_deny_statements_round_trip_through_both_apis(orders: Orders) -> None:
     document = _document(
         _allow("AllowBucket", {"Service": "s3.amazonaws.com"}, f"{ARN}:prod")
         | {"Condition": {"ArnLike": {"AWS:SourceArn": BUCKET_ARN}}},
@@ -481,37 +472,37 @@ def test_deny_statements_round_trip_through_both_apis(world: World) -> None:
             "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1a2b3c4d"}},
         },
     )
-    revision = world.put(document, arn=f"{ARN}:prod")
+    revision = orders.put(document, arn=f"{ARN}:prod")
 
-    assert world.resource_policy(f"{ARN}:prod") == (document, revision)
-    assert world.policy("prod") == (document, revision)
+    assert orders.resource_policy(f"{ARN}:prod") == (document, revision)
+    assert orders.policy("prod") == (document, revision)
 
 
 def test_put_replaces_what_add_permission_wrote_and_add_permission_appends_to_it(
-    world: World,
+    orders: Orders,
 ) -> None:
-    world.add("old-grant")
-    world.put(_document(_deny_outside_org()))
-    assert [s["Sid"] for s in world.policy()[0]["Statement"]] == ["DenyOutsideOrg"]
+    orders.add("old-grant")
+    orders.put(_document(_deny_outside_org()))
+    assert [s["Sid"] for s in orders.policy()[0]["Statement"]] == ["DenyOutsideOrg"]
 
-    statement = world.add("new-grant", SourceArn=BUCKET_ARN)
+    statement = orders.add("new-grant", SourceArn=BUCKET_ARN)
 
-    document, revision = world.resource_policy()
+    document, revision = orders.resource_policy()
     assert [s["Sid"] for s in document["Statement"]] == ["DenyOutsideOrg", "new-grant"]
     assert document["Statement"][1] == statement
-    assert world.policy()[1] == revision
+    assert orders.policy()[1] == revision
 
 
-def test_add_permission_writes_the_statement_aws_writes(world: World) -> None:
-    by_account = world.client.add_permission(
+def test_add_permission_writes_the_statement_aws_writes(orders: Orders) -> None:
+    by_account = orders.client.add_permission(
         FunctionName=NAME,
         StatementId="account",
         Action="lambda:InvokeFunction",
         Principal="111122223333",
         Qualifier="prod",
     )
-    by_service = world.add("service", "prod", SourceArn=BUCKET_ARN, SourceAccount=ACCOUNT)
-    by_org = world.client.add_permission(
+    by_service = orders.add("service", "prod", SourceArn=BUCKET_ARN, SourceAccount=ACCOUNT)
+    by_org = orders.client.add_permission(
         FunctionName=NAME,
         StatementId="org",
         Action="lambda:InvokeFunctionUrl",
@@ -551,20 +542,20 @@ def _padded_document(size: int) -> str:
     return text
 
 
-def test_policies_are_limited_to_20_kb(world: World) -> None:
-    world.client.put_resource_policy(ResourceArn=ARN, Policy=_padded_document(POLICY_SIZE_LIMIT))
-    at_limit = world.resource_policy()
+def test_policies_are_limited_to_20_kb(orders: Orders) -> None:
+    orders.client.put_resource_policy(ResourceArn=ARN, Policy=_padded_document(POLICY_SIZE_LIMIT))
+    at_limit = orders.resource_policy()
     assert len(json.dumps(at_limit[0], separators=(",", ":"))) == POLICY_SIZE_LIMIT
 
     with pytest.raises(ClientError) as excinfo:
-        world.client.put_resource_policy(
+        orders.client.put_resource_policy(
             ResourceArn=ARN, Policy=_padded_document(POLICY_SIZE_LIMIT + 1)
         )
     assert _error(excinfo) == ("PolicyLengthExceededException", 400)
     with pytest.raises(ClientError) as excinfo:
-        world.add("one-too-many")
+        orders.add("one-too-many")
     assert _error(excinfo) == ("PolicyLengthExceededException", 400)
-    assert world.resource_policy() == at_limit
+    assert orders.resource_policy() == at_limit
 
 
 INVALID_DOCUMENTS = {
@@ -579,40 +570,42 @@ INVALID_DOCUMENTS = {
 
 
 @pytest.mark.parametrize("text", INVALID_DOCUMENTS.values(), ids=INVALID_DOCUMENTS.keys())
-def test_malformed_documents_are_refused(world: World, text: str) -> None:
+def test_malformed_documents_are_refused(orders: Orders, text: str) -> None:
     with pytest.raises(ClientError) as excinfo:
-        world.client.put_resource_policy(ResourceArn=ARN, Policy=text)
+        orders.client.put_resource_policy(ResourceArn=ARN, Policy=text)
     assert _error(excinfo) == ("InvalidParameterValueException", 400)
 
 
 @pytest.mark.parametrize("resource", [NAME, f"{ACCOUNT}:function:{NAME}", f"{ARN}:*"])
-def test_resource_arn_must_be_a_complete_arn_without_wildcards(world: World, resource: str) -> None:
+def test_resource_arn_must_be_a_complete_arn_without_wildcards(
+    orders: Orders, resource: str
+) -> None:
     with pytest.raises(ClientError) as excinfo:
-        world.client.get_resource_policy(ResourceArn=resource)
+        orders.client.get_resource_policy(ResourceArn=resource)
     assert _error(excinfo) == ("ValidationException", 400)
 
 
-def test_public_policies_are_refused_while_blocked(world: World) -> None:
+def test_public_policies_are_refused_while_blocked(orders: Orders) -> None:
     with public_policies_blocked():
         with pytest.raises(ClientError) as excinfo:
-            world.put(_document(_allow("public", "*")))
+            orders.put(_document(_allow("public", "*")))
         assert _error(excinfo) == ("PublicPolicyException", 400)
         with pytest.raises(ClientError) as excinfo:
-            world.client.add_permission(
+            orders.client.add_permission(
                 FunctionName=NAME,
                 StatementId="public",
                 Action="lambda:InvokeFunction",
                 Principal="*",
             )
         assert _error(excinfo) == ("PublicPolicyException", 400)
-        world.put(
+        orders.put(
             _document(
                 _allow("scoped", "*") | {"Condition": {"ArnLike": {"AWS:SourceArn": BUCKET_ARN}}}
             )
         )
 
-    world.put(_document(_allow("public", "*")))  # not blocked outside the block
-    assert world.policy()[0]["Statement"][0]["Sid"] == "public"
+    orders.put(_document(_allow("public", "*")))  # not blocked outside the block
+    assert orders.policy()[0]["Statement"][0]["Sid"] == "public"
 
 
 # --- activation and Docker-free invoke ----------------------------------------------------
@@ -627,9 +620,9 @@ def test_install_is_idempotent() -> None:
     assert any("resource-policy" in path for path in routes)
 
 
-def test_invoke_runs_without_docker(world: World) -> None:
+def test_invoke_runs_without_docker(orders: Orders) -> None:
     started = time.monotonic()
-    response = world.client.invoke(FunctionName=NAME, Qualifier="prod", Payload=b'{"a": 1}')
+    response = orders.client.invoke(FunctionName=NAME, Qualifier="prod", Payload=b'{"a": 1}')
     assert response["StatusCode"] == 200
     assert response["Payload"].read() == b'{"a": 1}'
     assert time.monotonic() - started < 10

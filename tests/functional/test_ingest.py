@@ -12,24 +12,23 @@ from lambdas.ingest import handler
 from lambdas.ingest.logfiles import log_objects
 from lambdas.runtime.settings import runtime
 from models.exceptions import InputError
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    REGION,
-    LambdaContext,
+from tests.support.allowlists import write_config
+from tests.support.aws import (
     aws,
     bucket,
     client,
-    emf_metrics,
     fifo_queue,
-    invoke_record,
-    log_to_current_stdout,
     notifications,
-    printed_json,
     receive_all,
-    s3_service,
     topic_with_inbox,
-    write_config,
 )
+from tests.support.lambda_runtime import (
+    LambdaContext,
+    emf_metrics,
+    log_to_current_stdout,
+    printed_json,
+)
+from tests.support.records import ACCOUNT, REGION, aws_service, invoke_record
 
 pytestmark = pytest.mark.functional
 
@@ -79,12 +78,12 @@ def test_a_log_file_is_judged_and_its_violations_sent_on(trail, capsys):
     trail_bucket, queue, inbox = trail
     allowed = invoke_record(
         BLOG,
-        identity=s3_service(),
+        identity=aws_service("s3.amazonaws.com"),
         event_id="ok",
         sourceArn="arn:aws:s3:::examplebucket",
         sourceAccount=ACCOUNT,
     )
-    execution = invoke_record(BLOG, identity=s3_service(), event_id="exec") | {
+    execution = invoke_record(BLOG, identity=aws_service("s3.amazonaws.com"), event_id="exec") | {
         "eventName": "InvokeExecution"
     }
     other = {"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventID": "s3"}

@@ -11,24 +11,20 @@ from lambdas.core.config import allowlist_to_json
 from lambdas.remediation.remediate import Outcome, Violation
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    REGION,
-    LambdaContext,
+from tests.support.aws import (
     World,
     aws,
-    blog_policy,
     create_function,
-    envelope,
     fifo_queue,
     get_policy,
-    iam_user,
-    invoke_record,
     put_policy,
     receive_all,
     remediator,
     topic_with_inbox,
 )
+from tests.support.lambda_runtime import LambdaContext
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, envelope, iam_user, invoke_record
 
 pytestmark = pytest.mark.functional
 

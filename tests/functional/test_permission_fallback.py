@@ -18,15 +18,9 @@ from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.arns import parse_function_arn
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    World,
-    aws,
-    client,
-    create_function,
-    load_config,
-    old_botocore_lambda_client,
-)
+from tests.support.allowlists import load_config
+from tests.support.aws import World, aws, client, create_function, old_botocore_lambda_client
+from tests.support.records import ACCOUNT
 
 pytestmark = pytest.mark.functional
 

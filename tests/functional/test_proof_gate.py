@@ -11,21 +11,18 @@ from botocore.stub import ANY, Stubber
 
 from lambdas.adapters.access_analyzer import AccessAnalyzerProver
 from lambdas.remediation.remediate import Outcome, Violation
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    REGION,
-    USER_ARN,
+from tests.support.allowlists import load_config
+from tests.support.aws import (
     World,
     aws,
-    blog_policy,
     create_function,
     get_policy,
-    invoke_record,
-    load_config,
     notifications,
     put_policy,
     remediator,
 )
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, USER_ARN, invoke_record
 
 pytestmark = pytest.mark.functional
 

@@ -22,26 +22,21 @@ from lambdas.remediation.remediate import Outcome, RateLimitedError, Violation, 
 from lambdas.remediation.wiring import PolicyStores
 from models.arns import parse_function_arn
 from models.exceptions import InvokeAuditError
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    ALLOWLIST_YAML,
-    OTHER_ACCOUNT,
-    REGION,
-    USER_ARN,
+from tests.support.allowlists import ALLOWLIST_YAML, load_config
+from tests.support.aws import (
     CallRecorder,
     World,
     aws,
-    blog_policy,
     client,
     create_function,
     get_policy,
-    invoke_record,
-    load_config,
     notifications,
     old_botocore_lambda_client,
     put_policy,
     remediator,
 )
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, OTHER_ACCOUNT, REGION, USER_ARN, invoke_record
 
 pytestmark = pytest.mark.functional
 

@@ -15,19 +15,18 @@ from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.remediation.remediate import Outcome, Remediator, Violation
 from models.exceptions import InvokeAuditError
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    REGION,
+from tests.support.allowlists import load_config
+from tests.support.aws import (
     CallRecorder,
     World,
     aws,
-    blog_policy,
     client,
     create_function,
     get_policy,
-    load_config,
     put_policy,
 )
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION
 
 pytestmark = pytest.mark.functional
 

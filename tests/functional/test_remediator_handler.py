@@ -12,27 +12,26 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from emulator import public_policies_blocked
 from lambdas.remediator import handler
 from lambdas.runtime.settings import runtime
-from tests.functional.test_adapters_fixtures import (
-    ACCOUNT,
-    ALLOWLIST_YAML,
-    REGION,
-    LambdaContext,
+from tests.support.allowlists import ALLOWLIST_YAML, write_config
+from tests.support.aws import (
     World,
     aws,
-    blog_policy,
     client,
     create_function,
-    emf_metrics,
     fifo_queue,
     get_policy,
-    invoke_record,
-    log_to_current_stdout,
     notifications,
-    printed_json,
     put_policy,
-    sqs_event,
-    write_config,
 )
+from tests.support.lambda_runtime import (
+    LambdaContext,
+    emf_metrics,
+    log_to_current_stdout,
+    printed_json,
+    sqs_event,
+)
+from tests.support.policies import blog_policy
+from tests.support.records import ACCOUNT, REGION, invoke_record
 
 pytestmark = pytest.mark.functional
 

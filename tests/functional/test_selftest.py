@@ -31,9 +31,9 @@ from lambdas.core.config import allowlist_to_json
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
 from stacks.canary import canary_function_name, with_canary_rule
-from tests import records as r
-from tests.functional.test_adapters_fixtures import LambdaContext
-from tests.records import ACCOUNT, REGION
+from tests.support import records as r
+from tests.support.lambda_runtime import LambdaContext
+from tests.support.records import ACCOUNT, REGION
 
 pytestmark = pytest.mark.functional
 

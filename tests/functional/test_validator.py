@@ -15,24 +15,22 @@ from lambdas.adapters.errors import AwsError
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
 from models.exceptions import ConfigError
-from tests.functional.test_adapters_fixtures import (
+from tests.support.allowlists import write_config
+from tests.support.aws import aws, fifo_queue, notifications, receive_all, topic_with_inbox
+from tests.support.lambda_runtime import (
+    LambdaContext,
+    emf_metrics,
+    log_to_current_stdout,
+    printed_json,
+)
+from tests.support.records import (
     ACCOUNT,
     OTHER_ACCOUNT,
     REGION,
-    LambdaContext,
-    aws,
-    emf_metrics,
+    aws_service,
     envelope,
-    fifo_queue,
     iam_user,
     invoke_record,
-    log_to_current_stdout,
-    notifications,
-    printed_json,
-    receive_all,
-    s3_service,
-    topic_with_inbox,
-    write_config,
 )
 
 pytestmark = pytest.mark.functional
@@ -73,7 +71,7 @@ def run(event, capsys, account=ACCOUNT):
 
 
 def test_allowed_invoke_is_logged_once_and_counted(env, capsys):
-    record = invoke_record(BLOG, identity=s3_service(), **S3_CALL)
+    record = invoke_record(BLOG, identity=aws_service("s3.amazonaws.com"), **S3_CALL)
     result, lines = run(envelope(record), capsys)
     logs = [line for line in lines if "_aws" not in line]
     assert result["verdict"] == "allowed"
@@ -185,7 +183,7 @@ def test_an_untrusted_account_is_refused_and_a_listed_member_accepted(pipeline, 
 
 
 def test_the_config_is_loaded_once_per_container(env, capsys, tmp_path):
-    record = invoke_record(BLOG, identity=s3_service(), **S3_CALL)
+    record = invoke_record(BLOG, identity=aws_service("s3.amazonaws.com"), **S3_CALL)
     first, _ = run(envelope(record), capsys)
     Path(os.environ["ALLOWLIST_PATH"]).write_text("not json")
     second, _ = run(envelope(record), capsys)
@@ -228,7 +226,7 @@ print(json.dumps({"verdict": result["verdict"], "loaded": loaded}), file=sys.std
 
 def test_an_allowed_event_does_not_import_boto3(env):
     # A fresh interpreter, as in a new Lambda container; nothing of the tests imported.
-    event = envelope(invoke_record(BLOG, identity=s3_service(), **S3_CALL))
+    event = envelope(invoke_record(BLOG, identity=aws_service("s3.amazonaws.com"), **S3_CALL))
     context = {k: v for k, v in vars(LambdaContext()).items()}
     done = subprocess.run(
         [sys.executable, "-c", ALLOWED_RUN, json.dumps(event), json.dumps(context)],

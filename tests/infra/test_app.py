@@ -12,7 +12,8 @@ import pytest
 
 from cli.allowlist_file import load_allowlist
 from models.exceptions import ConfigError
-from tests.infra.conftest import REPO, cdk_json_context
+from tests.support.files import REPO
+from tests.support.synth import cdk_json_context
 
 pytestmark = pytest.mark.infra
 

@@ -19,7 +19,7 @@ from stacks.assets import (
     function_packages,
     host_target,
 )
-from tests.infra.conftest import REPO
+from tests.support.files import REPO
 
 pytestmark = pytest.mark.infra
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.settings import SettingsError, settings_from_mapping
-from tests.infra.conftest import EXISTING_BUCKET, MEMBER_ACCOUNT, ORG_ID, cdk_json_context
+from tests.support.synth import EXISTING_BUCKET, MEMBER_ACCOUNT, ORG_ID, cdk_json_context
 
 pytestmark = pytest.mark.infra
 

@@ -12,7 +12,7 @@ from emulator.event_ruler import EventRuler
 from stacks.edge_filter import MAX_OR_TERMS, PATTERN_SIZE_LIMIT, pattern_size
 from stacks.events_rules import VALIDATOR_SOURCES_MAX
 from tests.event_ruler import ruler
-from tests.infra.conftest import Synth
+from tests.support.synth import Synth
 
 pytestmark = pytest.mark.infra
 

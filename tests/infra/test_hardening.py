@@ -19,7 +19,7 @@ import pytest
 
 from stacks.pattern import INVOKE_DETAIL_TYPE, event_name_filter
 from stacks.tamper import PipelineResources, tamper_patterns
-from tests.infra.conftest import CENTRAL_BUS, HOME_REGION, OTHER_REGION, VARIANTS, Synth, flat
+from tests.support.synth import CENTRAL_BUS, HOME_REGION, OTHER_REGION, VARIANTS, Synth, flat
 
 pytestmark = pytest.mark.infra
 

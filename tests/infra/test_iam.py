@@ -13,7 +13,7 @@ from lambdas.adapters import (
     REMEDIATOR_CROSS_ACCOUNT_ADAPTERS,
     VALIDATOR_ADAPTERS,
 )
-from tests.infra.conftest import MEMBER_ACCOUNT, ORG_ID, Synth, flat
+from tests.support.synth import MEMBER_ACCOUNT, ORG_ID, Synth, flat
 
 pytestmark = pytest.mark.infra
 

@@ -7,7 +7,7 @@ import pytest
 
 from stacks.member_stack import member_role_actions
 from stacks.pattern import event_pattern
-from tests.infra.conftest import CENTRAL_ACCOUNT, CENTRAL_BUS, MEMBER_ACCOUNT, ORG_ID, flat
+from tests.support.synth import CENTRAL_ACCOUNT, CENTRAL_BUS, MEMBER_ACCOUNT, ORG_ID, flat
 
 pytestmark = pytest.mark.infra
 

@@ -14,7 +14,7 @@ from stacks.canary import with_canary_rule
 from stacks.pattern import edge_rules
 from stacks.pipeline_stack import REMEDIATOR_TIMEOUT
 from stacks.queues import MAX_RECEIVE_COUNT
-from tests.infra.conftest import EXISTING_BUCKET, Synth, flat
+from tests.support.synth import EXISTING_BUCKET, Synth, flat
 
 pytestmark = pytest.mark.infra
 

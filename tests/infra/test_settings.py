@@ -11,7 +11,7 @@ from stacks.settings import (
     SettingsError,
     settings_from_mapping,
 )
-from tests.infra.conftest import cdk_json_context
+from tests.support.synth import cdk_json_context
 
 pytestmark = pytest.mark.infra
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.reliability.pipeline import Pipeline, message_body, name
-from tests.reliability.world import messy_policy
+from tests.support.pipeline import Pipeline, message_body, name
+from tests.support.policies import messy_policy
 
 pytestmark = [pytest.mark.reliability]
 
@@ -51,7 +51,7 @@ def test_fifty_functions_stop_at_the_rate_limit(pipeline: Pipeline) -> None:
     assert len(parked) == FUNCTIONS - LIMIT
     assert {name(r) for r in changed}.isdisjoint(parked)
     assert tripped == FUNCTIONS - LIMIT  # the alarm metric, once per parked message
-    assert len(p.world.backups()) == LIMIT
+    assert len(p.world.backup_documents()) == LIMIT
     alerts = p.world.alerts()
     assert sum("rate limit reached" in a["Subject"] for a in alerts) == 1
     assert sum("rewritten" in a["Subject"] for a in alerts) == LIMIT

@@ -16,14 +16,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from tests.reliability.faults import LambdaTimeout
-from tests.reliability.golden import rewritten, who_may_invoke_problems
-from tests.reliability.pipeline import Pipeline, message_body
-from tests.reliability.support import DEPLOYER
-from tests.reliability.world import (
-    messy_policy,
-    statement,
-)
+from tests.support.faults import LambdaTimeout
+from tests.support.golden import rewritten, who_may_invoke_problems
+from tests.support.pipeline import Pipeline, message_body
+from tests.support.policies import messy_policy, statement
+from tests.support.records import DEPLOYER
 
 pytestmark = [pytest.mark.reliability]
 
@@ -35,7 +32,7 @@ def _assert_remediated(p: Pipeline, resource: str, original: Any) -> None:
     stored = p.world.policy(resource)
     assert stored == expected
     assert who_may_invoke_problems(resource, stored) == []
-    (backup,) = p.world.backups(resource)
+    (backup,) = p.world.backup_documents(resource)
     assert backup["policy"] == original
     assert backup["new_policy"] == expected
 
@@ -126,7 +123,7 @@ def test_412_races_reread_and_recompute(pipeline: Pipeline) -> None:
     p.plan.add("PutResourcePolicy", code="PreconditionFailedException", status=412)
     assert p.run(arn) == {"batchItemFailures": []}
     assert p.world.policy(arn) == rewritten(arn)  # "sneaky" removed with the rest
-    (backup,) = p.world.backups(arn)  # the two writes that did not happen left none
+    (backup,) = p.world.backup_documents(arn)  # the two writes that did not happen left none
     assert [s["Sid"] for s in backup["policy"]["Statement"]][-1] == "sneaky"
     done = p.logged("remediated")[0]
     assert done["attempts"] == 3
@@ -268,7 +265,7 @@ def test_a_write_whose_answer_is_lost_is_written_once_and_told(pipeline: Pipelin
     assert p.run(arn) == {"batchItemFailures": []}
     assert p.world.policy(arn) == rewritten(arn)
     assert p.plan.sent["PutResourcePolicy"] == 2  # the lost one, and botocore's retry (412)
-    assert len(p.world.backups(arn)) == 1, "the change must have exactly one backup"
+    assert len(p.world.backup_documents(arn)) == 1, "the change must have exactly one backup"
     assert len(_alerts_about(p, arn)) == 1, "the policy was changed and nobody was told"
     assert _budget_spent(p) == 1, "one change, one unit of the budget"
 
@@ -301,7 +298,7 @@ def test_a_timeout_mid_batch_is_redelivered_without_a_second_write(
     assert p.metrics().get("RemediationFailed", 0) == 0
     for arn in resources:
         assert p.world.policy(arn) == rewritten(arn)
-        backups = p.world.backups(arn)
+        backups = p.world.backup_documents(arn)
         # A write killed before it was sent leaves its backup behind (nothing can clean up
         # after a killed invocation); every backup holds the policy the change replaced.
         assert backups and all(b["policy"] == messy_policy(arn) for b in backups)

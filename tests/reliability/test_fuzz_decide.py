@@ -22,17 +22,11 @@ from hypothesis import strategies as st
 from cli.main import main
 from cli.scan import is_lambda_candidate, judge_bytes
 from lambdas.core.decide import Verdict, decide
-from models.arns import parse_function_arn
-from tests.reliability.support import (
-    CORPUS_MISSING,
-    FUZZ_CONFIG,
-    OWN_FUNCTIONS,
-    cloudtrail_records,
-    corpus_records,
-    fuzz_config,
-    json_values,
-    mutated_records,
-)
+from tests.support.allowlists import FUZZ_CONFIG, fuzz_config
+from tests.support.checks import check_decision
+from tests.support.corpus import CORPUS_MISSING, corpus_records
+from tests.support.records import OWN_FUNCTIONS
+from tests.support.strategies import cloudtrail_records, json_values, mutated_records
 
 pytestmark = [pytest.mark.reliability]
 
@@ -40,33 +34,10 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 FUZZ_FILES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _check_decision(raw: Any) -> Any:
-    """decide() must not raise; its answer must be consistent with what it claims."""
-    config = fuzz_config()
-    decision = decide(raw, config, own_functions=OWN_FUNCTIONS)
-    assert decision.verdict in set(Verdict)
-    assert decision.reason, f"empty reason for {decision}"
-    orjson.dumps(decision.to_dict())  # the validator logs it and scan prints it
-    if decision.verdict is Verdict.VIOLATION:
-        # Everything the remediator needs is there, and it points at a covered, unprotected
-        # function that is not the pipeline's own.
-        assert decision.function and decision.rule and decision.caller and decision.mode
-        ref = parse_function_arn(decision.function)
-        assert ref.unqualified_arn not in OWN_FUNCTIONS
-        assert config.is_protected(ref) is None
-        rule = config.rule_for(ref)
-        assert rule is not None and rule.name == decision.rule
-        assert isinstance(raw, dict) and not raw.get("errorCode")
-        assert isinstance(raw.get("userIdentity"), dict)
-    if decision.verdict in (Verdict.ALLOWED, Verdict.VIOLATION, Verdict.UNMONITORED):
-        assert decision.function is not None
-    return decision
-
-
 @FUZZ
 @given(st.one_of(json_values, st.lists(json_values), st.text()))
 def test_decide_takes_any_json_value(value: Any) -> None:
-    decision = _check_decision(value)
+    decision = check_decision(value)
     if not isinstance(value, dict):
         assert decision.verdict is Verdict.INVALID
 
@@ -75,7 +46,7 @@ def test_decide_takes_any_json_value(value: Any) -> None:
 @given(cloudtrail_records())
 def test_decide_takes_generated_lambda_records(record: dict[str, Any]) -> None:
     before = json.dumps(record, sort_keys=True, default=str)
-    first = _check_decision(record)
+    first = check_decision(record)
     assert json.dumps(record, sort_keys=True, default=str) == before, "decide changed its input"
     assert decide(record, fuzz_config(), own_functions=OWN_FUNCTIONS) == first, "not deterministic"
 
@@ -89,7 +60,7 @@ def corpus() -> tuple[dict[str, Any], ...]:
 
 
 def test_every_real_corpus_record_is_judged(corpus: tuple[dict[str, Any], ...]) -> None:
-    verdicts = {_check_decision(r).verdict for r in corpus}
+    verdicts = {check_decision(r).verdict for r in corpus}
     assert len(corpus) > 100
     # The corpus holds Invoke, InvokeExecution and other services' records.
     assert Verdict.IGNORED in verdicts
@@ -98,7 +69,7 @@ def test_every_real_corpus_record_is_judged(corpus: tuple[dict[str, Any], ...]) 
 @FUZZ
 @given(data=st.data())
 def test_decide_takes_mutated_corpus_records(corpus: tuple[dict[str, Any], ...], data: Any) -> None:
-    _check_decision(data.draw(mutated_records(corpus)))
+    check_decision(data.draw(mutated_records(corpus)))
 
 
 # --- the unjudgeable is `invalid`, with a reason -------------------------------------------

@@ -9,40 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambdas.adapters.clients import ClientFactory
-from lambdas.core.config import allowlist_to_json
 from lambdas.core.decide import decide
-from lambdas.runtime import report
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler
 from models.allowlist import AllowlistConfig
-from tests.functional.test_adapters_fixtures import (
-    LambdaContext,
-    aws,
-    envelope,
-    fifo_queue,
-    log_to_current_stdout,
-    topic_with_inbox,
-)
-from tests.reliability.support import (
-    ACCOUNT,
-    CORPUS_MISSING,
-    FUZZ_CONFIG,
-    OTHER_ACCOUNT,
-    OWN_FUNCTIONS,
-    cloudtrail_records,
-    corpus_records,
-    json_values,
-    mutated_records,
-)
+from tests.support.checks import check_validator_answer, invoke_validator
+from tests.support.corpus import CORPUS_MISSING, corpus_records
+from tests.support.records import ACCOUNT, OTHER_ACCOUNT, OWN_FUNCTIONS, envelope
+from tests.support.strategies import cloudtrail_records, json_values, mutated_records
 
 pytestmark = [pytest.mark.reliability]
 
@@ -51,84 +31,13 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-SEND, PUBLISH = "SendMessage", "Publish"
-
-
-class RecordingFactory(ClientFactory):
-    """The validator's own ClientFactory, with every call its clients make recorded."""
-
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def client(self, service: str, **kwargs: Any) -> Any:
-        made = super().client(service, **kwargs)
-        if not getattr(made, "_recorded", False):
-
-            def record(model: Any, params: Any, **_: Any) -> None:
-                RecordingFactory.calls.append((model.name, params))
-
-            made.meta.events.register("before-parameter-build.*.*", record)
-            made._recorded = True
-        return made
-
-
-@pytest.fixture
-def validator(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """The validator under the fuzzing allowlist, its queue and topic in moto; yields the
-    list its AWS calls are recorded in."""
-    config = tmp_path / "allowlist.json"
-    config.write_text(allowlist_to_json(AllowlistConfig.model_validate(FUZZ_CONFIG)))
-    monkeypatch.setenv("ALLOWLIST_PATH", str(config))
-    monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
-    monkeypatch.delenv("ALLOWED_ACCOUNTS", raising=False)
-    monkeypatch.setattr(report, "ClientFactory", RecordingFactory)
-    RecordingFactory.calls = []
-    runtime.cache_clear()
-    handler._reporter.cache_clear()
-    with aws():
-        monkeypatch.setenv("QUEUE_URL", fifo_queue())
-        monkeypatch.setenv("TOPIC_ARN", topic_with_inbox()[0])
-        yield RecordingFactory.calls
-    runtime.cache_clear()
-    handler._reporter.cache_clear()
-
-
-def _invoke(
-    calls: list[tuple[str, dict[str, Any]]], event: Any
-) -> tuple[dict[str, Any], list[Any]]:
-    """Run the handler on one event; its result and the AWS calls it made."""
-    before = len(calls)
-    log_to_current_stdout(handler.logger)
-    result = handler.lambda_handler(event, LambdaContext(account=ACCOUNT))
-    made = calls[before:]
-    assert {name for name, _ in made} <= {SEND, PUBLISH}, made
-    return result, made
-
-
-def _check(result: dict[str, Any], made: list[tuple[str, dict[str, Any]]]) -> None:
-    verdict = result["verdict"]
-    assert result["reason"]
-    if verdict != "violation":
-        assert made == [], f"{verdict} event sent {made}"
-        assert result["action"] is None
-        return
-    if result["mode"] == "enforce":
-        assert [name for name, _ in made] == [SEND]
-        body = json.loads(made[0][1]["MessageBody"])
-        assert body["kind"] == "violation"
-        assert body["function"] == result["function"]
-        assert made[0][1]["MessageGroupId"]
-    else:
-        assert [name for name, _ in made] in ([PUBLISH], [])  # [] = suppressed repeat
-        assert result["action"] in ("notified", "suppressed")
 
 
 @FUZZ
 @given(cloudtrail_records())
 def test_validator_takes_generated_records(validator: Any, record: dict[str, Any]) -> None:
-    result, made = _invoke(validator, envelope(record))
-    _check(result, made)
+    result, made = invoke_validator(validator, envelope(record))
+    check_validator_answer(result, made)
     expected = decide(record, _config(), own_functions=OWN_FUNCTIONS).verdict.value
     # The validator adds only refusals (account checks) to the core's verdict.
     assert result["verdict"] in (expected, "invalid")
@@ -140,8 +49,8 @@ def test_validator_takes_mutated_corpus_records(validator: Any, data: Any) -> No
     records = corpus_records()
     if not records:
         pytest.skip(CORPUS_MISSING)
-    result, made = _invoke(validator, envelope(data.draw(mutated_records(records))))
-    _check(result, made)
+    result, made = invoke_validator(validator, envelope(data.draw(mutated_records(records))))
+    check_validator_answer(result, made)
 
 
 GOOD = {"source": "aws.lambda", "detail-type": "AWS API Call via CloudTrail", "account": ACCOUNT}
@@ -202,7 +111,7 @@ def test_envelopes_that_do_not_fit_are_rejected_not_acted_on(
     validator: Any, drawn: tuple[dict[str, Any], set[str]]
 ) -> None:
     event, wrong = drawn
-    result, made = _invoke(validator, event)
+    result, made = invoke_validator(validator, event)
     if wrong:
         assert result["verdict"] == "invalid", (wrong, result)
         assert made == []
@@ -214,7 +123,7 @@ def test_envelopes_that_do_not_fit_are_rejected_not_acted_on(
 @FUZZ
 @given(json_values | st.lists(json_values))
 def test_validator_takes_any_event(validator: Any, event: Any) -> None:
-    result, made = _invoke(validator, event)
+    result, made = invoke_validator(validator, event)
     assert result["verdict"] == "invalid"
     assert made == []
 
@@ -241,11 +150,11 @@ def test_validator_takes_strings_json_decodes_but_utf_8_cannot_encode(
     service_log = logging.getLogger(handler.logger.name)
     propagate, service_log.propagate = service_log.propagate, False
     try:
-        result, made = _invoke(validator, event)
+        result, made = invoke_validator(validator, event)
     finally:
         service_log.propagate = propagate
     assert '"verdict":"violation"' in capsys.readouterr().out.replace(" ", "")
-    _check(result, made)
+    check_validator_answer(result, made)
     assert result["verdict"] == "violation"
 
 
@@ -269,7 +178,7 @@ def test_queue_ids_are_ones_sqs_accepts_whatever_the_event_id(
         "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory"},
         "requestParameters": {"functionName": "BlogFunction"},
     }
-    result, made = _invoke(validator, envelope(record))
+    result, made = invoke_validator(validator, envelope(record))
     assert result["verdict"] == "violation"
     ((_, params),) = made
     assert SQS_ID.match(params["MessageGroupId"])

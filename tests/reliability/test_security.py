@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambdas.adapters import VALIDATOR_ADAPTERS, LambdaPermissions, LambdaResourcePolicy
-from tests.reliability.pipeline import Pipeline, message_body
-from tests.reliability.support import ACCOUNT, REGION, json_values
-from tests.reliability.world import messy_policy
+from tests.support.pipeline import Pipeline, message_body
+from tests.support.policies import messy_policy
+from tests.support.records import ACCOUNT, REGION
+from tests.support.strategies import json_values
 
 pytestmark = [pytest.mark.reliability]
 

@@ -26,9 +26,10 @@ from lambdas.remediation.restore import backup_locations
 from models.arns import parse_function_arn
 from models.exceptions import ConfigError
 from models.regions import KNOWN_REGIONS, closest_region, partition_of_region
-from tests import records as r
-from tests.records import ACCOUNT, BUCKET_ARN, PARTNER_ACCOUNT
-from tests.unit.conftest import Writer, make_config
+from tests.support import records as r
+from tests.support.allowlists import make_config
+from tests.support.files import Writer
+from tests.support.records import ACCOUNT, BUCKET_ARN, PARTNER_ACCOUNT
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from cli.main import main
-from tests import records as r
-from tests.records import ACCOUNT, BUCKET_ARN
-from tests.unit.conftest import REPO, Writer
+from tests.support import records as r
+from tests.support.files import REPO, Writer
+from tests.support.records import ACCOUNT, BUCKET_ARN
 
 pytestmark = pytest.mark.unit
 

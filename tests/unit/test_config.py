@@ -13,7 +13,8 @@ from lambdas.runtime.settings import load_allowlist_json
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import ConfigError
 from models.globs import glob_error, has_magic, matches
-from tests.unit.conftest import REPO, STANDARD_YAML, make_config
+from tests.support.allowlists import STANDARD_YAML, make_config
+from tests.support.files import REPO
 
 pytestmark = pytest.mark.unit
 

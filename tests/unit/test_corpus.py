@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,13 @@ from lambdas.core.inputs import records_from_bytes
 from lambdas.core.record import LAMBDA_SOURCE, base_event_name
 from lambdas.core.rewrite import PolicyRewrite, rewrite_policy
 from models.allowlist import Rule
-from tests.unit.conftest import CORPUS, make_config, make_rule
+from tests.support.allowlists import make_config, make_rule
+from tests.support.corpus import POLICIES as POLICY_CORPUS
+from tests.support.corpus import TRAILS, trail_files, trail_records
 
 pytestmark = pytest.mark.unit
 
-TRAILS = CORPUS / "cloudtrail"
-POLICIES = CORPUS / "policies" / "cloud-custodian"
+POLICIES = POLICY_CORPUS / "cloud-custodian"
 BLOG_ACCOUNT = "012345679012"  # the account of the recorded Invoke records
 OWNER = "644160558196"  # the function owner in the recorded GetPolicy responses
 SHARED = "185106417252"  # the account Cloud Custodian's test allows
@@ -52,25 +52,6 @@ rules:
 """
 
 
-def trail_files() -> list[Path]:
-    if not TRAILS.is_dir():
-        return []
-    return sorted(
-        p
-        for p in TRAILS.rglob("*")
-        if p.is_file() and p.name != "SOURCES.md" and not p.name.endswith(".index.json")
-    )
-
-
-@cache
-def corpus_records() -> tuple[tuple[str, Any], ...]:
-    return tuple(
-        (str(path.relative_to(TRAILS)), record)
-        for path in trail_files()
-        for record in records_from_bytes(path.read_bytes(), str(path))
-    )
-
-
 def is_invoke(record: Any) -> bool:
     return (
         isinstance(record, dict)
@@ -84,7 +65,7 @@ def test_every_container_kind_is_in_the_corpus():
     names = [p.name for p in trail_files()]
     for suffix in (".json", ".jsonl", ".json.gz", ".jsonl.gz"):
         assert any(n.endswith(suffix) for n in names), suffix
-    assert len(corpus_records()) > 800
+    assert len(trail_records()) > 800
 
 
 @needs_trails
@@ -106,7 +87,7 @@ def test_every_record_gets_a_decision(path: Path) -> None:
 @needs_trails
 def test_the_recorded_invokes_resolve_to_the_invoked_resources():
     config = make_config(CORPUS_CONFIG)
-    invokes = [rec for _, rec in corpus_records() if is_invoke(rec)]
+    invokes = [rec for _, rec in trail_records() if is_invoke(rec)]
     decisions = {d.event_id: d for d in (decide(rec, config) for rec in invokes)}
     assert len(invokes) >= 2
     base = f"arn:aws:lambda:us-east-1:{BLOG_ACCOUNT}:function:my-function-name"
@@ -125,10 +106,8 @@ def test_the_recorded_invokes_resolve_to_the_invoked_resources():
 @needs_trails
 def test_the_recorded_invokes_are_violations_under_an_empty_allowlist():
     config = make_config("rules: [{name: nobody, functions: ['*']}]")
-    verdicts = Counter(decide(rec, config).verdict for _, rec in corpus_records() if is_invoke(rec))
-    assert verdicts == {
-        Verdict.VIOLATION: len([1 for _, rec in corpus_records() if is_invoke(rec)])
-    }
+    verdicts = Counter(decide(rec, config).verdict for _, rec in trail_records() if is_invoke(rec))
+    assert verdicts == {Verdict.VIOLATION: len([1 for _, rec in trail_records() if is_invoke(rec)])}
 
 
 @needs_trails
@@ -136,7 +115,7 @@ def test_the_recorded_invoke_execution_is_ignored():
     config = make_config(CORPUS_CONFIG)
     executions = [
         rec
-        for _, rec in corpus_records()
+        for _, rec in trail_records()
         if isinstance(rec, dict) and rec.get("eventName") == "InvokeExecution"
     ]
     assert executions
@@ -148,7 +127,7 @@ def test_lambda_management_events_are_ignored_with_their_base_name():
     config = make_config(CORPUS_CONFIG)
     lambda_records = [
         rec
-        for _, rec in corpus_records()
+        for _, rec in trail_records()
         if isinstance(rec, dict) and rec.get("eventSource") == LAMBDA_SOURCE and not is_invoke(rec)
     ]
     assert len(lambda_records) > 10

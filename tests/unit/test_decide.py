@@ -11,9 +11,9 @@ import pytest
 from lambdas.core.decide import Decision, Verdict, decide
 from lambdas.core.record import base_event_name
 from models.allowlist import AllowlistConfig
-from tests import records as r
-from tests.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT, REGION
-from tests.unit.conftest import make_config
+from tests.support import records as r
+from tests.support.allowlists import make_config
+from tests.support.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT, REGION
 
 pytestmark = pytest.mark.unit
 

@@ -18,13 +18,10 @@ from lambdas.core.decide import Decision, decide
 from lambdas.core.decision_cache import DecisionCache
 from lambdas.core.record import decision_key
 from models.allowlist import AllowlistConfig
-from tests.reliability.support import (
-    OWN_FUNCTIONS,
-    cloudtrail_records,
-    corpus_records,
-    fuzz_config,
-    mutated_records,
-)
+from tests.support.allowlists import fuzz_config
+from tests.support.corpus import corpus_records
+from tests.support.records import OWN_FUNCTIONS
+from tests.support.strategies import cloudtrail_records, mutated_records
 
 pytestmark = pytest.mark.unit
 

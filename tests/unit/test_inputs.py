@@ -10,7 +10,7 @@ import pytest
 
 from lambdas.core.inputs import iter_records, records_from_bytes, unwrap
 from models.exceptions import InputError
-from tests import records as r
+from tests.support import records as r
 
 pytestmark = pytest.mark.unit
 

@@ -18,9 +18,9 @@ from models.allowlist import Rule
 from models.exceptions import PostConditionError
 from models.globs import matches
 from models.policy import PolicyStatementModel
-from tests import records as r
-from tests.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
-from tests.unit.conftest import STANDARD_YAML, make_config
+from tests.support import records as r
+from tests.support.allowlists import STANDARD_YAML, make_config
+from tests.support.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.unit.conftest import REPO
+from tests.support.files import REPO
 
 pytestmark = pytest.mark.unit
 

@@ -18,8 +18,8 @@ from lambdas.core.rewrite import (
 from models.allowlist import Rule
 from models.exceptions import RewriteError
 from models.policy import PolicyStatementModel
-from tests.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
-from tests.unit.conftest import make_rule
+from tests.support.allowlists import make_rule
+from tests.support.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
 
 pytestmark = pytest.mark.unit
 

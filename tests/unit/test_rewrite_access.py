@@ -28,7 +28,7 @@ from models.allowlist import Rule
 from models.arns import parse_function_arn
 from models.exceptions import PostConditionError, RewriteError
 from models.policy import PolicyDocumentModel, PolicyStatementModel
-from tests.unit.shape_check import shape_check
+from tests.support.shape_check import shape_check
 
 pytestmark = pytest.mark.unit
 

@@ -15,9 +15,9 @@ import pytest
 
 from lambdas.core import decide as decide_module
 from lambdas.core.decide import Verdict, decide
-from tests import records as r
-from tests.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, REGION
-from tests.unit.conftest import make_config
+from tests.support import records as r
+from tests.support.allowlists import make_config
+from tests.support.records import ACCOUNT, BUCKET_ARN, FOREIGN_ACCOUNT, REGION
 
 pytestmark = pytest.mark.unit
 

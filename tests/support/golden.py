@@ -1,12 +1,10 @@
 """What the remediation must leave behind, written out by hand (never computed by the rewrite
 under test), and who may invoke afterwards, checked with the policy evaluator.
 
-`messy_policy(resource)` rewritten under the remediation allowlist (world.py):
+`messy_policy(resource)` rewritten under `REMEDIATION_CONFIG` (tests.support.allowlists):
 - rule `app` (`app-*`, `BlogFunction`): allows the S3 trigger of the example bucket in our
   account and the deployer role;
 - rule `orders` (`orders-*`): allows the other account and the deployer, `deny_others`.
-
-No tests here.
 """
 
 from __future__ import annotations
@@ -14,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.core.evaluate import Answer, Principal, Request, evaluate
-from tests.reliability.support import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT
-from tests.reliability.world import STRANGER, statement
+from tests.support.policies import STRANGER, statement
+from tests.support.records import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT
 
 INVOKE = "lambda:InvokeFunction"
 

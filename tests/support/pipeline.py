@@ -2,7 +2,7 @@
 batches in, its own wiring (ClientFactory, build_remediator) with the clients under a fault
 plan, the allowlist shipped as JSON; logs and EMF metrics captured.
 
-No tests here (the `pipeline` fixture is in conftest.py).
+The `pipeline` fixture of the reliability tier (its conftest.py) starts and stops one.
 """
 
 from __future__ import annotations
@@ -19,26 +19,22 @@ from botocore.retries.standard import ExponentialBackoff
 
 from emulator import reset_server
 from lambdas.core.config import allowlist_to_json
+from lambdas.remediation.remediate import Violation
 from lambdas.remediation.wiring import build_remediator
 from lambdas.remediator import handler
 from lambdas.runtime.settings import runtime
-from tests.functional.test_adapters_fixtures import (
+from tests.support.allowlists import remediation_config
+from tests.support.aws import BACKUP_BUCKET, RATE_TABLE, World
+from tests.support.faults import FaultPlan, FaultyFactory
+from tests.support.lambda_runtime import (
     LambdaContext,
     emf_metrics,
     log_to_current_stdout,
     printed_json,
     sqs_event,
 )
-from tests.reliability.faults import FaultPlan, FaultyFactory
-from tests.reliability.support import OWN_FUNCTIONS
-from tests.reliability.world import (
-    BACKUP_BUCKET,
-    RATE_TABLE,
-    World,
-    config,
-    messy_policy,
-    violation,
-)
+from tests.support.policies import STRANGER, messy_policy
+from tests.support.records import ACCOUNT, OWN_FUNCTIONS, REGION
 
 REMEDIATOR = "invoke-audit-remediator"
 
@@ -62,7 +58,7 @@ class Pipeline:
 
     def configure(self, **limits: int) -> None:
         """Ship the test allowlist (with these limits) and start a new container."""
-        self.allowlist.write_text(allowlist_to_json(config(**limits)))
+        self.allowlist.write_text(allowlist_to_json(remediation_config(**limits)))
         self.new_container()
 
     def resource(self, function: str, document: Any = None, *, alias: str | None = None) -> str:
@@ -107,6 +103,26 @@ def name(resource: str) -> str:
     return resource.split(":function:")[1].replace(":", "-")
 
 
+def violation(resource: str, event_id: str, caller: str = STRANGER) -> Violation:
+    record = {
+        "eventID": event_id,
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": REGION,
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": caller, "accountId": caller.split(":")[4]},
+        "requestParameters": {"functionName": resource},
+    }
+    return Violation(
+        function=resource,
+        event_id=event_id,
+        caller=caller,
+        reason=f"{caller} is not on the allowlist",
+        event_time="2024-05-01T10:00:00Z",
+        record=record,
+    )
+
+
 def message_body(resource: str, event_id: str) -> dict[str, Any]:
     v = violation(resource, event_id)
     return {
@@ -131,14 +147,14 @@ def start_pipeline(
     """Set the environment and wiring up; the caller calls `stop_pipeline` at the end."""
     reset_server(server_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", server_endpoint)
-    world = World(server_endpoint).create()
+    world = World(server_endpoint)
     allowlist = tmp_path / "allowlist.json"
     monkeypatch.setenv("ALLOWLIST_PATH", str(allowlist))
     # the pipeline's own functions, by exact ARN, as the stack passes them
     monkeypatch.setenv("OWN_FUNCTION_ARNS", ",".join(sorted(OWN_FUNCTIONS)))
     monkeypatch.setenv("BACKUP_BUCKET", BACKUP_BUCKET)
     monkeypatch.setenv("RATE_TABLE", RATE_TABLE)
-    monkeypatch.setenv("TOPIC_ARN", world.topic_arn)
+    monkeypatch.setenv("TOPIC_ARN", world.topic)
     plan = FaultPlan()
     piped = Pipeline(world, plan, capsys, allowlist)
     # The Lambda's own wiring, with its clients under the fault plan and its back-off

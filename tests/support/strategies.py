@@ -1,97 +1,15 @@
-"""Builders shared by the reliability tests: the allowlist they run under, the real corpus
-records, and hypothesis strategies for CloudTrail records, JSON values and record mutations.
-
-No tests here.
-"""
+"""Hypothesis strategies for CloudTrail records, JSON values and mutations of real records
+(the fuzzers and the soak runs)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
 
-from lambdas.core.inputs import records_from_bytes
-from models.allowlist import AllowlistConfig
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-OTHER_ACCOUNT = "210987654321"
-OWN_PREFIX = "invoke-audit-"
-# The pipeline's own functions, by exact ARN (the prefix only names them)
-OWN_FUNCTIONS = frozenset(
-    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}{name}"
-    for name in ("validator", "remediator")
-)
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "cloudtrail"
-CORPUS_MISSING = f"the shared CloudTrail corpus is not at {CORPUS} (the tests that read it skip)"
-
-BUCKET_ARN = "arn:aws:s3:::examplebucket"
-DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
-
-# The allowlist the fuzzers judge under: rules for the names the strategies draw (and the
-# corpus's one invoked function), a protected pattern, monitor and deny_others rules.
-FUZZ_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "defaults": {"mode": "enforce", "unmatched": "report"},
-    "protect": ["invoke-audit-*", "protected-*"],
-    "limits": {"max_remediations_per_hour": 20},
-    "rules": [
-        {
-            "name": "blog",
-            "functions": ["BlogFunction", "my-function-name"],
-            "allow": [
-                {
-                    "service": "s3.amazonaws.com",
-                    "source_arn": BUCKET_ARN,
-                    "source_account": ACCOUNT,
-                },
-                {"principal": DEPLOYER},
-            ],
-        },
-        {
-            "name": "orders",
-            "functions": [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-*"],
-            "qualifiers": ["prod", "$LATEST"],
-            "deny_others": True,
-            "allow": [{"account": OTHER_ACCOUNT}, {"service": "events.amazonaws.com"}],
-        },
-        {"name": "watch", "functions": ["watch-*"], "mode": "monitor", "allow": []},
-    ],
-}
-
-
-@cache
-def fuzz_config() -> AllowlistConfig:
-    return AllowlistConfig.model_validate(FUZZ_CONFIG)
-
-
-# --- the real corpus -------------------------------------------------------------------------
-
-
-def corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(
-        p
-        for p in CORPUS.rglob("*")
-        if p.is_file() and p.suffix != ".md" and not p.name.endswith(".index.json")
-    )
-
-
-@cache
-def corpus_records() -> tuple[dict[str, Any], ...]:
-    """Every JSON-object record of the corpus, in file order."""
-    records: list[dict[str, Any]] = []
-    for path in corpus_files():
-        records.extend(
-            r for r in records_from_bytes(path.read_bytes(), str(path)) if isinstance(r, dict)
-        )
-    return tuple(records)
-
+from tests.support.records import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT, OWN_PREFIX, REGION
 
 # --- JSON values and records -----------------------------------------------------------------
 

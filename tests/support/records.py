@@ -1,4 +1,4 @@
-"""Real-shaped CloudTrail records for tests.
+"""Real-shaped CloudTrail records: the one builder of the tests and the bench.
 
 Every builder returns a fresh dict shaped like what CloudTrail writes for Lambda data events
 (compare `shared/corpus/cloudtrail/aidansteele-blog/lambda-cloudtrail-data-events.json`):
@@ -20,8 +20,18 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FOREIGN_ACCOUNT = "999988887777"
 PARTNER_ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "210987654321"
 BUCKET_ARN = "arn:aws:s3:::examplebucket"
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/mallory"
+OWN_PREFIX = "invoke-audit-"
+# The pipeline's own functions, by exact ARN (as the stack passes them)
+OWN_FUNCTIONS = frozenset(
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OWN_PREFIX}{name}"
+    for name in ("validator", "remediator")
+)
 LAMBDA = "lambda.amazonaws.com"
+EVENT_ID = "11111111-2222-3333-4444-555555555555"
 
 _ids = itertools.count(1)
 
@@ -79,7 +89,7 @@ def assumed_role(
     return identity
 
 
-def iam_user(name: str, *, account: str = ACCOUNT) -> dict[str, Any]:
+def iam_user(name: str = "mallory", *, account: str = ACCOUNT) -> dict[str, Any]:
     return {
         "type": "IAMUser",
         "principalId": "AIDAEXAMPLEUSER",
@@ -134,12 +144,21 @@ def invoke(
     region: str = REGION,
     account: str = ACCOUNT,
     error_code: str | None = None,
+    event_id: str | None = None,
+    event_time: str = "2023-03-21T05:32:03Z",
+    invocation_type: str | None = "RequestResponse",
+    parameters: dict[str, Any] | None = None,
+    resource_arn: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A Lambda Invoke data event; `function_name` goes to `requestParameters.functionName`."""
+    """A Lambda Invoke data event; `function_name` goes to `requestParameters.functionName`
+    (with `parameters` beside it), `extra` to the record's top level."""
     params: dict[str, Any] | None = None
     if function_name is not None:
-        params = {"functionName": function_name, "invocationType": "RequestResponse"}
+        params = {"functionName": function_name}
+        if invocation_type is not None:
+            params["invocationType"] = invocation_type
+        params.update(parameters or {})
         if qualifier is not None:
             params["qualifier"] = qualifier
         if source_arn is not None:
@@ -150,7 +169,7 @@ def invoke(
     record: dict[str, Any] = {
         "eventVersion": "1.08",
         "userIdentity": identity,
-        "eventTime": "2023-03-21T05:32:03Z",
+        "eventTime": event_time,
         "eventSource": LAMBDA,
         "eventName": event_name,
         "awsRegion": region,
@@ -159,13 +178,14 @@ def invoke(
         "requestParameters": params,
         "responseElements": None,
         "requestID": request_id,
-        "eventID": new_id(),
+        "eventID": event_id or new_id(),
         "readOnly": False,
         "resources": [
             {
                 "accountId": account,
                 "type": "AWS::Lambda::Function",
-                "ARN": function_arn(_bare_name(function_name), account=account, region=region),
+                "ARN": resource_arn
+                or function_arn(_bare_name(function_name), account=account, region=region),
             }
         ]
         if function_name
@@ -182,6 +202,33 @@ def invoke(
         record["errorMessage"] = f"{error_code}: the call failed"
     record.update(extra)
     return record
+
+
+def invoke_record(
+    function: str,
+    *,
+    identity: dict[str, Any] | None = None,
+    event_id: str = EVENT_ID,
+    **parameters: Any,
+) -> dict[str, Any]:
+    """An Invoke of `function` by IAM user mallory (unless `identity` says who), with
+    `parameters` in `requestParameters`, as the handler tests send it."""
+    from models.arns import parse_function_arn
+
+    return invoke(
+        function,
+        identity if identity is not None else iam_user(),
+        event_id=event_id,
+        event_time="2025-01-02T03:04:05Z",
+        invocation_type=None,
+        parameters=parameters,
+        resource_arn=parse_function_arn(
+            function, default_region=REGION, default_account=ACCOUNT
+        ).unqualified_arn,
+        requestID="req-" + event_id[:8],
+        sourceIPAddress="203.0.113.7",
+        userAgent="aws-cli/2",
+    )
 
 
 def _bare_name(function_name: str | None) -> str:
@@ -298,19 +345,21 @@ def log_file(records: list[Any]) -> dict[str, Any]:
     return {"Records": records}
 
 
-def envelope(record: dict[str, Any]) -> dict[str, Any]:
-    """The EventBridge "AWS API Call via CloudTrail" envelope of one record."""
-    return {
+def envelope(record: dict[str, Any], *, account: str = ACCOUNT, **overrides: Any) -> dict[str, Any]:
+    """The EventBridge "AWS API Call via CloudTrail" envelope of one record (default bus)."""
+    event: dict[str, Any] = {
         "version": "0",
-        "id": new_id(),
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
         "detail-type": "AWS API Call via CloudTrail",
         "source": "aws.lambda",
-        "account": ACCOUNT,
-        "time": "2023-03-21T05:32:05Z",
+        "account": account,
+        "time": record.get("eventTime"),
         "region": REGION,
         "resources": [],
         "detail": record,
     }
+    event.update(overrides)
+    return event
 
 
 def log_file_bytes(records: list[Any], *, gz: bool = False) -> bytes:
