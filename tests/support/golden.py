@@ -76,11 +76,13 @@ def orders_rewritten(resource: str) -> dict[str, Any]:
                 "Sid": "InvokeAuditDenyOthers",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": INVOKE,
+                "Action": ["lambda:InvokeFunction", "lambda:InvokeAsync"],
                 "Resource": resource,
+                # Function-URL invocations are left to the URL's own grants.
                 "Condition": {
                     "ArnNotLikeIfExists": {"aws:PrincipalArn": [DEPLOYER]},
                     "StringNotEqualsIfExists": {"aws:PrincipalAccount": [OTHER_ACCOUNT]},
+                    "BoolIfExists": {"lambda:InvokedViaFunctionUrl": "false"},
                 },
             },
         ],
