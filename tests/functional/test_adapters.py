@@ -330,4 +330,10 @@ def test_every_adapter_declares_iam_actions_and_the_function_lists_use_known_ada
     assert iam_actions(INGEST_ADAPTERS) == ("s3:GetObject", "sns:Publish", "sqs:SendMessage")
     remediator = iam_actions(REMEDIATOR_ADAPTERS)
     assert "lambda:PutResourcePolicy" in remediator
-    assert not any(a.startswith(("sqs:", "sts:")) for a in remediator)
+    # Its own queue only to delay a rate-limited message, the DLQ only for a policy Lambda
+    # refuses as public; roles in other accounts only through the cross-account adapters.
+    assert [a for a in remediator if a.startswith("sqs:")] == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+    ]
+    assert not any(a.startswith("sts:") for a in remediator)

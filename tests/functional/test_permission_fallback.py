@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.adapters.access_analyzer import AccessAnalyzerProver
 from lambdas.adapters.backup import BackupStore
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies
@@ -167,6 +168,8 @@ def test_the_remediator_on_the_fallback_api_rereads_after_a_412_and_judges_the_n
             limiter=HourlyRateLimiter(client("dynamodb"), world.table),
             notifier=None,
             sleep=lambda _s: None,
+            # Access Analyzer's two checks, answered by the emulator.
+            prover=AccessAnalyzerProver(client("accessanalyzer")),
         )
         result = engine.remediate(Violation(function=arn, event_id="ev-1"))
         final = policies.read(parse_function_arn(arn))

@@ -86,6 +86,7 @@ def message(function, event_id):
 
 def run(event, capsys):
     log_to_current_stdout(handler.logger)
+    handler.metrics.clear_metrics()  # metrics are per process: none from earlier tests
     result = handler.lambda_handler(event, LambdaContext("invoke-audit-remediator"))
     return result, printed_json(capsys.readouterr().out)
 

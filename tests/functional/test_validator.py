@@ -66,6 +66,9 @@ def pipeline(env):
 
 def run(event, capsys, account=ACCOUNT):
     log_to_current_stdout(handler.logger)
+    # Powertools keeps metrics per process, shared by every Metrics object: start from none,
+    # whatever ran earlier in this process (the demo runs the same handlers).
+    handler.metrics.clear_metrics()
     result = handler.lambda_handler(event, LambdaContext(account=account))
     return result, printed_json(capsys.readouterr().out)
 
