@@ -1,4 +1,4 @@
-"""AWS API calls of the remediator Lambda, counted with botocore's `before-call` event.
+"""AWS API calls of the remediator Lambda, counted with botocore's `after-call` event.
 
 The remediator handler runs in process against moto plus `emulator` (per-qualifier
 policies, the resource-policy API with RevisionId): the blog's function with a public grant,
@@ -130,7 +130,9 @@ def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Co
     def count(model: Any, **_: Any) -> None:
         calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    session.events.register("before-call", count)
+    # after-call: the emulated Access Analyzer answers its checks in a more specific
+    # before-call handler, which would hide them from a before-call counter.
+    session.events.register("after-call", count)
     logs: Any = handler.logger.registered_handler
     stream, logs.stream = logs.stream, io.StringIO()  # the handler's log lines are not output
     try:
@@ -147,7 +149,7 @@ def _calls_of(handler: Any, session: boto3.Session, event: dict[str, Any]) -> Co
             )
     finally:
         logs.stream = stream
-        session.events.unregister("before-call", count)
+        session.events.unregister("after-call", count)
     assert result == {"batchItemFailures": []}, result
     return calls
 

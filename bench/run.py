@@ -44,7 +44,10 @@ GOALS = {
     "decide_per_s": (">=", 100_000),
     "scan_vs_jq": (">=", 3.0),
     "scan_vs_floor": (">=", 0.5),
-    "remediation_per_violation": ("<=", 3),
+    # With the proof before every write: read, two Access Analyzer checks, budget, backup,
+    # write, notify; of those, two Lambda API calls (read and write).
+    "remediation_per_violation": ("<=", 7),
+    "remediation_lambda_api_per_violation": ("<=", 2),
     "remediation_burst_100_writes": ("<=", 2),
     "edge_false_negatives": ("<=", 0),
     "edge_allowed_filtered_fraction": (">=", 0.95),
@@ -311,6 +314,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         else None,
         "scan_vs_floor": round(scan_["orjson_floor_s"] / scan_["invoke_audit_s"], 2),
         "remediation_per_violation": results["remediation_calls"]["per_violation"],
+        "remediation_lambda_api_per_violation": results["remediation_calls"][
+            "per_violation_lambda_api"
+        ],
         "remediation_burst_100_writes": results["remediation_calls"]["burst_100_writes"],
         "edge_false_negatives": edge["false_negatives"] + generated["false_negatives"],
         "edge_allowed_filtered_fraction": edge["allowed_filtered_fraction"],
