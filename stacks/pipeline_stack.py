@@ -22,18 +22,19 @@ from models.names import DEFAULT_PREFIX
 from stacks.alerts import AlertTopic, Monitoring
 from stacks.assets import BuiltAsset
 from stacks.athena import history_queries
-from stacks.canary import CANARY_RULE, Canary, canary_function_name
+from stacks.canary import Canary, canary_function_name
 from stacks.events_rules import VALIDATOR_SOURCES_MAX, CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
 from stacks.keys import pipeline_key
+from stacks.outputs import pipeline_outputs
 from stacks.pattern import edge_rules
 from stacks.queues import RemediationQueue, dead_letter_queue
 from stacks.remediator import QUEUE_VISIBILITY, REMEDIATOR_TIMEOUT, Remediator
 from stacks.settings import AccountRole, DeploySettings
 from stacks.storage import AccessLogsBucket, BackupBucket, RateLimitTable
 from stacks.tamper import PipelineResources, TamperAlarms
-from stacks.trail import trail_logs, trail_selectors
+from stacks.trail import trail_logs
 from stacks.validator import Validator
 
 __all__ = ["REMEDIATOR_TIMEOUT", "InvokeAuditStack"]
@@ -157,7 +158,7 @@ class InvokeAuditStack(cdk.Stack):
             log_retention_days=settings.log_retention_days,
         )
         self.monitoring = self._monitoring()
-        self._outputs()
+        pipeline_outputs(self)
 
     def _monitoring(self) -> Monitoring:
         functions = [f for f in (self.validator, self.remediator, self.ingest) if f is not None]
@@ -173,31 +174,6 @@ class InvokeAuditStack(cdk.Stack):
             functions={function.node.id: function.function for function in functions},
             dashboard_name=f"{DEFAULT_PREFIX}{self.settings.environment}",
             rate_limit=True,
-        )
-
-    def _outputs(self) -> None:
-        cdk.CfnOutput(self, "QueueUrl", value=self.queue.queue.queue_url)
-        cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
-        cdk.CfnOutput(self, "TamperTopicArn", value=self.tamper.topic.topic_arn)
-        cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket.bucket_name)
-        # What `invoke-audit selftest` and `status` read.
-        cdk.CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
-        cdk.CfnOutput(self, "ValidatorLogGroupName", value=self.validator.log_group.log_group_name)
-        # The edge rule that delivers the canary's Invokes (its allowlist rule comes first).
-        canary_rule = self.rules.by_key.get(f"rule-{CANARY_RULE}", self.rules.rules[0])
-        cdk.CfnOutput(self, "InvokeRuleName", value=canary_rule.rule_name)
-        trail = self.trail.trail
-        if trail is not None:
-            cdk.CfnOutput(self, "TrailBucketName", value=trail.bucket.bucket_name)
-            cdk.CfnOutput(self, "TrailArn", value=trail.trail_arn)
-            return
-        cdk.CfnOutput(
-            self,
-            "RequiredTrailSelectors",
-            description="Put these advanced event selectors on the existing trail",
-            value=self.to_json_string(
-                trail_selectors(management_events=self.settings.management_events)
-            ),
         )
 
 
