@@ -24,7 +24,8 @@ from tests.support.aws import (
 from tests.support.policies import blog_policy
 from tests.support.records import ACCOUNT, REGION, USER_ARN, aws_service, iam_user, invoke_record
 
-pytestmark = pytest.mark.functional
+# Functional (moto) and part of the reliability suite: alert once, undo once under races.
+pytestmark = [pytest.mark.functional, pytest.mark.reliability]
 
 REWRITTEN_AT = datetime(2025, 1, 2, 3, 0, 0, tzinfo=UTC)
 BUCKET = "arn:aws:s3:::examplebucket"
