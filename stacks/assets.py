@@ -1,6 +1,6 @@
 """Lambda assets, built without Docker.
 
-Each function's asset is a directory `build/assets/<target>/<function>/` holding:
+Each function's asset is a directory `build/assets/<target>/<function>-<digest>/` holding:
 
 - the code it runs: `lambdas/__init__.py`, `lambdas/core`, `lambdas/adapters`, `models`, its
   own handler package and the `lambdas` packages that one imports (the CLI, the emulator and
@@ -297,8 +297,10 @@ def _function_asset(
     files = source_files(function, root)
     digest = asset_digest(function, target=target, allowlist_json=allowlist_json, root=root)
 
-    asset_dir = out / target.name / function
-    marker = out / target.name / f"{function}.digest"
+    # One folder per digest: a build for another allowlist (another test variant, in another
+    # process) never replaces a folder that a synth may be reading.
+    asset_dir = out / target.name / f"{function}-{digest[:16]}"
+    marker = out / target.name / f"{function}-{digest[:16]}.digest"
     if asset_dir.is_dir() and marker.is_file() and marker.read_text() == digest:
         return BuiltAsset(function, asset_dir, digest)
 
