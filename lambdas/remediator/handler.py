@@ -57,34 +57,27 @@ def _required(name: str) -> str:
     return value
 
 
+def _wiring(account: str | None) -> dict[str, Any]:
+    """What the remediator and the broken-caller watch are both built from."""
+    return {
+        "factory": ClientFactory(),
+        "backup_bucket": _required("BACKUP_BUCKET"),
+        "rate_table": _required("RATE_TABLE"),
+        "topic_arn": os.environ.get("TOPIC_ARN"),
+        "own_account": account,
+        "role_name": os.environ.get("REMEDIATION_ROLE_NAME") or None,
+        "own_functions": runtime(account).own_functions,
+    }
+
+
 @cache
 def _remediator(account: str | None) -> Remediator:
-    settings = runtime(account)
-    return build_remediator(
-        settings.config,
-        factory=ClientFactory(),
-        backup_bucket=_required("BACKUP_BUCKET"),
-        rate_table=_required("RATE_TABLE"),
-        topic_arn=os.environ.get("TOPIC_ARN"),
-        own_account=account,
-        role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
-        own_functions=settings.own_functions,
-    )
+    return build_remediator(runtime(account).config, **_wiring(account))
 
 
 @cache
 def _broken_watch(account: str | None) -> BrokenWatch:
-    settings = runtime(account)
-    return build_broken_watch(
-        settings.config,
-        factory=ClientFactory(),
-        rate_table=_required("RATE_TABLE"),
-        backup_bucket=_required("BACKUP_BUCKET"),
-        topic_arn=os.environ.get("TOPIC_ARN"),
-        own_account=account,
-        role_name=os.environ.get("REMEDIATION_ROLE_NAME") or None,
-        own_functions=settings.own_functions,
-    )
+    return build_broken_watch(runtime(account).config, **_wiring(account))
 
 
 def _count(name: str) -> None:
