@@ -21,12 +21,12 @@ from models.allowlist import AllowlistConfig
 from tests.support.allowlists import fuzz_config
 from tests.support.corpus import corpus_records
 from tests.support.records import OWN_FUNCTIONS
-from tests.support.strategies import cloudtrail_records, mutated_records
+from tests.support.strategies import cloudtrail_records, examples, mutated_records
 
 pytestmark = pytest.mark.unit
 
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
