@@ -90,6 +90,12 @@ def test_same_statements_in_another_order_with_another_version_and_id_are_the_sa
     assert same_policy(left, right)
 
 
+def test_the_order_of_keys_in_a_statement_does_not_matter():
+    one = {"Sid": "A", "Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": INVOKE}
+    same = {"Action": INVOKE, "Principal": {"AWS": ROLE}, "Effect": "Allow", "Sid": "A"}
+    assert same_policy({"Statement": [one]}, {"Statement": [same]})
+
+
 def test_a_single_statement_equals_a_list_of_it():
     one = allow("A", {"AWS": ROLE})
     assert same_policy({"Statement": one}, {"Statement": [one]})
