@@ -198,8 +198,9 @@ def test_delete_carries_the_revision(lam):
     error(stubber, "delete_resource_policy", "PreconditionFailedException", 412)
     adapter = LambdaResourcePolicy(client)
     adapter.delete(parse_function_arn(ALIAS), REV1)
-    with pytest.raises(PreconditionFailedError):
+    with pytest.raises(PreconditionFailedError) as raised:
         adapter.delete(parse_function_arn(ALIAS), REV1)
+    assert (raised.value.operation, raised.value.resource) == ("DeleteResourcePolicy", ALIAS)
 
 
 @pytest.mark.parametrize(
