@@ -92,6 +92,7 @@ class InvokeAuditStack(cdk.Stack):
             asset=assets["validator"],
             queue=self.queue.queue,
             dead_letter_queue=self.validator_dlq,
+            rate_limit=self.rate_limit,
         )
         self.remediator = Remediator(
             self,

@@ -41,23 +41,17 @@ from lambdas.core.findings import (
     subject_from_decision,
     violation_finding,
 )
+from lambdas.runtime.settings import FINDINGS_FLAG, findings_enabled
 from models.allowlist import AllowlistConfig
 from models.exceptions import ConfigError
 
 __all__ = [
-    "ENV_FLAG",
     "FindingsPublisher",
     "Published",
-    "enabled",
+    "account_for",
     "hub_location",
     "publisher_from_env",
 ]
-
-ENV_FLAG = "SECURITY_HUB_FINDINGS"
-
-
-def enabled() -> bool:
-    return os.environ.get(ENV_FLAG, "").strip().lower() == "on"
 
 
 @dataclass
@@ -194,9 +188,10 @@ class FindingsPublisher:
         return published
 
 
-def hub_location(context: Any) -> HubLocation:
-    """The Security Hub of the function's own account, region and partition."""
-    arn = getattr(context, "invoked_function_arn", "") or ""
+def hub_location(function_arn: str) -> HubLocation:
+    """The Security Hub of the function's own account, region and partition (from the ARN
+    the function was invoked by, `context.invoked_function_arn`)."""
+    arn = function_arn
     parts = arn.split(":")
     if len(parts) < 5 or not parts[4]:
         raise ConfigError([f"cannot tell the account from the function ARN {arn!r}"])
@@ -205,20 +200,43 @@ def hub_location(context: Any) -> HubLocation:
 
 
 def publisher_from_env(
-    context: Any, factory: ClientFactory | None = None
+    function_arn: str, factory: ClientFactory | None = None
 ) -> FindingsPublisher | None:
     """A publisher when SECURITY_HUB_FINDINGS is on (RATE_TABLE keeps the counts), else None."""
-    if not enabled():
+    if not findings_enabled():
         return None
     table = os.environ.get("RATE_TABLE")
     if not table:
-        raise ConfigError([f"{ENV_FLAG} is on but RATE_TABLE is not set: findings cannot count"])
+        raise ConfigError(
+            [f"{FINDINGS_FLAG} is on but RATE_TABLE is not set: findings cannot count"]
+        )
     clients = factory or ClientFactory()
     hub = clients.client("securityhub")
     return FindingsPublisher(
-        hub=hub_location(context),
+        hub=hub_location(function_arn),
         findings=SecurityHubFindings(hub),
         counter=FindingCounter(clients.client("dynamodb"), table),
         workflow=WorkflowUpdater(hub),
         reader=FindingsReader(hub),
     )
+
+
+def account_for(published: Published, logger: Any, count: Callable[[str, int], None]) -> None:
+    """Log every finding Security Hub refused or that could not be sent, one line each, and
+    count them (`FindingsImported`, `FindingsFailed`, `FindingsArchived`)."""
+    for refused in published.failed:
+        logger.error(
+            f"Security Hub refused finding {refused['Id']}: "
+            f"{refused['ErrorCode']}: {refused['ErrorMessage']}",
+            extra={"finding_id": refused["Id"], "error_code": refused["ErrorCode"]},
+        )
+    if published.unlisted:
+        logger.error(f"Security Hub refused {published.unlisted} finding(s) without listing them")
+    if published.error:
+        logger.error(f"findings not sent: {published.error}", extra={"finding_ids": published.ids})
+    if published.imported:
+        count("FindingsImported", published.imported)
+    if published.failed_count:
+        count("FindingsFailed", published.failed_count)
+    if published.archived:
+        count("FindingsArchived", published.archived)
