@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.allowlist_file import parse_allowlist
-from cli.policy_diff import policy_diff
 from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
+from cli.policy_diff import policy_diff
 from cli.runner import run as cli
 from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext

@@ -194,6 +194,7 @@ def aggregate(
 
 # -- output ---------------------------------------------------------------------------------
 
+
 def _totals(judged: list[JudgedTuple]) -> list[tuple[str, int]]:
     counts = {v.value: 0 for v in Verdict}
     for item in judged:

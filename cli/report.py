@@ -171,8 +171,10 @@ def _matrix(functions: list[FunctionView]) -> Matrix:
         for group in view.callers:
             caller = group.caller or "(unidentified)"
             bad, calls = weight.get(caller, (0, 0))
-            weight[caller] = (bad + (group.verdict in ("violation", "broken")) * group.count,
-                              calls + group.count)
+            weight[caller] = (
+                bad + (group.verdict in ("violation", "broken")) * group.count,
+                calls + group.count,
+            )
     columns = sorted(weight, key=lambda c: (-weight[c][0], -weight[c][1], c))[:MATRIX_CALLERS]
     index = {caller: i for i, caller in enumerate(columns)}
     cells: list[tuple[int, int, str, int]] = []
@@ -268,12 +270,11 @@ def run_report(
     for result in results:
         if result.error:
             errors += 1
-            err.write(f"invoke-audit: error: {result.error}\n")
+            err.write(f"invoke-audit: error: {result.error} (no report written)\n")
             continue
         for line in result.lines:
             stats.add(orjson.loads(line))
     if errors:
-        err.write(f"invoke-audit: error: {plural(errors, 'file')} unreadable: no report written\n")
         return 2
     values = build_report(stats, config, policies=policies, own_functions=own_functions)
     values["sources"] = plural(count, "file")
@@ -290,22 +291,24 @@ def run_report(
 
 
 def _write_atomically(output: Path, values: dict[str, Any]) -> None:
+    """The page appears whole or not at all; a half-written file is never left behind."""
     folder = output.parent if str(output.parent) else Path(".")
     try:
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=folder, prefix=f".{output.name}.", delete=False
-        )
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.", suffix=".tmp")
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
     try:
-        with handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             render_report(values, handle)
-        os.replace(handle.name, output)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # as open() would have made it
+        os.replace(name, output)
     except OSError as exc:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(name).unlink(missing_ok=True)
         raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(name).unlink(missing_ok=True)
         raise
 
 
