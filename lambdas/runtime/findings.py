@@ -16,9 +16,9 @@ handler to log one by one and count (`FindingsFailed`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,12 +36,13 @@ from lambdas.core.findings import (
     HubLocation,
     Sightings,
     archived_finding,
+    exception_named,
     no_longer_violating,
     resolved_finding,
     subject_from_decision,
     violation_finding,
 )
-from lambdas.runtime.settings import FINDINGS_FLAG, findings_enabled
+from lambdas.runtime.settings import FINDINGS_FLAG
 from models.allowlist import AllowlistConfig
 from models.exceptions import ConfigError
 
@@ -109,15 +110,14 @@ class FindingsPublisher:
         return published
 
     def violation(
-        self,
-        decision: Decision,
-        record: Any,
-        *,
-        owner: str | None = None,
-        ticket: str | None = None,
+        self, decision: Decision, record: Any, config: AllowlistConfig | None = None
     ) -> Published:
-        """The finding of a violation: one more sighting of the caller, FAILED / NEW."""
-        subject = subject_from_decision(decision, record, owner=owner, ticket=ticket)
+        """The finding of a violation: one more sighting of the caller, FAILED / NEW; it
+        names the owner and ticket of an expired exception for the caller in `config`."""
+        subject = subject_from_decision(decision, record)
+        entry = exception_named(config, decision, subject.facts) if config else None
+        if entry is not None:
+            subject = replace(subject, owner=entry.owner, ticket=entry.ticket)
         published = Published(ids=[subject.id])
         now = self.clock()
         try:
@@ -195,17 +195,21 @@ def hub_location(function_arn: str) -> HubLocation:
     parts = arn.split(":")
     if len(parts) < 5 or not parts[4]:
         raise ConfigError([f"cannot tell the account from the function ARN {arn!r}"])
-    region = os.environ.get("AWS_REGION") or parts[3]
+    region = parts[3] or os.environ.get("AWS_REGION", "")
     return HubLocation(account=parts[4], region=region, partition=parts[1] or "aws")
 
 
 def publisher_from_env(
-    function_arn: str, factory: ClientFactory | None = None
+    function_arn: str,
+    factory: ClientFactory | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> FindingsPublisher | None:
     """A publisher when SECURITY_HUB_FINDINGS is on (RATE_TABLE keeps the counts), else None."""
-    if not findings_enabled():
+    env = os.environ if environ is None else environ
+    if env.get(FINDINGS_FLAG, "").strip().lower() != "on":
         return None
-    table = os.environ.get("RATE_TABLE")
+    table = env.get("RATE_TABLE")
     if not table:
         raise ConfigError(
             [f"{FINDINGS_FLAG} is on but RATE_TABLE is not set: findings cannot count"]

@@ -262,3 +262,60 @@ rules:
     assert stored[finding_id(BLOG, MALLORY)]["RecordState"] == "ACTIVE"
     assert stored["another-product/1"]["RecordState"] == "ACTIVE"
     assert stored["another-product/1"]["GeneratorId"] != GENERATOR_ID
+
+
+SCHEDULED_EVENT = {
+    "version": "0",
+    "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": ACCOUNT,
+    "time": "2026-12-04T08:00:00Z",
+    "region": REGION,
+    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/invoke-audit-daily"],
+    "detail": {},
+}
+
+
+def test_the_daily_run_archives_what_the_deployed_allowlist_allows_now(env, capsys, tmp_path):
+    validate(envelope(invoke_record(BLOG, event_id="ev-d")), capsys)
+    assert [f["RecordState"] for f in findings().values()] == ["ACTIVE"]
+    # A new deployment allows mallory on BlogFunction.
+    env.setenv(
+        "ALLOWLIST_PATH",
+        str(
+            write_config(
+                tmp_path,
+                f"""version: 1
+rules:
+  - name: blog
+    functions: ["BlogFunction"]
+    allow:
+      - principal: "{MALLORY}"
+""",
+            )
+        ),
+    )
+    clear_caches()
+    result, _ = validate(SCHEDULED_EVENT, capsys)
+    assert result["scheduled"]["security-hub-archive"] == {
+        "archived": 1,
+        "still_violations": 0,
+        "refused": [],
+    }
+    (finding,) = findings().values()
+    assert finding["RecordState"] == "ARCHIVED"
+    assert finding["ProductFields"]["invoke-audit/ArchivedBecause"] == (
+        f"allowed by rule 'blog' now: principal {MALLORY}"
+    )
+    # Nothing is active any more: the next run archives nothing.
+    again, _ = validate(SCHEDULED_EVENT, capsys)
+    assert again["scheduled"]["security-hub-archive"]["archived"] == 0
+
+
+def test_the_daily_run_skips_findings_when_off(env, capsys):
+    env.delenv("SECURITY_HUB_FINDINGS")
+    result, _ = validate(SCHEDULED_EVENT, capsys)
+    assert result["scheduled"]["security-hub-archive"] == {
+        "skipped": "Security Hub findings are off"
+    }

@@ -17,6 +17,7 @@ from lambdas.core.findings import (
     HubLocation,
     Sightings,
     archived_finding,
+    exception_named,
     finding_id,
     no_longer_violating,
     resolved_finding,
@@ -289,3 +290,31 @@ def test_reconcile_reads_a_service_caller_with_its_source():
 def test_a_finding_without_our_fields_is_left_alone():
     assert no_longer_violating({"Id": "x", "ProductFields": {}}, config("enforce")) is None
     assert subject_from_finding({"ProductFields": {"invoke-audit/Function": FUNCTION}}) is None
+
+
+def test_an_expired_exception_for_the_caller_names_its_owner_and_ticket():
+    expired = config(
+        "enforce",
+        f'      - principal: "{MALLORY}"\n'
+        '        expires: "2026-01-31"\n'
+        "        owner: payments-team\n"
+        "        ticket: SEC-1234\n",
+    )
+    record = invoke("orders", iam_user(), qualifier="prod", event_id="ev-x")
+    # The verdict for a caller whose exception expired (written by hand: a violation).
+    decision = Decision(
+        "ev-x",
+        Verdict.VIOLATION,
+        "exception expired",
+        function=FUNCTION,
+        caller=MALLORY,
+        rule="orders",
+        mode="enforce",
+    )
+    subject = subject_from_decision(decision, record)
+    entry = exception_named(expired, decision, subject.facts)
+    assert entry is not None and (entry.owner, entry.ticket) == ("payments-team", "SEC-1234")
+    # No entry names the caller, or the entry names no owner or ticket: nothing to name.
+    assert exception_named(config("enforce"), decision, subject.facts) is None
+    plain = config("enforce", f'      - principal: "{MALLORY}"\n')
+    assert exception_named(plain, decision, subject.facts) is None
