@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from lambdas.adapters._calls import call
 from lambdas.core.findings import Sightings, asff_time
+from lambdas.core.ports import ImportResult
 
 __all__ = [
     "BATCH_LIMIT",
@@ -29,24 +29,6 @@ __all__ = [
 
 BATCH_LIMIT = 100  # findings per BatchImportFindings / BatchUpdateFindings call
 _PAGE_SIZE = 100  # GetFindings MaxResults (1..100)
-
-
-@dataclass
-class ImportResult:
-    """What Security Hub took and what it refused (each refusal with its code and reason)."""
-
-    imported: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    unlisted: int = 0  # refused, counted in FailedCount but not listed
-
-    @property
-    def failed_count(self) -> int:
-        return len(self.failed) + self.unlisted
-
-    def add(self, other: ImportResult) -> None:
-        self.imported += other.imported
-        self.failed.extend(other.failed)
-        self.unlisted += other.unlisted
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -42,6 +42,7 @@ from lambdas.core.findings import (
     subject_from_decision,
     violation_finding,
 )
+from lambdas.core.ports import FindingsPort, FindingsSource, SightingsPort, WorkflowPort
 from lambdas.runtime.settings import FINDINGS_FLAG
 from models.allowlist import AllowlistConfig
 from models.exceptions import ConfigError
@@ -92,10 +93,10 @@ class FindingsPublisher:
     """Turns decisions and remediations into findings and sends them."""
 
     hub: HubLocation
-    findings: SecurityHubFindings
-    counter: FindingCounter
-    workflow: WorkflowUpdater | None = None
-    reader: FindingsReader | None = None
+    findings: FindingsPort
+    counter: SightingsPort
+    workflow: WorkflowPort | None = None
+    reader: FindingsSource | None = None
     clock: Callable[[], datetime] = utcnow
 
     def _send(self, findings: list[dict[str, Any]], published: Published) -> Published:

@@ -361,7 +361,7 @@ def test_publisher_reports_refusals_and_never_raises(securityhub):
     publisher = FindingsPublisher(
         hub=HUB,
         findings=SecurityHubFindings(client),
-        counter=Counter(),  # type: ignore[arg-type]
+        counter=Counter(),
         clock=lambda: NOW,
     )
     expected = violation_finding(subject_from_decision(decision, record), HUB, SEEN, NOW)

@@ -318,3 +318,18 @@ def test_an_expired_exception_for_the_caller_names_its_owner_and_ticket():
     assert exception_named(config("enforce"), decision, subject.facts) is None
     plain = config("enforce", f'      - principal: "{MALLORY}"\n')
     assert exception_named(plain, decision, subject.facts) is None
+
+
+def test_a_central_account_reports_a_members_function_as_its_own_finding():
+    member = "222233334444"
+    record = invoke("orders", iam_user(account=member), account=member, event_id="ev-c")
+    decision = decide(record, config("enforce"))
+    assert decision.verdict is Verdict.VIOLATION
+    central = HubLocation(account="999999999999", region="eu-west-1", partition="aws")
+    got = violation_finding(subject_from_decision(decision, record), central, SEEN, NOW)
+    assert got["AwsAccountId"] == "999999999999"
+    assert got["ProductArn"] == (
+        "arn:aws:securityhub:eu-west-1:999999999999:product/999999999999/default"
+    )
+    assert got["Resources"][0]["Id"] == f"arn:aws:lambda:us-east-1:{member}:function:orders"
+    assert got["Resources"][0]["Region"] == "us-east-1"
