@@ -11,7 +11,7 @@ from typing import Any
 from cli.advice import plural
 from cli.allowlist_file import load_allowlist
 from cli.scan import DEFAULT_CONFIG, own_functions_of
-from lambdas.core.config import allowlist_warnings, check_partition
+from lambdas.core.config import allowlist_notes, allowlist_warnings, check_partition
 from lambdas.core.guard import is_own
 from lambdas.core.rewrite import rewrite_policy
 from models.arns import parse_function_arn
@@ -49,6 +49,8 @@ def _check_config(args: argparse.Namespace) -> int:
         check_partition(config, args.partition)
     for warning in allowlist_warnings(config):
         print(f"invoke-audit: warning: {warning}", file=sys.stderr)
+    for note in allowlist_notes(config):
+        print(f"invoke-audit: note: {note}", file=sys.stderr)
     rules = plural(len(config.rules), "rule")
     print(f"{args.file}: ok ({rules}, default mode {config.defaults.mode})")
     width = max((len(rule.name) for rule in config.rules), default=0)
