@@ -16,7 +16,8 @@ from tests.support.records import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT, 
 def examples(count: int) -> int:
     """`count` examples under hypothesis' default profile (100 examples), proportionally fewer
     under another: `make mutate`'s `mutation` profile (tests/conftest.py) runs a tenth."""
-    return max(1, count * settings.default.max_examples // 100)
+    profile = settings.default
+    return count if profile is None else max(1, count * profile.max_examples // 100)
 
 
 # --- JSON values and records -----------------------------------------------------------------

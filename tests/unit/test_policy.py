@@ -54,7 +54,7 @@ def test_no_policy_loads_as_none(policy):
 def test_a_policy_loads_from_text_or_as_a_document():
     text = '{"Version":"2012-10-17","Statement":[]}'
     assert load_policy(text) == {"Version": "2012-10-17", "Statement": []}
-    document = {"Statement": []}
+    document: dict[str, Any] = {"Statement": []}
     assert load_policy(document) is document
 
 
