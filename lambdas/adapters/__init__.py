@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from lambdas.adapters.access_analyzer import AccessAnalyzerProver
-from lambdas.adapters.backup import BackupReader, BackupStore
+from lambdas.adapters.backup import BackupMacVerifier, BackupReader, BackupSigner, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.adapters.roles import RoleAssumer
+from lambdas.adapters.roles import CallerIdentity, RoleAssumer
 from lambdas.adapters.watch import RewriteWatches
 
 __all__ = [
@@ -26,8 +26,11 @@ __all__ = [
     "VALIDATOR_ADAPTERS",
     "AccessAnalyzerProver",
     "Adapter",
+    "BackupMacVerifier",
     "BackupReader",
+    "BackupSigner",
     "BackupStore",
+    "CallerIdentity",
     "DeadLetters",
     "HourlyRateLimiter",
     "LambdaPermissions",
@@ -50,11 +53,14 @@ class Adapter(Protocol):
 
 
 VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
-# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
+# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account). The verifier
+# checks a backup's signature before the broken-caller watch's undo puts it back.
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
     AccessAnalyzerProver,
     BackupStore,
+    BackupSigner,
+    BackupMacVerifier,
     HourlyRateLimiter,
     RewriteWatches,
     Notifier,
@@ -65,8 +71,11 @@ REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
     AccessAnalyzerProver,
+    BackupMacVerifier,
     BackupReader,
+    BackupSigner,
     BackupStore,
+    CallerIdentity,
     DeadLetters,
     HourlyRateLimiter,
     LambdaPermissions,

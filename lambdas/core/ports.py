@@ -24,6 +24,7 @@ from models.arns import FunctionRef
 __all__ = [
     "BackupPort",
     "BackupSource",
+    "BackupVerifier",
     "NotifierPort",
     "PolicyApi",
     "PolicyState",
@@ -69,6 +70,12 @@ class BackupSource(Protocol):
     """Reads one backup by its URI."""
 
     def get(self, uri: str) -> dict[str, Any]: ...
+
+
+class BackupVerifier(Protocol):
+    """Checks a backup's signature with the deployment's key (lambdas.core.backups)."""
+
+    def verify(self, backup: dict[str, Any]) -> bool: ...
 
 
 class RateLimitPort(Protocol):
