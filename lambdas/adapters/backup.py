@@ -48,7 +48,7 @@ class BackupSigner:
         )
         signature = {
             "algorithm": MAC_ALGORITHM,
-            "key": str(response.get("KeyId") or self._key_id),
+            "key": self._key_id,
             "mac": base64.b64encode(response["Mac"]).decode(),
         }
         return {**backup, SIGNATURE_FIELD: signature}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ COMPLIANT = {
 PREFIX = f"backups/{ACCOUNT}/{REGION}"
 
 
-def public(arn: str) -> dict:
+def public(arn: str) -> dict[str, Any]:
     statement = {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}
     return {"Version": "2012-10-17", "Statement": [{**statement, "Sid": "p", "Resource": arn}]}
 
@@ -81,7 +82,7 @@ class RestoreWorld(World):
             self.client("s3"), self.bucket, signer=BackupSigner(self.client("kms"), self.mac_key)
         )
 
-    def put_object(self, key: str, backup: dict, bucket: str | None = None) -> str:
+    def put_object(self, key: str, backup: dict[str, Any], bucket: str | None = None) -> str:
         bucket = bucket or self.bucket
         self.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(backup).encode())
         return f"s3://{bucket}/{key}"
