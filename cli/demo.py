@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import importlib
 import io
 import json
@@ -24,6 +23,7 @@ from typing import Any
 
 from cli.allowlist_file import parse_allowlist
 from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
+from cli.policy_diff import policy_diff
 from cli.runner import run as cli
 from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext
@@ -115,12 +115,6 @@ def _policy(client: Any, name: str) -> dict[str, Any] | None:
 
 def _function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-
-
-def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    old = json.dumps(before, indent=2, sort_keys=True).splitlines()
-    new = json.dumps(after, indent=2, sort_keys=True).splitlines()
-    return list(difflib.unified_diff(old, new, "before", "after", lineterm="", n=2))
 
 
 def _setup(clients: dict[str, Any]) -> dict[str, str]:
@@ -251,7 +245,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     _check(not failures, f"the remediator failed messages: {failures}")
     after = {name: _policy(lam, name) for name in FUNCTIONS}
     for name in FUNCTIONS:
-        diff = _diff(before[name], after[name])
+        diff = policy_diff(before[name], after[name])
         out.line(f"\n{name}: " + ("policy changed" if diff else "policy unchanged"))
         for line in diff[2:]:
             out.line(f"    {line}")

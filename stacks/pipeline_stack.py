@@ -93,6 +93,7 @@ class InvokeAuditStack(cdk.Stack):
             asset=assets["validator"],
             queue=self.queue.queue,
             dead_letter_queue=self.validator_dlq,
+            notice_marks=self.rate_limit,
         )
         self.remediator = Remediator(
             self,
@@ -193,7 +194,10 @@ def watched_resources(stack: InvokeAuditStack) -> PipelineResources:
     names = [settings.function_name(function) for function in settings.functions]
     return PipelineResources(
         trails=trails,
-        rules=[rule.rule_name for rule in stack.rules.rules],
+        rules=[
+            *(rule.rule_name for rule in stack.rules.rules),
+            stack.validator.daily_run.rule_name,
+        ],
         functions=[*names, *stack.own_function_arns],
         event_source_mappings=[stack.remediator.event_source.event_source_mapping_id],
         queue_urls=[stack.queue.queue.queue_url],

@@ -12,6 +12,7 @@ from lambdas.adapters.access_analyzer import AccessAnalyzerProver
 from lambdas.adapters.backup import BackupMacVerifier, BackupReader, BackupSigner, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
+from lambdas.adapters.notice_marks import NoticeMarks
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
@@ -37,6 +38,7 @@ __all__ = [
     "LambdaPolicies",
     "LambdaResourcePolicy",
     "MessageDelays",
+    "NoticeMarks",
     "Notifier",
     "RewriteWatches",
     "RoleAssumer",
@@ -52,7 +54,8 @@ class Adapter(Protocol):
     IAM_ACTIONS: ClassVar[tuple[str, ...]]
 
 
-VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
+# NoticeMarks: the daily scheduled run (lambdas.validator.scheduled).
+VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier, NoticeMarks)
 # RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account). The verifier
 # checks a backup's signature before the broken-caller watch's undo puts it back.
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
@@ -82,6 +85,7 @@ ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
     LambdaResourcePolicy,
     MessageDelays,
+    NoticeMarks,
     Notifier,
     RewriteWatches,
     RoleAssumer,

@@ -9,6 +9,7 @@
 | `RateLimitPort`   | remediation                     | `HourlyRateLimiter`               |
 | `NotifierPort`    | remediation, runtime.report     | `Notifier`                        |
 | `QueuePort`       | runtime.report                  | `ViolationQueue`                  |
+| `NoticeMarksPort` | validator.scheduled             | `NoticeMarks`                     |
 
 Pure: no AWS SDK, no I/O (typing only).
 """
@@ -25,6 +26,7 @@ __all__ = [
     "BackupPort",
     "BackupSource",
     "BackupVerifier",
+    "NoticeMarksPort",
     "NotifierPort",
     "PolicyApi",
     "PolicyState",
@@ -101,3 +103,11 @@ class QueuePort(Protocol):
     """The FIFO queue of violations between the validator (or ingest) and the remediator."""
 
     def send(self, message: dict[str, Any], *, group_id: str, deduplication_id: str) -> str: ...
+
+
+class NoticeMarksPort(Protocol):
+    """What the scheduled notices already announced: claimed once, released on failure."""
+
+    def claim(self, mark: str, *, now: datetime, keep_until: datetime, about: str) -> bool: ...
+
+    def release(self, mark: str) -> None: ...

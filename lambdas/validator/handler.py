@@ -1,20 +1,25 @@
 """The validator Lambda: one EventBridge CloudTrail envelope -> one decision, logged as one JSON
 line and counted in EMF metrics; a violation is queued (enforce) or notified (monitor).
 
-boto3 is imported only when there is a violation to send (lambdas.runtime.report).
+The daily schedule rule's event is not an envelope: it starts the scheduled run
+(`lambdas.validator.scheduled`) instead.
+
+boto3 is imported only when there is a violation to send (lambdas.runtime.report) or a
+scheduled run.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.core.decide import Verdict
-from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.settings import Runtime, own_account, runtime
 from lambdas.runtime.telemetry import SERVICE_NAME, metric_name, telemetry
-from lambdas.validator.envelope import judge_envelope
+from lambdas.validator.envelope import is_scheduled, judge_envelope
 
 if TYPE_CHECKING:
     from lambdas.runtime.report import ViolationReporter
@@ -35,6 +40,8 @@ def _reporter() -> ViolationReporter:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = runtime(own_account(context))
+    if is_scheduled(event):
+        return _scheduled(settings)
     decision, record = judge_envelope(
         event,
         settings.config,
@@ -65,4 +72,20 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.exception(decision.reason, extra=result | {"action": "failed"})
             raise
     logger.info(decision.reason, extra=result)
+    return result
+
+
+def _scheduled(settings: Runtime) -> dict[str, Any]:
+    from lambdas.validator.scheduled import ScheduledRun, run_scheduled
+
+    def failed(task: str, error: Exception) -> None:
+        logger.exception(f"scheduled task {task} failed", extra={"task": task})
+        metrics.add_metric(name="ScheduledTaskFailed", unit=MetricUnit.Count, value=1)
+
+    result = {
+        "scheduled": run_scheduled(
+            ScheduledRun(settings.config, datetime.now(UTC)), on_error=failed
+        )
+    }
+    logger.info("scheduled run", extra=result)
     return result

@@ -47,12 +47,14 @@ def _function(synth: Synth, variant: str, name: str) -> tuple[str, dict[str, Any
 
 
 def _validator_rules(synth: Synth, variant: str) -> list[dict[str, Any]]:
-    """The rules that target the validator (the edge rules)."""
+    """The rules that send Invoke events to the validator (the edge rules; not its daily
+    schedule, tests/infra/test_daily_run.py)."""
     validator_id, _ = _function(synth, variant, f"invoke-audit-{variant}-validator")
     return [
         rule
         for rule in synth.resources(variant, "AWS::Events::Rule").values()
         if any(_ref_target(t["Arn"]) == validator_id for t in rule["Properties"]["Targets"])
+        and "ScheduleExpression" not in rule["Properties"]
     ]
 
 
@@ -207,7 +209,7 @@ def test_functions_get_the_contract_environment(synth):
         "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
     }
     expected_keys = {
-        "validator": {"QUEUE_URL", "TOPIC_ARN"},
+        "validator": {"QUEUE_URL", "TOPIC_ARN", "RATE_TABLE"},
         "remediator": {
             "TOPIC_ARN",
             "BACKUP_BUCKET",

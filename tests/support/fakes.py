@@ -14,6 +14,7 @@ from typing import Any
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.core.ports import (
     BackupPort,
+    NoticeMarksPort,
     NotifierPort,
     PolicyState,
     PolicyStore,
@@ -23,7 +24,14 @@ from lambdas.core.ports import (
 from lambdas.core.proof import Proof, ProofCheck
 from models.arns import FunctionRef
 
-__all__ = ["FakeBackups", "FakeNotifier", "FakePolicyStore", "FakeQueue", "FakeRateLimit"]
+__all__ = [
+    "FakeBackups",
+    "FakeNoticeMarks",
+    "FakeNotifier",
+    "FakePolicyStore",
+    "FakeQueue",
+    "FakeRateLimit",
+]
 
 
 @dataclass
@@ -132,10 +140,33 @@ class FakeQueue:
         return f"message-{len(self.sent)}"
 
 
+@dataclass
+class FakeNoticeMarks:
+    """The recorded notices: mark -> (about, kept until)."""
+
+    marks: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+    def claim(self, mark: str, *, now: datetime, keep_until: datetime, about: str) -> bool:
+        if mark in self.marks and self.marks[mark][1] > now:
+            return False
+        self.marks[mark] = (about, keep_until)
+        return True
+
+    def release(self, mark: str) -> None:
+        self.released.append(mark)
+        self.marks.pop(mark, None)
+
+
 # The fakes are what the ports say (checked by mypy).
 _PORTS: tuple[
-    type[PolicyStore], type[BackupPort], type[RateLimitPort], type[NotifierPort], type[QueuePort]
-] = (FakePolicyStore, FakeBackups, FakeRateLimit, FakeNotifier, FakeQueue)
+    type[PolicyStore],
+    type[BackupPort],
+    type[RateLimitPort],
+    type[NotifierPort],
+    type[QueuePort],
+    type[NoticeMarksPort],
+] = (FakePolicyStore, FakeBackups, FakeRateLimit, FakeNotifier, FakeQueue, FakeNoticeMarks)
 
 
 class FakeProver:
