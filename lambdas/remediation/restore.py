@@ -189,12 +189,13 @@ class Restorer:
                 raise InputError(
                     f"{source}: the backup is of {ref.arn}, not of {wanted.arn}: refused"
                 )
-        if is_own(ref, self.own_functions):
-            raise InputError(f"{source}: {ref.arn} is the pipeline's own function: never changed")
+        # The remediator's own refusals (lambdas.core.guard): no flag overrides them.
         if self.config is not None:
             place = guard(ref, self.config, self.own_functions)
-            if place.standing is Standing.PROTECTED:
+            if place.standing in (Standing.OWN, Standing.PROTECTED):
                 raise InputError(f"{source}: {ref.arn} is {place.reason()}: never changed")
+        elif is_own(ref, self.own_functions):
+            raise InputError(f"{source}: {ref.arn} is the pipeline's own function: never changed")
         return self._check_signature(backup, source)
 
     def check_location(self, source: str, *, allow_foreign: bool = False) -> None:
