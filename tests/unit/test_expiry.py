@@ -4,6 +4,7 @@ daily notice about them (once per entry, state and date; never a daily repeat)."
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -313,7 +314,7 @@ def _check(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str,
     return code, out, [line for line in err.splitlines() if "expire" in line]
 
 
-def _dated(tmp_path, today: date) -> object:
+def _dated(tmp_path: Path, today: date) -> Path:
     """Entries that end 3, 10, 20 and 40 days from today, and one that ended 2 days ago."""
     lines = ["version: 1", "rules:", "  - name: partner", '    functions: ["PartnerFunction"]']
     lines.append("    allow:")

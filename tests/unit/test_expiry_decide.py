@@ -235,3 +235,26 @@ def test_a_rule_in_force_drops_only_the_expired_entries():
     assert [e.account for e in rule.in_force(OTHER_ENDS).allow] == ["123456789012", PARTNER]
     assert [e.account for e in rule.in_force(PARTNER_ENDS).allow] == ["123456789012"]
     assert len(rule.allow) == 3  # the allowlist itself is unchanged
+
+
+# --- the edge ----------------------------------------------------------------------------------
+
+
+def test_the_edge_rules_never_leave_out_a_caller_whose_exception_expires():
+    import json
+
+    from stacks.edge_filter import compile_edge_rules
+    from stacks.pattern import event_pattern
+
+    base = event_pattern(own_function_arns=["arn:aws:lambda:r:1:function:ia-validator"])
+
+    def first_rule(entry: dict[str, Any]) -> Any:
+        config = AllowlistConfig.model_validate(
+            {"version": 1, "rules": [{"name": "r", "functions": ["orders"], "allow": [entry]}]}
+        )
+        return compile_edge_rules(base, config).rules[0]
+
+    lasting = first_rule({"account": PARTNER})
+    assert lasting.filtering and PARTNER in json.dumps(lasting.pattern)
+    temporary = first_rule({"account": PARTNER, "expires": "2099-01-01"})
+    assert not temporary.filtering and PARTNER not in json.dumps(temporary.pattern)
