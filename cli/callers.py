@@ -39,13 +39,22 @@ class CallerGroup:
         self.count += 1
         seen = row.get("event_time")
         if isinstance(seen, str) and seen:
-            if self.first_seen is None or seen < self.first_seen:
+            key = _sortable(seen)
+            if self.first_seen is None or key < _sortable(self.first_seen):
                 self.first_seen = seen
-            if self.last_seen is None or seen > self.last_seen:
+            if self.last_seen is None or key > _sortable(self.last_seen):
                 self.last_seen = seen
         event_id = row.get("event_id")
         if isinstance(event_id, str) and len(self.event_ids) < keep_ids:
             self.event_ids.append(event_id)
+
+
+def _sortable(moment: str) -> str:
+    """Scan rows write whole seconds without a fraction (`...:00Z`) and others with one
+    (`...:00.500000Z`): as text, `Z` would sort after `.`; padded, the order is time's."""
+    if moment.endswith("Z") and "." not in moment:
+        return moment[:-1] + ".000000Z"
+    return moment
 
 
 def _text(value: Any) -> str | None:

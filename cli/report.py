@@ -30,12 +30,11 @@ from cli.allowlist_file import load_allowlist
 from cli.callers import CallerGroup, CallerStats
 from cli.html import template
 from cli.policy_diff import policy_diff
-from cli.scan import DEFAULT_CONFIG, TRUST_ENV, judged_files, own_functions_of
+from cli.scan import DEFAULT_CONFIG, TRUST_ENV, judged_files, own_functions_of, trusted_of
 from lambdas.core.config import allowlist_warnings
 from lambdas.core.decide import Verdict
 from lambdas.core.guard import is_own
 from lambdas.core.rewrite import parse_policy, rewrite_policy
-from lambdas.core.trust import trusted_accounts
 from models.allowlist import AllowlistConfig
 from models.arns import parse_function_arn
 from models.exceptions import InputError, InvokeAuditError
@@ -315,8 +314,6 @@ def _write_atomically(output: Path, values: dict[str, Any]) -> None:
 def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("report: give at least one PATH (file, folder, s3://bucket/prefix or -)")
-    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
-    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
     return run_report(
         args.paths,
         args.config,
@@ -325,7 +322,7 @@ def _command(args: argparse.Namespace) -> int:
         policies=args.policies,
         own_functions=own_functions_of(args),
         jobs=args.jobs,
-        trusted=trusted or None,
+        trusted=trusted_of(args),
     )
 
 

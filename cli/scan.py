@@ -43,6 +43,7 @@ __all__ = [
     "own_functions_of",
     "register",
     "run_scan",
+    "trusted_of",
 ]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
@@ -454,6 +455,13 @@ def _findings_only(only: frozenset[str] | None) -> frozenset[str]:
     return only
 
 
+def trusted_of(args: argparse.Namespace) -> frozenset[str] | None:
+    """--trust-account (repeatable, or comma-separated), else $ALLOWED_ACCOUNTS; None: all."""
+    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
+    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
+    return trusted or None
+
+
 def own_functions_of(args: argparse.Namespace) -> frozenset[str]:
     """--own-function ARN (repeatable), else OWN_FUNCTION_ARNS: the pipeline's own functions."""
     given = getattr(args, "own_functions", None)
@@ -468,8 +476,6 @@ def _command(args: argparse.Namespace) -> int:
     only = _only(args.only)
     if args.format == "ocsf":
         only = _findings_only(only)
-    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
-    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
     return run_scan(
         args.paths,
         args.config,
@@ -478,7 +484,7 @@ def _command(args: argparse.Namespace) -> int:
         sys.stderr,
         jobs=args.jobs,
         only=only,
-        trusted=trusted or None,
+        trusted=trusted_of(args),
         own_functions=own_functions_of(args),
         remediations=args.remediations,
     )

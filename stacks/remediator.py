@@ -17,6 +17,7 @@ from stacks.permissions import (
     grant_declared,
     lambda_policy_scope,
     remediation_guardrails,
+    security_hub_scope,
 )
 from stacks.storage import BACKUP_PREFIX, BackupBucket, RateLimitTable
 
@@ -53,6 +54,8 @@ class Remediator(PipelineFunction):
         )
         if commons.central:
             environment["REMEDIATION_ROLE_NAME"] = settings.remediation_role_name
+        if settings.security_hub:
+            environment["SECURITY_HUB_FINDINGS"] = "on"
         super().__init__(
             scope,
             construct_id,
@@ -126,7 +129,15 @@ class Remediator(PipelineFunction):
                 resources=member_roles,
                 conditions={"StringEquals": {"aws:ResourceOrgID": settings.organization_id}},
             )
-        grant_declared(self.role, "remediator", scopes, cross_account=commons.central)
+        if settings.security_hub:
+            scopes["securityhub"] = security_hub_scope(stack)
+        grant_declared(
+            self.role,
+            "remediator",
+            scopes,
+            cross_account=commons.central,
+            findings=settings.security_hub,
+        )
         for statement in remediation_guardrails():
             self.role.add_to_principal_policy(statement)
         acknowledge(

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from stacks.assets import BuiltAsset
 from stacks.functions import FunctionCommons, PipelineFunction
-from stacks.permissions import ServiceScope, grant_declared
+from stacks.permissions import ServiceScope, grant_declared, security_hub_scope
 from stacks.storage import RateLimitTable
 
 __all__ = ["DAILY_RUN", "VALIDATOR_TIMEOUT", "Validator"]
@@ -41,29 +41,30 @@ class Validator(PipelineFunction):
         notice_marks: RateLimitTable,
     ) -> None:
         settings = commons.settings
+        extra = {"QUEUE_URL": queue.queue_url, "RATE_TABLE": notice_marks.table.table_name}
+        if settings.security_hub:
+            # Findings count their sightings in the same table.
+            extra["SECURITY_HUB_FINDINGS"] = "on"
         super().__init__(
             scope,
             construct_id,
             function_name=settings.function_name("validator"),
             description="Judges each Lambda Invoke against the allowlist; queues violations.",
             asset=asset,
-            environment=commons.environment(
-                QUEUE_URL=queue.queue_url, RATE_TABLE=notice_marks.table.table_name
-            ),
+            environment=commons.environment(**extra),
             log_retention_days=settings.log_retention_days,
             timeout=VALIDATOR_TIMEOUT,
             dead_letter_queue=dead_letter_queue,
         )
         key = commons.key.key_arn
-        grant_declared(
-            self.role,
-            "validator",
-            {
-                "sqs": ServiceScope(resources=[queue.queue_arn], key_arn=key),
-                "sns": ServiceScope(resources=[commons.topic.topic_arn], key_arn=key),
-                "dynamodb": ServiceScope(resources=[notice_marks.table.table_arn]),
-            },
-        )
+        scopes = {
+            "sqs": ServiceScope(resources=[queue.queue_arn], key_arn=key),
+            "sns": ServiceScope(resources=[commons.topic.topic_arn], key_arn=key),
+            "dynamodb": ServiceScope(resources=[notice_marks.table.table_arn]),
+        }
+        if settings.security_hub:
+            scopes["securityhub"] = security_hub_scope(cdk.Stack.of(self))
+        grant_declared(self.role, "validator", scopes, findings=settings.security_hub)
         # The pipeline key for its dead-letter queue (asynchronous invocations).
         self.role.add_to_principal_policy(commons.key_statement())
         # The daily scheduled run: EventBridge's own "Scheduled Event", which the handler

@@ -17,6 +17,12 @@ from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.adapters.roles import RoleAssumer
+from lambdas.adapters.security_hub import (
+    FindingCounter,
+    FindingsReader,
+    SecurityHubFindings,
+    WorkflowUpdater,
+)
 from lambdas.adapters.watch import RewriteWatches
 
 __all__ = [
@@ -24,12 +30,16 @@ __all__ = [
     "INGEST_ADAPTERS",
     "REMEDIATOR_ADAPTERS",
     "REMEDIATOR_CROSS_ACCOUNT_ADAPTERS",
+    "REMEDIATOR_FINDINGS_ADAPTERS",
     "VALIDATOR_ADAPTERS",
+    "VALIDATOR_FINDINGS_ADAPTERS",
     "AccessAnalyzerProver",
     "Adapter",
     "BackupReader",
     "BackupStore",
     "DeadLetters",
+    "FindingCounter",
+    "FindingsReader",
     "HourlyRateLimiter",
     "LambdaPermissions",
     "LambdaPolicies",
@@ -39,8 +49,10 @@ __all__ = [
     "Notifier",
     "RewriteWatches",
     "RoleAssumer",
+    "SecurityHubFindings",
     "TrailLogReader",
     "ViolationQueue",
+    "WorkflowUpdater",
     "iam_actions",
 ]
 
@@ -65,12 +77,27 @@ REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     DeadLetters,
 )
 REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
+# Only with Security Hub findings on (context key invoke-audit:securityhub): the validator
+# imports violations and, on its daily run, reads and archives them; the remediator imports
+# resolutions and sets their workflow; both count sightings in the rate-limit table.
+VALIDATOR_FINDINGS_ADAPTERS: tuple[type[Adapter], ...] = (
+    SecurityHubFindings,
+    FindingsReader,
+    FindingCounter,
+)
+REMEDIATOR_FINDINGS_ADAPTERS: tuple[type[Adapter], ...] = (
+    SecurityHubFindings,
+    WorkflowUpdater,
+    FindingCounter,
+)
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
     AccessAnalyzerProver,
     BackupReader,
     BackupStore,
     DeadLetters,
+    FindingCounter,
+    FindingsReader,
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,
@@ -80,8 +107,10 @@ ADAPTERS: tuple[type[Adapter], ...] = (
     Notifier,
     RewriteWatches,
     RoleAssumer,
+    SecurityHubFindings,
     TrailLogReader,
     ViolationQueue,
+    WorkflowUpdater,
 )
 
 

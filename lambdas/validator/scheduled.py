@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from lambdas.adapters.notice_marks import NoticeMarks
 from lambdas.adapters.notifier import Notifier
 from lambdas.core.expiry import exceptions_due, expiry_notice
 from lambdas.core.ports import NoticeMarksPort, NotifierPort
+from lambdas.runtime.settings import FINDINGS_FLAG
 from lambdas.validator.envelope import is_scheduled
 from models.allowlist import AllowlistConfig
 from models.exceptions import ConfigError
@@ -36,6 +38,7 @@ __all__ = [
     "ScheduledRunError",
     "ScheduledTask",
     "announce_exceptions",
+    "archive_allowed_findings",
     "is_scheduled",
     "run_scheduled",
 ]
@@ -56,6 +59,8 @@ class ScheduledRun:
     now: datetime
     clients: ClientFactory = field(default_factory=ClientFactory)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    function_arn: str = ""  # the validator's own ARN (its account, region and partition)
+    own_functions: AbstractSet[str] = frozenset()
 
     def setting(self, name: str) -> str:
         value = self.environ.get(name)
@@ -120,9 +125,33 @@ def _expiring_exceptions(run: ScheduledRun) -> dict[str, Any]:
     )
 
 
+def archive_allowed_findings(run: ScheduledRun) -> dict[str, Any]:
+    """With Security Hub findings on: archive the active findings whose caller the deployed
+    allowlist no longer makes a violation (allowed now, or the function no longer judged).
+    A finding Security Hub refuses, or a call that fails, fails the task (the run is retried;
+    archiving again is harmless)."""
+    if run.environ.get(FINDINGS_FLAG, "").strip().lower() != "on":
+        return {"skipped": "Security Hub findings are off"}
+    from lambdas.runtime.findings import publisher_from_env
+
+    publisher = publisher_from_env(run.function_arn, run.clients, environ=run.environ)
+    if publisher is None:
+        return {"skipped": "Security Hub findings are off"}
+    published = publisher.reconcile(run.config, run.own_functions)
+    summary = {
+        "archived": published.archived,
+        "still_violations": published.kept,
+        "refused": published.failed,
+    }
+    if published.error or published.failed_count:
+        raise RuntimeError(f"findings not archived: {published.error or ''} {summary}".strip())
+    return summary
+
+
 # name -> task, run in this order.
 SCHEDULED_TASKS: dict[str, ScheduledTask] = {
     "expiring-exceptions": _expiring_exceptions,
+    "security-hub-archive": archive_allowed_findings,
 }
 
 

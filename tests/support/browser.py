@@ -5,9 +5,11 @@ switched off and every profile is fresh."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,10 +32,15 @@ def ensure_chromium() -> str | None:
         return "no /usr/bin/chromium and no apt-get to install Debian's chromium"
     if os.geteuid() != 0:
         return "no /usr/bin/chromium, and installing it needs root (apt-get install chromium)"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            return f"{' '.join(command)} failed: {last[0]}"
+    # Test workers (pytest -n) may get here together: one installs, the others wait for it.
+    with open(Path(tempfile.gettempdir()) / "invoke-audit-chromium.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if CHROMIUM.exists():
+            return None
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+                return f"{' '.join(command)} failed: {last[0]}"
     return None if CHROMIUM.exists() else "apt-get installed chromium, but not /usr/bin/chromium"

@@ -161,3 +161,14 @@ def test_caller_stats_fold_rows_by_function_caller_and_verdict():
         (ALICE, 2, ["1"]),
         ("account 444455556666", 1, ["e-1"]),
     ]
+
+
+def test_first_and_last_seen_follow_time_not_text_order():
+    # As text "10:00:00Z" sorts after "10:00:00.500000Z"; in time it is half a second before.
+    whole = _row(event_time="2026-11-22T10:00:00Z")
+    half = _row(event_time="2026-11-22T10:00:00.500000Z")
+    group = _group(half, whole)
+    assert (group.first_seen, group.last_seen) == (
+        "2026-11-22T10:00:00Z",
+        "2026-11-22T10:00:00.500000Z",
+    )
