@@ -212,6 +212,8 @@ class Remediator:
         if rule is None:
             return result
         result.rule = rule.name
+        # Expired exceptions allow nothing any more: the rewrite keeps no grant for them.
+        rule = rule.in_force(self.clock())
         store = self.policies_for(ref)
         try:
             self._remediate(ref, rule, store, violation, result, dry_run=dry_run)
