@@ -30,7 +30,8 @@ surviving mutant with its change; the commit measured; the wall time) and prints
 
 Score = killed / (killed + survived); "no tests" mutants (no selected test calls the
 function) count as survived; timeouts are reported apart and not counted; a mutant listed
-in bench/mutation-equivalent.txt (reviewed, one reason each) is left out of the score.
+in bench/mutation-equivalent.txt (reviewed, one reason each) is not run and is left out of
+the score (the results file shows its change beside the reason).
 """
 
 from __future__ import annotations
@@ -148,18 +149,26 @@ def select_tests(tests_by_function: dict[str, set[str]]) -> None:
 
 
 def _mutmut_run(names: list[str], workers: int) -> None:
-    """mutmut's `run`, in this process, with `select_tests` applied to its record of which
-    test calls which function once it is collected or loaded (mutmut 3.8.1, pinned)."""
+    """mutmut's `run`, in this process (mutmut 3.8.1, pinned), with `select_tests` applied to
+    its record of which test calls which function once it is collected or loaded, and without
+    the reviewed equivalent mutants (they are not run: they count apart whatever they do)."""
     import mutmut.__main__ as tool
     from mutmut.state import state
 
     collect_or_load = tool.collect_or_load_stats
+    mutants_of = tool.collect_source_file_mutation_data
+    known = equivalents()
 
     def collect_then_select(*args: Any, **kwargs: Any) -> None:
         collect_or_load(*args, **kwargs)
         select_tests(state().tests_by_mangled_function_name)
 
+    def without_equivalents(*args: Any, **kwargs: Any) -> Any:
+        mutants, by_path = mutants_of(*args, **kwargs)
+        return [m for m in mutants if m[1] not in known], by_path
+
     tool.collect_or_load_stats = collect_then_select
+    tool.collect_source_file_mutation_data = without_equivalents
     tool._run(names, workers)
 
 
@@ -221,13 +230,14 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
     known = equivalents()
     tallies: dict[str, Tally] = {}
     survivors: list[dict[str, Any]] = []
+    changes = {module: _functions(MODULES[module]) for module in modules}
     for module in modules:
         path = MODULES[module]
         meta = MUTANTS / f"{path}.meta"
         if not meta.is_file():
             raise SystemExit(f"{meta}: no results for {module}: run `make mutate` first")
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
-        functions = _functions(path)
+        functions = changes[module]
         tally = tallies[module] = Tally()
         for name, code in sorted(codes.items()):
             if name in known:
@@ -280,11 +290,12 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         },
         "total": dict(totals),
         "survivors": survivors,
-        "equivalent": {
-            k: v
-            for k, v in known.items()
-            if any(k.startswith(_module_prefix(MODULES[m])) for m in modules)
-        },
+        "equivalent": [
+            {"mutant": name, "reason": reason, "change": _diff(changes[module], name)}
+            for name, reason in known.items()
+            for module in modules
+            if name.startswith(_module_prefix(MODULES[module]))
+        ],
     }
 
 
@@ -331,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         results["survivors"] = [
             s for s in previous.get("survivors", []) if s["module"] not in args.modules
         ] + results["survivors"]
+        ours = tuple(_module_prefix(MODULES[m]) for m in args.modules)
+        earlier = previous.get("equivalent", [])
+        results["equivalent"] = [
+            e for e in earlier if isinstance(e, dict) and not e["mutant"].startswith(ours)
+        ] + results["equivalent"]
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
     return 0
