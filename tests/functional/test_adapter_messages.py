@@ -4,6 +4,7 @@ parameter). Expected texts and requests are written out by hand."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -131,3 +132,29 @@ def test_a_release_gives_one_back_to_that_hours_item_only_while_it_counts_one(
     limiter = HourlyRateLimiter(client, "rate")
     assert limiter.release(now=moment) is True
     assert limiter.release(now=moment) is False
+
+
+def test_the_trip_time_is_written_in_utc_whatever_the_machines_zone(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, stubber = dynamodb
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        moment = datetime(2024, 3, 1, 1, 30, tzinfo=UTC)
+        stubber.add_response(
+            "update_item",
+            {},
+            {
+                "TableName": "rate",
+                "Key": {"pk": {"S": "remediations#2024-03-01T01"}},
+                "UpdateExpression": "SET #tripped = :now",
+                "ConditionExpression": "attribute_not_exists(#tripped)",
+                "ExpressionAttributeNames": {"#tripped": "limit_reached_at"},
+                "ExpressionAttributeValues": {":now": {"S": "2024-03-01T01:30:00+00:00"}},
+            },
+        )
+        assert HourlyRateLimiter(client, "rate").first_trip(now=moment) is True
+    finally:
+        monkeypatch.undo()
+        time.tzset()

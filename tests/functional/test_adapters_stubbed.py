@@ -133,6 +133,27 @@ def test_write_sends_the_document_with_the_revision_and_uses_the_answer_as_read_
     assert state.revision_id == REV2
 
 
+def test_the_stored_policy_is_what_the_answer_says_not_what_was_sent(lam):
+    client, stubber = lam
+    sent = doc(S3_GRANT)
+    stored = {"Version": "2012-10-17", "Id": "normalized", "Statement": [S3_GRANT]}
+    stubber.add_response(
+        "put_resource_policy", {"Policy": json.dumps(stored), "RevisionId": REV2}, None
+    )
+    assert LambdaResourcePolicy(client).write(parse_function_arn(ALIAS), sent, REV1) == (
+        PolicyState(ALIAS, stored, REV2, "resource-policy")
+    )
+
+
+def test_an_answer_without_the_policy_counts_the_sent_one_as_stored(lam):
+    client, stubber = lam
+    sent = doc(S3_GRANT)
+    stubber.add_response("put_resource_policy", {"RevisionId": REV2}, None)
+    assert LambdaResourcePolicy(client).write(parse_function_arn(ALIAS), sent, REV1) == (
+        PolicyState(ALIAS, sent, REV2, "resource-policy")
+    )
+
+
 def test_write_without_a_revision_omits_it(lam):
     client, stubber = lam
     stubber.add_response(
