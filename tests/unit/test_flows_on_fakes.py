@@ -16,6 +16,7 @@ from lambdas.adapters import (
     Notifier,
     ViolationQueue,
 )
+from lambdas.adapters.errors import ThrottledError
 from lambdas.core.decide import Decision, Verdict
 from lambdas.core.ports import (
     BackupPort,
@@ -179,3 +180,51 @@ def test_monitor_mode_notifies_once_per_caller_and_function():
     assert [reporter.report(decision, {}) for _ in range(2)] == ["notified", "suppressed"]
     [(subject, _, _)] = notifier.published
     assert subject == "invoke-audit [monitor]: orders invoked by x, not on the allowlist"
+
+
+class ThrottledReads(FakePolicyStore):
+    """Answers the first `throttled` reads with AWS's throttling error."""
+
+    def __init__(self, throttled: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.throttled = throttled
+
+    def read(self, ref: Any) -> Any:
+        if self.throttled:
+            self.throttled -= 1
+            raise ThrottledError(
+                service="lambda",
+                operation="GetResourcePolicy",
+                resource=ref.arn,
+                code="TooManyRequestsException",
+                status=429,
+                message="slow down",
+            )
+        return super().read(ref)
+
+
+def _sleeps(store: FakePolicyStore, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float]]:
+    monkeypatch.setattr("lambdas.remediation.remediate.random.random", lambda: 0.5)
+    sleeps: list[float] = []
+    flow = remediator(store)
+    flow.sleep = sleeps.append
+    return flow, sleeps
+
+
+def test_throttled_calls_back_off_half_a_second_doubling_with_up_to_half_again_of_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    store = ThrottledReads(3, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    flow, sleeps = _sleeps(store, monkeypatch)
+    assert flow.remediate(Violation(function=ARN)).outcome is Outcome.UNCHANGED
+    # 0.5, 1 and 2 seconds, each times 1 + random() / 2 = 1.25
+    assert sleeps == [0.625, 1.25, 2.5]
+
+
+def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch):
+    store = ThrottledReads(4, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    flow, sleeps = _sleeps(store, monkeypatch)
+    with pytest.raises(ThrottledError):
+        flow.remediate(Violation(function=ARN))
+    assert sleeps == [0.625, 1.25, 2.5]
+    assert store.throttled == 0
