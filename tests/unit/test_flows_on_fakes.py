@@ -213,7 +213,7 @@ def _sleeps(store: FakePolicyStore, monkeypatch: pytest.MonkeyPatch) -> tuple[An
 
 def test_throttled_calls_back_off_half_a_second_doubling_with_up_to_half_again_of_jitter(
     monkeypatch: pytest.MonkeyPatch,
-):
+) -> None:
     store = ThrottledReads(3, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
     flow, sleeps = _sleeps(store, monkeypatch)
     assert flow.remediate(Violation(function=ARN)).outcome is Outcome.UNCHANGED
@@ -221,7 +221,7 @@ def test_throttled_calls_back_off_half_a_second_doubling_with_up_to_half_again_o
     assert sleeps == [0.625, 1.25, 2.5]
 
 
-def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch):
+def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
     store = ThrottledReads(4, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
     flow, sleeps = _sleeps(store, monkeypatch)
     with pytest.raises(ThrottledError):
