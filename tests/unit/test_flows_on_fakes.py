@@ -3,7 +3,7 @@ what the flow asks of AWS, checked without an emulator. Expected values are writ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,7 +26,13 @@ from lambdas.core.ports import (
     QueuePort,
     RateLimitPort,
 )
-from lambdas.remediation.remediate import Outcome, RateLimitedError, Remediator, Violation
+from lambdas.remediation.remediate import (
+    Outcome,
+    RateLimitedError,
+    Remediator,
+    Violation,
+    seconds_to_next_window,
+)
 from lambdas.runtime.report import ViolationReporter
 from models.allowlist import AllowlistConfig
 from models.arns import parse_function_arn
@@ -228,3 +234,19 @@ def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch) -> N
         flow.remediate(Violation(function=ARN))
     assert sleeps == [0.625, 1.25, 2.5]
     assert store.throttled == 0
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 11, 22, 10, 59, 30, tzinfo=UTC), 35),
+        (datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC), 3605),
+        (datetime(2026, 11, 22, 10, 0, 0, 999_999, tzinfo=UTC), 3605),
+        # 12:15 at UTC+2 is 10:15 UTC: 45 minutes to 11:00 UTC, and 5 seconds
+        (datetime(2026, 11, 22, 12, 15, tzinfo=timezone(timedelta(hours=2))), 2705),
+        # 12:15:45 at UTC-0:30 is 12:45:45 UTC: 14 min 15 s to 13:00 UTC, and 5 seconds
+        (datetime(2026, 11, 22, 12, 15, 45, tzinfo=timezone(timedelta(minutes=-30))), 860),
+    ],
+)
+def test_a_parked_message_comes_back_five_seconds_into_the_next_utc_hour(now, seconds):
+    assert seconds_to_next_window(now) == seconds
