@@ -261,8 +261,30 @@ def test_client_without_the_operation_is_api_unavailable():
             class service_model:
                 api_version = "2015-03-31"
 
-    with pytest.raises(ApiUnavailableError, match="has no GetResourcePolicy"):
+    with pytest.raises(ApiUnavailableError) as raised:
         LambdaResourcePolicy(OldClient()).read(parse_function_arn(ALIAS))
+    assert str(raised.value) == (
+        f"lambda GetResourcePolicy on {ALIAS}: UnknownOperation (0):"
+        " this botocore (2015-03-31) has no GetResourcePolicy"
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:blog",
+        "Cannot find alias arn: arn:aws:lambda:us-east-1:123456789012:function:blog:prod",
+        "Cannot find version 7 of function blog",
+    ],
+)
+def test_a_missing_function_alias_or_version_is_gone_on_either_api(lam, message):
+    client, stubber = lam
+    error(stubber, "get_resource_policy", "ResourceNotFoundException", 404, message)
+    error(stubber, "get_policy", "ResourceNotFoundException", 404, message)
+    with pytest.raises(ResourceGoneError):
+        LambdaResourcePolicy(client).read(parse_function_arn(ALIAS))
+    with pytest.raises(ResourceGoneError):
+        LambdaPermissions(client).read(parse_function_arn(ALIAS))
 
 
 def test_permission_write_chains_revision_ids_call_by_call(lam):
