@@ -1,0 +1,141 @@
+"""Details of `decide` a verdict rests on: when a call is judged (`judgment_time`), the
+remembered decisions of a record with and without a time, the owner of an exception that
+never expires, and how long a quoted record value may be. Expected values by hand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lambdas.core import decide as decide_module
+from lambdas.core.decide import Verdict, decide, judgment_time
+from models.allowlist import AllowlistConfig
+from tests.support.records import aws_account, invoke_record
+
+pytestmark = pytest.mark.unit
+
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+PARTNER = "999988887777"
+NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    decide_module._DECISIONS.clear()
+    yield
+    decide_module._DECISIONS.clear()
+
+
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's zone is Asia/Tokyo (UTC+9) for the test."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def config(**entry: Any) -> AllowlistConfig:
+    return AllowlistConfig.model_validate(
+        {
+            "version": 1,
+            "rules": [{"name": "orders", "functions": ["orders"], "allow": [entry]}],
+        }
+    )
+
+
+def call(at: str | None) -> dict[str, Any]:
+    record = invoke_record(FUNCTION, identity=aws_account(PARTNER))
+    if at is None:
+        del record["eventTime"]
+    else:
+        record["eventTime"] = at
+    return record
+
+
+# --- judgment_time ----------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("tokyo")
+@pytest.mark.parametrize(
+    ("event_time", "expected"),
+    [
+        ("2027-03-31T10:00:00Z", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+        ("2027-03-31T12:00:00+02:00", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+        # no zone: CloudTrail's times are UTC, whatever the machine's zone
+        ("2027-03-31T10:00:00", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+        (" 2027-03-31T10:00:00Z ", datetime(2027, 3, 31, 10, tzinfo=UTC)),
+    ],
+)
+def test_a_call_is_judged_at_its_event_time_in_utc(event_time, expected):
+    moment = judgment_time({"eventTime": event_time}, NOW)
+    assert moment == expected
+    assert moment is not None and moment.utcoffset() == timedelta(0)
+    assert moment.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"eventTime": ""},
+        {"eventTime": None},
+        {"eventTime": 1700000000},
+        {"eventTime": "yesterday"},
+        ["eventTime"],
+        "2027-03-31T10:00:00Z",
+    ],
+)
+def test_without_a_readable_event_time_the_call_is_judged_now(raw):
+    assert judgment_time(raw, NOW) is NOW
+    assert judgment_time(raw, None) is None
+
+
+# --- remembered decisions of a record with and without its time --------------------------------
+
+
+def test_a_record_without_a_time_and_one_after_the_expiry_are_remembered_apart():
+    expiring = config(account=PARTNER, expires="2027-03-31", owner="payments-team")
+    unknown = decide(call(None), expiring)
+    assert unknown.verdict is Verdict.VIOLATION
+    assert unknown.reason.endswith(
+        "its exception cannot be applied: the time of the call is unknown"
+        " (account 999988887777, expires 2027-03-31, owner payments-team)"
+    )
+    later = decide(call("2027-04-02T00:00:00Z"), expiring)
+    assert later.reason.endswith(
+        "its exception expired (account 999988887777, expires 2027-03-31, owner payments-team)"
+    )
+    earlier = decide(call("2027-03-02T00:00:00Z"), expiring)
+    assert earlier.verdict is Verdict.ALLOWED
+
+
+def test_an_owner_without_an_expiry_is_named_and_nothing_expires():
+    decision = decide(call("2027-04-02T00:00:00Z"), config(account=PARTNER, owner="payments"))
+    assert decision.verdict is Verdict.ALLOWED
+    assert decision.reason == "allowed by rule 'orders': account 999988887777"
+    assert (
+        decision.exception_expires,
+        decision.exception_owner,
+        decision.exception_ticket,
+    ) == (None, "payments", None)
+
+
+# --- quoted record values ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "quoted"),
+    [(199, "s" * 199), (200, "s" * 200), (201, "s" * 200 + "..."), (5000, "s" * 200 + "...")],
+)
+def test_a_quoted_event_source_is_cut_after_200_characters(length, quoted):
+    record = call("2027-03-02T00:00:00Z")
+    record["eventSource"] = "s" * length
+    decision = decide(record, config(account=PARTNER))
+    assert decision.verdict is Verdict.IGNORED
+    assert decision.reason == f"not a Lambda record: eventSource is {quoted!r}"
