@@ -139,3 +139,18 @@ def test_a_quoted_event_source_is_cut_after_200_characters(length, quoted):
     decision = decide(record, config(account=PARTNER))
     assert decision.verdict is Verdict.IGNORED
     assert decision.reason == f"not a Lambda record: eventSource is {quoted!r}"
+
+
+def test_a_denied_call_of_a_caller_an_exception_still_allows_is_a_denied_allowed_call():
+    expiring = config(account=PARTNER, expires="2027-03-31")
+    record = call("2027-03-02T00:00:00Z")
+    record["errorCode"] = "AccessDenied"
+    decision = decide(record, expiring)
+    assert decision.verdict is Verdict.FAILED_CALL
+    assert decision.denied_allowed is True
+    assert decision.reason == (
+        "the call failed (AccessDenied): nothing was invoked, nothing to remediate;"
+        " the caller is allowed by rule 'orders': account 999988887777"
+    )
+    record["eventTime"] = "2027-04-02T00:00:00Z"
+    assert decide(record, expiring).denied_allowed is False
