@@ -41,9 +41,10 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 # Mutation testing of the code that decides and writes (not part of `make test`): see
-# bench/mutate.py. MODULES="decide rewrite" limits it to some modules.
+# bench/mutate.py. MODULES="decide rewrite" limits it to some modules; STOP_AFTER=40 stops
+# it after 40 minutes and reports what it measured.
 mutate: setup
-	$(BIN)/python -m bench.mutate $(if $(MODULES),--modules $(MODULES))
+	$(BIN)/python -m bench.mutate $(if $(MODULES),--modules $(MODULES)) $(if $(STOP_AFTER),--stop-after $(STOP_AFTER))
 
 soak: setup
 	$(BIN)/python -m pytest -m soak

@@ -41,6 +41,7 @@ import ast
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -172,8 +173,9 @@ def _mutmut_run(names: list[str], workers: int) -> None:
     tool._run(names, workers)
 
 
-def run(modules: list[str], workers: int) -> float:
-    """One mutmut run over `modules`; returns its wall time in seconds."""
+def run(modules: list[str], workers: int, stop_after: float | None = None) -> tuple[float, bool]:
+    """One mutmut run over `modules`: its wall time in seconds, and whether it was stopped
+    after `stop_after` seconds (the mutants it had not come to stay `not_checked`)."""
     _check_config()
     MUTANTS.mkdir(exist_ok=True)
     venv = MUTANTS / ".venv"  # tests that run the console script look for it in the copy
@@ -183,8 +185,21 @@ def run(modules: list[str], workers: int) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.monotonic()
     command = [sys.executable, "-m", "bench.mutate", "--mutmut-run", str(workers), *names]
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
-    return time.monotonic() - started
+    # its own process group: a stop ends mutmut and the test processes it forked, no other
+    with subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) as child:
+        try:
+            code = child.wait(timeout=stop_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            return time.monotonic() - started, True
+    if code != 0:
+        raise SystemExit(f"mutmut stopped with exit code {code}")
+    return time.monotonic() - started, False
 
 
 def _functions(path: str) -> dict[str, str]:
@@ -316,6 +331,8 @@ def _print(results: dict[str, Any]) -> None:
     seconds = results["seconds"]
     if seconds is not None:
         print(f"\n{seconds // 60} min {seconds % 60} s with {results['workers']} workers")
+    if "stopped" in results:
+        print(f"stopped {results['stopped']}: the mutants it had not come to are not checked")
     print(f"results: {RESULTS.relative_to(ROOT)} (commit {results['commit'][:12]})")
 
 
@@ -329,9 +346,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--note", help="a remark stored with the results (e.g. how the run went)")
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="MINUTES",
+        help="stop the run after this long and report what it measured",
+    )
     args = parser.parse_args(argv)
-    seconds = None if args.report_only else run(args.modules, args.workers)
+    seconds, stopped = None, False
+    if not args.report_only:
+        limit = None if args.stop_after is None else args.stop_after * 60
+        seconds, stopped = run(args.modules, args.workers, limit)
     results = report(args.modules, seconds, args.workers)
+    if stopped:
+        results["stopped"] = f"after {args.stop_after:g} minutes (--stop-after)"
     if args.note:
         results["note"] = args.note
     if RESULTS.is_file() and args.modules != list(MODULES):
