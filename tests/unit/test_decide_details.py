@@ -154,3 +154,40 @@ def test_a_denied_call_of_a_caller_an_exception_still_allows_is_a_denied_allowed
     )
     record["eventTime"] = "2027-04-02T00:00:00Z"
     assert decide(record, expiring).denied_allowed is False
+
+
+def test_a_denied_call_by_an_account_caller_the_rule_allows_is_a_denied_allowed_call():
+    record = call("2027-03-02T00:00:00Z")
+    record["errorCode"] = "AccessDeniedException"
+    decision = decide(record, config(account=PARTNER))
+    assert (decision.verdict, decision.denied_allowed) == (Verdict.FAILED_CALL, True)
+
+
+def test_a_denied_call_by_a_service_the_rule_allows_is_a_denied_allowed_call():
+    record = call("2027-03-02T00:00:00Z")
+    record["userIdentity"] = {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}
+    record["errorCode"] = "AccessDenied"
+    decision = decide(record, config(service="s3.amazonaws.com"))
+    assert (decision.verdict, decision.denied_allowed) == (Verdict.FAILED_CALL, True)
+    assert decision.reason.endswith(
+        "; the caller is allowed by rule 'orders': service s3.amazonaws.com"
+    )
+
+
+@pytest.mark.parametrize(
+    ("unmatched", "verdict", "reason"),
+    [
+        ("ignore", Verdict.IGNORED, "no rule covers it (unmatched: ignore)"),
+        ("report", Verdict.UNMONITORED, "no rule covers this function"),
+    ],
+)
+def test_a_function_no_rule_covers(unmatched, verdict, reason):
+    other = AllowlistConfig.model_validate(
+        {
+            "version": 1,
+            "defaults": {"unmatched": unmatched},
+            "rules": [{"name": "else", "functions": ["else"], "allow": [{"account": PARTNER}]}],
+        }
+    )
+    decision = decide(call("2027-03-02T00:00:00Z"), other)
+    assert (decision.verdict, decision.reason) == (verdict, reason)
