@@ -113,6 +113,7 @@ def judge_bytes(
     `watches`: the rewrites (from backups) under which an allowed caller's denial is `broken`."""
     result = FileResult(source)
     objects = trail_like = 0
+    now = datetime.now(UTC)  # for records without a readable eventTime
     try:
         for record in records_from_bytes(data, source):
             result.records += 1
@@ -121,7 +122,9 @@ def judge_bytes(
                 trail_like += "eventSource" in record or "eventName" in record
             if not is_lambda_candidate(record):
                 continue
-            decision = judge_record(record, config, own_functions=own_functions, trusted=trusted)
+            decision = judge_record(
+                record, config, own_functions=own_functions, trusted=trusted, now=now
+            )
             if watches and decision.denied_allowed:
                 decision = judge_denied(decision, watches)
             row = decision.to_dict()

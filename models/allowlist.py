@@ -308,6 +308,12 @@ class Rule(_Strict):
             raise ValueError("the same function pattern is listed twice")
         return values
 
+    def in_force(self, now: datetime) -> Rule:
+        """This rule without the allow entries that have expired at `now` (the rule itself
+        when none has): what a rewrite at `now` keeps."""
+        kept = [entry for entry in self.allow if entry.in_force(now)]
+        return self if len(kept) == len(self.allow) else self.model_copy(update={"allow": kept})
+
     def matches_function(self, ref: FunctionRef) -> bool:
         return any(_pattern_matches(p, ref) for p in self.functions) and any(
             matches(q, ref.effective_qualifier) for q in self.qualifiers
@@ -352,6 +358,7 @@ class AllowlistConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
+    _expiry_instants: tuple[datetime, ...] | None = PrivateAttr(default=None)
     # Where each value was read from (file, line per location): set by the YAML loader.
     _origin: tuple[str, dict[tuple[str | int, ...], int]] | None = PrivateAttr(default=None)
 
@@ -396,6 +403,22 @@ class AllowlistConfig(_Strict):
                 cache.clear()
             cache[key] = next((r for r in self.rules if r.matches_function(ref)), None)
         return cache[key]
+
+    def expiry_instants(self) -> tuple[datetime, ...]:
+        """Every instant at which an allow entry stops allowing, sorted: between two of them
+        every decision under this allowlist stays the same."""
+        if self._expiry_instants is None:
+            self._expiry_instants = tuple(
+                sorted(
+                    {
+                        entry.expires_at
+                        for rule in self.rules
+                        for entry in rule.allow
+                        if entry.expires_at is not None
+                    }
+                )
+            )
+        return self._expiry_instants
 
     def is_protected(self, ref: FunctionRef) -> str | None:
         """The `protect` pattern that covers `ref`, if any."""

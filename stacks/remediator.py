@@ -11,6 +11,7 @@ from constructs import Construct
 
 from stacks.assets import BuiltAsset
 from stacks.functions import FunctionCommons, PipelineFunction
+from stacks.keys import BackupMacKey
 from stacks.nag import acknowledge, arn_of, partition_shown
 from stacks.permissions import (
     ServiceScope,
@@ -44,10 +45,13 @@ class Remediator(PipelineFunction):
         dead_letter_queue: sqs.IQueue,
         backups: BackupBucket,
         rate_limit: RateLimitTable,
+        mac_key: BackupMacKey,
     ) -> None:
         settings = commons.settings
         environment = commons.environment(
             BACKUP_BUCKET=backups.bucket.bucket_name,
+            # Every backup is signed with this HMAC key (GenerateMac); restore verifies it.
+            BACKUP_MAC_KEY_ARN=mac_key.key.key_arn,
             RATE_TABLE=rate_limit.table.table_name,
             # A policy Lambda refuses as public is sent here at once, never retried.
             DEAD_LETTER_QUEUE_URL=dead_letter_queue.queue_url,
@@ -74,7 +78,8 @@ class Remediator(PipelineFunction):
             queue, batch_size=1, report_batch_item_failures=True
         )
         self.function.add_event_source(self.event_source)
-        self._grant(commons, queue, dead_letter_queue, backups, rate_limit)
+        self._grant(commons, queue, dead_letter_queue, backups, rate_limit, mac_key)
+        mac_key.may_sign(self.role)
 
     def _grant(
         self,
@@ -83,6 +88,7 @@ class Remediator(PipelineFunction):
         dead_letter_queue: sqs.IQueue,
         backups: BackupBucket,
         rate_limit: RateLimitTable,
+        mac_key: BackupMacKey,
     ) -> None:
         settings = commons.settings
         stack = cdk.Stack.of(self)
@@ -101,6 +107,8 @@ class Remediator(PipelineFunction):
                 },
             ),
             "dynamodb": ServiceScope(resources=[rate_limit.table.table_arn]),
+            # Signs each backup; verifies one before the broken-caller watch's undo.
+            "kms": ServiceScope(resources=[mac_key.key.key_arn]),
             # Delays a rate-limited message on its queue; sends a message that must not be
             # retried to the dead-letter queue.
             "sqs": ServiceScope(

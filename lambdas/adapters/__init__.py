@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from lambdas.adapters.access_analyzer import AccessAnalyzerProver
-from lambdas.adapters.backup import BackupReader, BackupStore
+from lambdas.adapters.backup import BackupMacVerifier, BackupReader, BackupSigner, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
 from lambdas.adapters.notice_marks import NoticeMarks
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.adapters.roles import RoleAssumer
+from lambdas.adapters.roles import CallerIdentity, RoleAssumer
 from lambdas.adapters.security_hub import (
     FindingCounter,
     FindingsReader,
@@ -35,8 +35,11 @@ __all__ = [
     "VALIDATOR_FINDINGS_ADAPTERS",
     "AccessAnalyzerProver",
     "Adapter",
+    "BackupMacVerifier",
     "BackupReader",
+    "BackupSigner",
     "BackupStore",
+    "CallerIdentity",
     "DeadLetters",
     "FindingCounter",
     "FindingsReader",
@@ -65,11 +68,14 @@ class Adapter(Protocol):
 
 # NoticeMarks: the daily scheduled run (lambdas.validator.scheduled).
 VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier, NoticeMarks)
-# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
+# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account). The verifier
+# checks a backup's signature before the broken-caller watch's undo puts it back.
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
     AccessAnalyzerProver,
     BackupStore,
+    BackupSigner,
+    BackupMacVerifier,
     HourlyRateLimiter,
     RewriteWatches,
     Notifier,
@@ -93,8 +99,11 @@ REMEDIATOR_FINDINGS_ADAPTERS: tuple[type[Adapter], ...] = (
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
     AccessAnalyzerProver,
+    BackupMacVerifier,
     BackupReader,
+    BackupSigner,
     BackupStore,
+    CallerIdentity,
     DeadLetters,
     FindingCounter,
     FindingsReader,

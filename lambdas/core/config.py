@@ -7,6 +7,7 @@ runtime, `lambdas.runtime.settings`).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -16,6 +17,7 @@ from models.allowlist import AllowlistConfig, dotted_location
 from models.exceptions import ConfigError
 
 __all__ = [
+    "EXPIRY_WARNING_DAYS",
     "Loc",
     "allowlist_from_json",
     "allowlist_notes",
@@ -23,6 +25,7 @@ __all__ = [
     "allowlist_warnings",
     "capped_error",
     "check_partition",
+    "expiry_warnings",
     "globs_overlap",
     "validation_problem",
 ]
@@ -158,6 +161,43 @@ def allowlist_notes(config: AllowlistConfig) -> list[str]:
                 )
             )
     return [f"{config.where(loc)}: {message}" for loc, message in found]
+
+
+# check-config and cdk synth warn about temporary exceptions that expire within this many days.
+EXPIRY_WARNING_DAYS = 14
+
+
+def expiry_warnings(
+    config: AllowlistConfig, now: datetime, within: timedelta
+) -> tuple[list[str], list[str]]:
+    """(expiring, expired): a `FILE:LINE: field: text` line for each temporary exception that
+    stops allowing by `now + within`, and for each that no longer allows at `now`."""
+    expiring: list[str] = []
+    expired: list[str] = []
+    for rule_index, rule in enumerate(config.rules):
+        for index, entry in enumerate(rule.allow):
+            ends = entry.expires_at
+            if ends is None or ends > now + within:
+                continue
+            who = "".join(
+                f", {name} {value}"
+                for name, value in (("owner", entry.owner), ("ticket", entry.ticket))
+                if value
+            )
+            where = config.where(("rules", rule_index, "allow", index, "expires"))
+            what = f"the exception for {entry.describe()} in rule {rule.name!r}"
+            if now >= ends:
+                expired.append(
+                    f"{where}: {what} has expired: no longer allowed since "
+                    f"{ends:%Y-%m-%d %H:%M} UTC{who}; remove the entry or extend expires"
+                )
+            else:
+                days = (ends - now).total_seconds() / 86400
+                expiring.append(
+                    f"{where}: {what} expires in {days:.1f} days: allowed until "
+                    f"{ends:%Y-%m-%d %H:%M} UTC{who}"
+                )
+    return expiring, expired
 
 
 def check_partition(config: AllowlistConfig, partition: str) -> None:

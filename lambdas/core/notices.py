@@ -58,6 +58,16 @@ def monitor_subject(function: str | None, caller: str | None) -> str:
     )
 
 
+def _exception_lines(decision: Any) -> list[str]:
+    """The temporary exception a decision names (expired, or the one that allowed)."""
+    if not (decision.exception_expires or decision.exception_owner or decision.exception_ticket):
+        return []
+    return [
+        f"Exception: expires {decision.exception_expires or '-'}, "
+        f"owner {decision.exception_owner or '-'}, ticket {decision.exception_ticket or '-'}"
+    ]
+
+
 def monitor_summary(decision: Any) -> str:
     """A monitor-mode violation (`decision`: a `lambdas.core.decide.Decision`)."""
     return "\n".join(
@@ -66,6 +76,7 @@ def monitor_summary(decision: Any) -> str:
             "",
             f"Rule:   {decision.rule} (mode: monitor, so nothing was changed)",
             f"Why:    {decision.reason}",
+            *_exception_lines(decision),
             f"When:   {decision.event_time}",
             f"Event:  {decision.event_id}",
             "",
@@ -171,6 +182,8 @@ def remediation_summary(
             f"Proof: {proof or 'not recorded'}",
             f"Backup of the original policy: {backup}",
             f"To undo: {undo_command(backup or '')}",
+            "  (it checks the backup's signature, shows the change and asks; an original that "
+            "lets in callers the allowlist does not allow takes --force: try --dry-run first)",
         ]
         caller_account = _account_of(caller)
         denies = any(c["kind"] == "added" for c in changes)

@@ -31,6 +31,7 @@ from models.arns import FunctionRef
 __all__ = [
     "BackupPort",
     "BackupSource",
+    "BackupVerifier",
     "FindingsPort",
     "FindingsSource",
     "ImportResult",
@@ -82,6 +83,12 @@ class BackupSource(Protocol):
     """Reads one backup by its URI."""
 
     def get(self, uri: str) -> dict[str, Any]: ...
+
+
+class BackupVerifier(Protocol):
+    """Checks a backup's signature with the deployment's key (lambdas.core.backups)."""
+
+    def verify(self, backup: dict[str, Any]) -> bool: ...
 
 
 class RateLimitPort(Protocol):

@@ -71,6 +71,8 @@ def _wiring(account: str | None) -> dict[str, Any]:
         "own_account": account,
         "role_name": os.environ.get("REMEDIATION_ROLE_NAME") or None,
         "own_functions": runtime(account).own_functions,
+        # The HMAC key every backup is signed with (the stack always sets it).
+        "mac_key": os.environ.get("BACKUP_MAC_KEY_ARN") or None,
     }
 
 

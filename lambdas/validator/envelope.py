@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
+from datetime import datetime
 from typing import Any
 
 from lambdas.core.decide import Decision, Verdict
@@ -44,6 +45,7 @@ def judge_envelope(
     own_functions: AbstractSet[str],
     trusted_accounts: Collection[str],
     watched_regions: Collection[str] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Decision, Any]:
     """(decision, CloudTrail record) for one EventBridge event; an event of a region not in
     `watched_regions` (when given) is `invalid`: only the deployment's listed regions are
@@ -60,6 +62,7 @@ def judge_envelope(
         own_functions=own_functions,
         trusted=trusted_accounts,
         event_account=envelope.account,
+        now=now,
     )
     if watched_regions is not None and envelope.region not in watched_regions:
         watched = ", ".join(sorted(watched_regions))

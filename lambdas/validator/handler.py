@@ -81,6 +81,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         own_functions=settings.own_functions,
         trusted_accounts=settings.trusted_accounts,
         watched_regions=settings.watched_regions,
+        now=datetime.now(UTC),
     )
     if decision.rule:  # also counted per rule (what `invoke-audit status` reads)
         metrics.add_dimensions(service=SERVICE_NAME, rule=decision.rule)

@@ -210,7 +210,13 @@ def test_functions_get_the_contract_environment(synth):
     }
     expected_keys = {
         "validator": {"QUEUE_URL", "TOPIC_ARN", "RATE_TABLE"},
-        "remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE", "DEAD_LETTER_QUEUE_URL"},
+        "remediator": {
+            "TOPIC_ARN",
+            "BACKUP_BUCKET",
+            "BACKUP_MAC_KEY_ARN",
+            "RATE_TABLE",
+            "DEAD_LETTER_QUEUE_URL",
+        },
         "ingest": {"QUEUE_URL", "TOPIC_ARN"},
     }
     for variant in ("standalone", "central", "regions"):
@@ -355,7 +361,11 @@ def test_keys_rotate_and_their_policies_grant_no_wildcard_action(synth):
     for variant in synth.templates:
         for key in synth.resources(variant, "AWS::KMS::Key").values():
             props = key["Properties"]
-            assert props["EnableKeyRotation"] is True
+            # KMS rotates symmetric encryption keys; it rotates no HMAC key automatically.
+            if props.get("KeySpec") == "HMAC_256":
+                assert "EnableKeyRotation" not in props
+            else:
+                assert props["EnableKeyRotation"] is True
             for statement in props["KeyPolicy"]["Statement"]:
                 actions = statement["Action"]
                 actions = [actions] if isinstance(actions, str) else actions

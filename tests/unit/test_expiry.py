@@ -4,6 +4,7 @@ daily notice about them (once per entry, state and date; never a daily repeat)."
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +81,8 @@ def test_no_expires_allows_for_ever():
     [
         ("expires: tomorrow", "not a valid date or date and time: 'tomorrow'"),
         ('expires: "2027-02-30"', "not a valid date or date and time: '2027-02-30'"),
+        ("expires: 2027-02-30", "not a valid date or date and time: '2027-02-30'"),
+        ("expires: 2027-03-31 25:00", "not a valid date or date and time: '2027-03-31 25:00'"),
         ("expires: 20270331", "got 20270331"),
         ("expires: true", "got True"),
         ('owner: ""', "owner: String should have at least 1 character"),
@@ -118,9 +121,12 @@ rules:
         reason: vendor migration
       - account: "444455556666"
         expires: 2027-03-31T18:00:00+02:00
+      - account: "777788889999"
+        expires: 2027-03-31 18:00
 """
     shipped = load_allowlist_json(write_config(tmp_path, yaml))
-    first, second = shipped.rules[0].allow
+    first, second, third = shipped.rules[0].allow
+    assert third.expires == utc(2027, 3, 31, 18)  # unquoted, no offset: UTC
     assert (first.expires, first.owner, first.ticket, first.reason) == (
         date(2027, 3, 31),
         "payments-team",
@@ -299,3 +305,123 @@ def test_every_task_runs_and_a_failure_fails_the_run_after_the_others():
         run_scheduled(None, tasks, on_error=lambda name, error: errors.append(name))  # type: ignore[arg-type]
     assert ran == ["bad", "good"] and errors == ["bad"]
     assert run_scheduled(None, {"good": good}) == {"good": {"ok": True}}  # type: ignore[arg-type]
+
+
+# --- check-config ------------------------------------------------------------------------------
+
+
+def _check(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, list[str]]:
+    from cli.main import main
+
+    code = main(["check-config", *(str(a) for a in argv)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, [line for line in err.splitlines() if "expire" in line]
+
+
+def _dated(tmp_path: Path, today: date) -> Path:
+    """Entries that end 3, 10, 20 and 40 days from today, and one that ended 2 days ago."""
+    lines = ["version: 1", "rules:", "  - name: partner", '    functions: ["PartnerFunction"]']
+    lines.append("    allow:")
+    for number, days in enumerate((3, 10, 20, 40, -2)):
+        lines += [
+            f'      - account: "11112222{number:04d}"',
+            f"        expires: {(today + timedelta(days=days)).isoformat()}",
+            "        owner: payments-team",
+            f"        ticket: SEC-{number}",
+        ]
+    path = tmp_path / "allowlist.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_check_config_warns_about_exceptions_expiring_within_14_days_and_expired(capsys, tmp_path):
+    today = datetime.now(UTC).date()
+    path = _dated(tmp_path, today)
+    code, out, warnings = _check(capsys, path)
+    assert code == 0 and out.startswith(f"{path}: ok")
+    # A date D ends at D+1 00:00 UTC: "3 days from today" ends in 3 to 4 days from now.
+    assert [
+        w.removeprefix("invoke-audit: warning: ").rsplit(": ", 1)[0].split(": ")[:2]
+        for w in warnings
+    ] == [
+        [f"{path}:23", "rules[0].allow[4].expires"],  # expired first
+        [f"{path}:7", "rules[0].allow[0].expires"],
+        [f"{path}:11", "rules[0].allow[1].expires"],
+    ]
+    expired, soon, later = warnings
+    assert expired.startswith("invoke-audit: warning: ")
+    assert "the exception for account 111122220004 in rule 'partner' has expired" in expired
+    assert ", owner payments-team, ticket SEC-4; remove the entry or extend expires" in expired
+    assert "account 111122220000 in rule 'partner' expires in " in soon
+    assert f"allowed until {(today + timedelta(days=4)).isoformat()} 00:00 UTC" in soon
+    assert "ticket SEC-1" in later
+
+
+def test_check_config_expiring_within_is_an_option(capsys, tmp_path):
+    path = _dated(tmp_path, datetime.now(UTC).date())
+    _, _, warnings = _check(capsys, path, "--expiring-within", "30")
+    assert len(warnings) == 4  # the expired one, and those ending in 3, 10 and 20 days
+    _, _, warnings = _check(capsys, path, "--expiring-within", "0")
+    assert len(warnings) == 1 and "has expired" in warnings[0]
+    with pytest.raises(SystemExit) as caught:
+        _check(capsys, path, "--expiring-within", "soon")
+    assert caught.value.code == 2
+
+
+def test_check_config_strict_makes_an_expired_exception_an_error(capsys, tmp_path):
+    path = _dated(tmp_path, datetime.now(UTC).date())
+    code, out, errors = _check(capsys, path, "--strict")
+    assert code == 2 and out == ""
+    (error,) = errors
+    assert error.startswith(f"invoke-audit: error: {path}:23: rules[0].allow[4].expires: ")
+    assert "has expired" in error
+    # Without an expired entry --strict passes; expiring ones stay warnings.
+    fine = _dated(tmp_path, datetime.now(UTC).date() + timedelta(days=5))
+    code, out, warnings = _check(capsys, fine, "--strict")
+    assert code == 0 and len(warnings) == 2
+
+
+# --- learn ---------------------------------------------------------------------------------------
+
+
+def test_learn_writes_no_expiry_but_leaves_the_exception_fields_commented():
+    from lambdas.core.learn import Observations, render_yaml
+    from tests.support.records import aws_account, invoke_record
+
+    observations = Observations()
+    function = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+    observations.add(invoke_record(function, identity=aws_account(ACCOUNT)))
+    text = render_yaml(observations, sources=1)
+    learned = load_config(text)
+    (rule,) = learned.rules
+    (learned_entry,) = rule.allow
+    assert learned_entry.account == ACCOUNT
+    assert (learned_entry.expires, learned_entry.owner, learned_entry.ticket) == (None, None, None)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("- account:"))
+    assert [line.strip() for line in lines[start + 1 : start + 5]] == [
+        "# expires: YYYY-MM-DD   # a temporary exception? allowed through that day (UTC)",
+        '# owner: ""',
+        '# ticket: ""',
+        '# reason: ""',
+    ]
+    # Uncommented as written, the placeholders are errors: the reviewer must fill them in.
+    with pytest.raises(ConfigError):
+        load_config(text.replace("# expires: YYYY-MM-DD", "expires: YYYY-MM-DD"))
+    with pytest.raises(ConfigError):
+        load_config(text.replace('# owner: ""', 'owner: ""'))
+    # Filled in, they are a temporary exception.
+    filled = (
+        text.replace("# expires: YYYY-MM-DD", "expires: 2027-03-31")
+        .replace('# owner: ""', "owner: payments-team")
+        .replace('# ticket: ""', "ticket: SEC-1234")
+        .replace('# reason: ""', "reason: vendor migration")
+    )
+    (entry_filled,) = load_config(filled).rules[0].allow
+    assert entry_filled.expires == date(2027, 3, 31)
+    assert (entry_filled.owner, entry_filled.ticket, entry_filled.reason) == (
+        "payments-team",
+        "SEC-1234",
+        "vendor migration",
+    )
