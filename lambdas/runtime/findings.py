@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +36,6 @@ from lambdas.core.findings import (
     HubLocation,
     Sightings,
     archived_finding,
-    exception_named,
     no_longer_violating,
     resolved_finding,
     subject_from_decision,
@@ -110,15 +109,10 @@ class FindingsPublisher:
         published.unlisted += result.unlisted
         return published
 
-    def violation(
-        self, decision: Decision, record: Any, config: AllowlistConfig | None = None
-    ) -> Published:
-        """The finding of a violation: one more sighting of the caller, FAILED / NEW; it
-        names the owner and ticket of an expired exception for the caller in `config`."""
+    def violation(self, decision: Decision, record: Any) -> Published:
+        """The finding of a violation: one more sighting of the caller, FAILED / NEW (naming
+        the owner and ticket of the expired exception the decision names)."""
         subject = subject_from_decision(decision, record)
-        entry = exception_named(config, decision, subject.facts) if config else None
-        if entry is not None:
-            subject = replace(subject, owner=entry.owner, ticket=entry.ticket)
         published = Published(ids=[subject.id])
         now = self.clock()
         try:
