@@ -436,9 +436,11 @@ def no_longer_violating(
     finding: Mapping[str, Any],
     config: AllowlistConfig,
     own_functions: AbstractSet[str] = frozenset(),
+    now: datetime | None = None,
 ) -> str | None:
-    """Why the caller of `finding` would no longer be a violation under `config` (the reason
-    to archive it), or None: still a violation, or the finding cannot be read."""
+    """Why the caller of `finding` would no longer be a violation under `config` at `now`
+    (the reason to archive it), or None: still a violation, or the finding cannot be read.
+    An allow entry with `expires` counts only while in force at `now` (never without one)."""
     subject = subject_from_finding(finding)
     if subject is None:
         return None
@@ -452,7 +454,15 @@ def no_longer_violating(
         return f"{place.reason()}: its Invokes are not judged any more"
     if place.rule is None:
         return "no rule of the allowlist covers this function any more"
-    entry = next((e for e in place.rule.allow if entry_allows(e, caller)), None)
+    entry = next(
+        (
+            e
+            for e in place.rule.allow
+            if entry_allows(e, caller)
+            and (e.expires is None or (now is not None and e.in_force(now)))
+        ),
+        None,
+    )
     if entry is None:
         return None
     return f"allowed by rule {place.rule.name!r} now: {entry.describe()}"

@@ -172,7 +172,7 @@ class FindingsPublisher:
                     or finding.get("RecordState", "ACTIVE") != "ACTIVE"
                 ):
                     continue
-                why = no_longer_violating(finding, config, own_functions)
+                why = no_longer_violating(finding, config, own_functions, now)
                 if why is None:
                     published.kept += 1
                     continue
