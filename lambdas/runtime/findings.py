@@ -222,7 +222,7 @@ def publisher_from_env(
 
 def account_for(published: Published, logger: Any, count: Callable[[str, int], None]) -> None:
     """Log every finding Security Hub refused or that could not be sent, one line each, and
-    count them (`FindingsImported`, `FindingsFailed`, `FindingsArchived`)."""
+    count them (`FindingsImported`, `FindingsFailed`)."""
     for refused in published.failed:
         logger.error(
             f"Security Hub refused finding {refused['Id']}: "
@@ -237,5 +237,3 @@ def account_for(published: Published, logger: Any, count: Callable[[str, int], N
         count("FindingsImported", published.imported)
     if published.failed_count:
         count("FindingsFailed", published.failed_count)
-    if published.archived:
-        count("FindingsArchived", published.archived)
