@@ -341,9 +341,10 @@ def violation_finding(
     else:
         recommendation = (
             f"Rule {subject.rule!r} is in monitor mode: nothing is changed. If the caller "
-            "should invoke this function, add it to the rule's allow list; otherwise preview "
-            f"the rewrite with `invoke-audit remediate --function {subject.function} "
-            "--dry-run`, or set the rule to enforce."
+            "should invoke this function, add it to the rule's allow list; otherwise set the "
+            "rule to enforce. What enforce would write: `aws lambda get-policy --function-name "
+            f"{subject.function} > policy.json` then `invoke-audit rewrite --function "
+            f"{subject.function} policy.json`."
         )
     return _base(
         subject,

@@ -149,9 +149,10 @@ def test_monitor_violation_is_medium_and_says_nothing_changes():
     assert got["Remediation"]["Recommendation"]["Text"].startswith(
         "Rule 'orders' is in monitor mode: nothing is changed."
     )
-    assert (
-        f"invoke-audit remediate --function {FUNCTION} --dry-run"
-        in (got["Remediation"]["Recommendation"]["Text"])
+    assert got["Remediation"]["Recommendation"]["Text"].endswith(
+        "otherwise set the rule to enforce. What enforce would write: `aws lambda get-policy "
+        f"--function-name {FUNCTION} > policy.json` then `invoke-audit rewrite --function "
+        f"{FUNCTION} policy.json`."
     )
     assert (got["Compliance"], got["Workflow"]) == ({"Status": "FAILED"}, {"Status": "NEW"})
 
