@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.record import Caller, resolve_caller
-from models.cloudtrail import UserIdentityModel
+from lambdas.core.record import Caller, resolve_caller, resolve_function
+from models.cloudtrail import CloudTrailRecordModel, UserIdentityModel
+from models.exceptions import InputError
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +89,70 @@ def test_the_source_of_a_service_call_comes_from_the_request():
 )
 def test_how_a_caller_is_described(found, described):
     assert found.describe() == described
+
+
+def function_of(**record: Any) -> str:
+    return resolve_function(CloudTrailRecordModel.model_validate(record)).arn
+
+
+def test_a_bare_name_takes_the_partition_of_the_function_resource_before_the_regions():
+    assert (
+        function_of(
+            requestParameters={"functionName": "orders"},
+            awsRegion="us-east-1",
+            recipientAccountId="123456789012",
+            resources=[{"ARN": "arn:aws-cn:lambda:cn-north-1:123456789012:function:orders"}],
+        )
+        == "arn:aws-cn:lambda:us-east-1:123456789012:function:orders"
+    )
+
+
+def test_a_resource_that_is_no_function_gives_neither_partition_nor_account():
+    resources = [{"ARN": "arn:aws-cn:s3:::uploads", "accountId": "444455556666"}]
+    assert (
+        function_of(
+            requestParameters={"functionName": "orders"},
+            awsRegion="us-east-1",
+            recipientAccountId="123456789012",
+            resources=resources,
+        )
+        == "arn:aws:lambda:us-east-1:123456789012:function:orders"
+    )
+    with pytest.raises(InputError):
+        function_of(
+            requestParameters={"functionName": "orders"},
+            awsRegion="us-east-1",
+            resources=resources,
+        )
+
+
+def test_a_full_arn_needs_no_region_in_the_record():
+    arn = "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:orders"
+    assert function_of(requestParameters={"functionName": arn}) == arn
+
+
+def test_the_account_of_a_root_without_an_arn_is_its_root_and_without_an_account_none():
+    assert caller({"type": "Root", "accountId": "111122223333"}).principal == (
+        "arn:aws:iam::111122223333:root"
+    )
+    assert caller({"type": "Root"}) == Caller(identity_type="Root")
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [
+        ("arn:aws:iam::111122223333:user/mallory", "111122223333"),
+        ("arn:aws:iam::111122223333:user/path/to/mallory", "111122223333"),
+        ("arn:aws:iam:::user/mallory", None),
+        ("arn:aws:iam::111122223333", None),
+    ],
+)
+def test_an_account_missing_from_the_identity_is_read_from_the_principal(arn, account):
+    assert caller({"type": "IAMUser", "arn": arn}).account == account
+
+
+def test_an_identity_account_wins_over_the_principals():
+    found = caller(
+        {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/x", "accountId": "999988887777"}
+    )
+    assert found.account == "999988887777"
