@@ -156,3 +156,40 @@ def test_an_identity_account_wins_over_the_principals():
         {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/x", "accountId": "999988887777"}
     )
     assert found.account == "999988887777"
+
+
+def test_a_qualifier_in_the_name_wins_over_the_qualifier_parameter():
+    base = {"awsRegion": "us-east-1", "recipientAccountId": "123456789012"}
+    named = {"functionName": "orders:prod", "qualifier": "v2"}
+    assert function_of(requestParameters=named, **base).endswith(":function:orders:prod")
+    added = {"functionName": "orders", "qualifier": "v2"}
+    assert function_of(requestParameters=added, **base).endswith(":function:orders:v2")
+    bare = {"functionName": "orders"}
+    assert function_of(requestParameters=bare, **base).endswith(":function:orders")
+
+
+def test_a_partial_function_version_takes_region_account_and_partition_from_the_record():
+    assert (
+        function_of(
+            additionalEventData={"functionVersion": "orders:7"},
+            awsRegion="us-east-1",
+            resources=[
+                {
+                    "ARN": "arn:aws-cn:lambda:cn-north-1:444455556666:function:orders",
+                    "accountId": "444455556666",
+                }
+            ],
+        )
+        == "arn:aws-cn:lambda:us-east-1:444455556666:function:orders:7"
+    )
+
+
+def test_without_name_or_version_the_function_resource_is_read_with_the_records_defaults():
+    resources = [
+        {"ARN": "arn:aws:s3:::uploads"},
+        {"ARN": "123456789012:function:orders"},
+    ]
+    assert (
+        function_of(awsRegion="eu-west-1", resources=resources)
+        == "arn:aws:lambda:eu-west-1:123456789012:function:orders"
+    )
