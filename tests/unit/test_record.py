@@ -193,3 +193,11 @@ def test_without_name_or_version_the_function_resource_is_read_with_the_records_
         function_of(awsRegion="eu-west-1", resources=resources)
         == "arn:aws:lambda:eu-west-1:123456789012:function:orders"
     )
+
+
+def test_a_record_that_names_no_function_says_so():
+    with pytest.raises(InputError) as refused:
+        function_of(awsRegion="eu-west-1", resources=[{"ARN": "arn:aws:s3:::uploads"}])
+    assert str(refused.value) == (
+        "no functionName, functionVersion or function resource: the function is unknown"
+    )
