@@ -191,3 +191,60 @@ def test_a_function_no_rule_covers(unmatched, verdict, reason):
     )
     decision = decide(call("2027-03-02T00:00:00Z"), other)
     assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+# --- what cannot be judged, and the decision as a dict ------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "kind"), [([1], "list"), ("x", "str"), (None, "NoneType")])
+def test_a_record_that_is_no_object_names_its_type(raw, kind):
+    decision = decide(raw, config(account=PARTNER))
+    assert (decision.verdict, decision.reason) == (
+        Verdict.INVALID,
+        f"a record must be a JSON object, not {kind}",
+    )
+
+
+def test_a_field_that_cannot_be_read_is_named_by_its_path():
+    raw = {
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "eventID": "e-2",
+        "userIdentity": {"sessionContext": {"sessionIssuer": [1]}},
+    }
+    decision = decide(raw, config(account=PARTNER))
+    assert decision.event_id == "e-2"
+    assert decision.reason.startswith(
+        "cannot read the record: field userIdentity.sessionContext.sessionIssuer: "
+    )
+
+
+@pytest.mark.parametrize(("event_id", "kept"), [("e-9", "e-9"), (9, None), (None, None)])
+def test_another_services_record_keeps_its_event_id_when_it_is_text(event_id, kept):
+    raw = {"eventSource": "s3.amazonaws.com", "eventID": event_id, "eventName": "GetObject"}
+    decision = decide(raw, config(account=PARTNER))
+    assert (decision.verdict, decision.event_id) == (Verdict.IGNORED, kept)
+
+
+def test_a_decision_as_a_dict_names_every_field():
+    record = call("2027-03-02T00:00:00Z")
+    record["eventID"] = "e-42"
+    decision = decide(record, config(account=PARTNER, ticket="SEC-1"))
+    assert decision.to_dict() == {
+        "event_id": "e-42",
+        "verdict": "allowed",
+        "function": FUNCTION,
+        "caller": "account 999988887777",
+        "rule": "orders",
+        "mode": "enforce",  # the allowlist's default
+        "reason": "allowed by rule 'orders': account 999988887777",
+        "event_time": "2027-03-02T00:00:00Z",
+        "event_name": "Invoke",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "caller_account": "999988887777",
+        "denied_allowed": False,
+        "exception_expires": None,
+        "exception_owner": None,
+        "exception_ticket": "SEC-1",
+    }
