@@ -219,11 +219,17 @@ def test_a_field_that_cannot_be_read_is_named_by_its_path():
     )
 
 
-@pytest.mark.parametrize(("event_id", "kept"), [("e-9", "e-9"), (9, None), (None, None)])
-def test_another_services_record_keeps_its_event_id_when_it_is_text(event_id, kept):
-    raw = {"eventSource": "s3.amazonaws.com", "eventID": event_id, "eventName": "GetObject"}
+@pytest.mark.parametrize(("value", "kept"), [("e-9", "e-9"), (9, None), (None, None), ("", None)])
+def test_another_services_record_keeps_its_event_id_time_and_name_when_they_are_text(value, kept):
+    raw = {"eventSource": "s3.amazonaws.com", "eventID": value, "eventName": value}
+    raw["eventTime"] = value
     decision = decide(raw, config(account=PARTNER))
-    assert (decision.verdict, decision.event_id) == (Verdict.IGNORED, kept)
+    assert (decision.verdict, decision.event_time, decision.event_name) == (
+        Verdict.IGNORED,
+        kept,
+        kept,
+    )
+    assert decision.event_id == (value if isinstance(value, str) else None)
 
 
 def test_a_decision_as_a_dict_names_every_field():

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.record import Caller, resolve_caller, resolve_function
+from lambdas.core.record import Caller, decision_key, resolve_caller, resolve_function, text
 from models.cloudtrail import CloudTrailRecordModel, UserIdentityModel
 from models.exceptions import InputError
 
@@ -201,3 +201,59 @@ def test_a_record_that_names_no_function_says_so():
     assert str(refused.value) == (
         "no functionName, functionVersion or function resource: the function is unknown"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a", "a"), ("", None), (None, None), (5, None), (True, None), (["a"], None)],
+)
+def test_text_is_a_non_empty_string_or_absent(value, expected):
+    assert text(value) == expected
+
+
+def lambda_record(identity: Any) -> dict[str, Any]:
+    return {
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "Invoke",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": "123456789012",
+        "requestParameters": {"functionName": "orders"},
+        "userIdentity": identity,
+    }
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"type": "AssumedRole", "sessionContext": "x"},
+        {"type": "AssumedRole", "sessionContext": []},
+        {"type": "AssumedRole", "sessionContext": {"sessionIssuer": "x"}},
+        {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": 5}}},
+        {"type": "IAMUser", "arn": 5},
+        [],
+    ],
+)
+def test_an_identity_the_model_would_coerce_or_reject_has_no_decision_key(identity):
+    assert decision_key(lambda_record(identity)) is None
+
+
+def test_a_well_typed_session_context_has_a_key():
+    identity = {
+        "type": "AssumedRole",
+        "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/r"}},
+    }
+    assert decision_key(lambda_record(identity)) is not None
+    assert decision_key(lambda_record({"type": "AssumedRole", "sessionContext": {}})) is not None
+
+
+def test_the_session_issuer_of_an_identity_that_is_no_assumed_role_is_not_in_the_key():
+    def user(issuer: str) -> dict[str, Any]:
+        return {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::111122223333:user/mallory",
+            "sessionContext": {"sessionIssuer": {"arn": issuer}},
+        }
+
+    first = decision_key(lambda_record(user("arn:aws:iam::111122223333:role/a")))
+    second = decision_key(lambda_record(user("arn:aws:iam::111122223333:role/b")))
+    assert first is not None and first == second
