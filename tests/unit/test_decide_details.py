@@ -254,3 +254,18 @@ def test_a_decision_as_a_dict_names_every_field():
         "exception_owner": None,
         "exception_ticket": "SEC-1",
     }
+
+
+@pytest.mark.parametrize(
+    ("source", "verdict", "reason"),
+    [
+        (5, Verdict.IGNORED, "not a Lambda record: eventSource is '5'"),
+        (None, Verdict.INVALID, "not a Lambda record: no eventSource"),
+        ("", Verdict.INVALID, "not a Lambda record: no eventSource"),
+    ],
+)
+def test_a_record_of_no_service_or_a_number_for_one(source, verdict, reason):
+    record = call("2027-03-02T00:00:00Z")
+    record["eventSource"] = source
+    decision = decide(record, config(account=PARTNER))
+    assert (decision.verdict, decision.reason) == (verdict, reason)
