@@ -269,3 +269,28 @@ def test_a_record_of_no_service_or_a_number_for_one(source, verdict, reason):
     record["eventSource"] = source
     decision = decide(record, config(account=PARTNER))
     assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict", "reason"),
+    [
+        (
+            "InvokeExecution",
+            Verdict.IGNORED,
+            "InvokeExecution is the asynchronous run of an Invoke already recorded",
+        ),
+        (
+            "InvokeExecution20150331",
+            Verdict.IGNORED,
+            "InvokeExecution is the asynchronous run of an Invoke already recorded",
+        ),
+        (None, Verdict.INVALID, "no eventName"),
+        ("", Verdict.INVALID, "no eventName"),
+        ("GetFunction20150331v2", Verdict.IGNORED, "not an Invoke (GetFunction)"),
+    ],
+)
+def test_the_reason_of_a_lambda_record_that_is_no_invoke(name, verdict, reason):
+    record = call("2027-03-02T00:00:00Z")
+    record["eventName"] = name
+    decision = decide(record, config(account=PARTNER))
+    assert (decision.verdict, decision.reason) == (verdict, reason)
