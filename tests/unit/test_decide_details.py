@@ -294,3 +294,27 @@ def test_the_reason_of_a_lambda_record_that_is_no_invoke(name, verdict, reason):
     record["eventName"] = name
     decision = decide(record, config(account=PARTNER))
     assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+def test_a_record_without_user_identity_has_an_unknown_caller():
+    record = call("2027-03-02T00:00:00Z")
+    del record["userIdentity"]
+    decision = decide(record, config(account=PARTNER))
+    assert (decision.verdict, decision.reason) == (
+        Verdict.INVALID,
+        "no userIdentity: the caller is unknown",
+    )
+
+
+def test_a_remembered_decision_carries_the_id_time_and_name_of_its_own_record():
+    first = call("2027-03-02T00:00:00Z")
+    second = call("2027-03-03T00:00:00Z")
+    second["eventID"] = "e-second"
+    allowlist = config(account=PARTNER)
+    decide(first, allowlist)
+    again = decide(second, allowlist)
+    assert (again.event_id, again.event_time, again.event_name) == (
+        "e-second",
+        "2027-03-03T00:00:00Z",
+        "Invoke",
+    )

@@ -257,3 +257,22 @@ def test_the_session_issuer_of_an_identity_that_is_no_assumed_role_is_not_in_the
     first = decision_key(lambda_record(user("arn:aws:iam::111122223333:role/a")))
     second = decision_key(lambda_record(user("arn:aws:iam::111122223333:role/b")))
     assert first is not None and first == second
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"additionalEventData": "x"},
+        {"additionalEventData": {5: "x"}},
+        {"requestParameters": []},
+        {"resources": [{"ARN": 5}]},
+        {"resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:orders"}, "x"]},
+        {"resources": {"ARN": "x"}},
+        {"readOnly": "false"},
+        {"errorCode": 403},
+    ],
+)
+def test_a_record_field_the_model_would_coerce_or_reject_leaves_no_decision_key(change):
+    record = lambda_record({"type": "AWSAccount", "accountId": "999988887777"})
+    assert decision_key(record) is not None
+    assert decision_key(record | change) is None
