@@ -276,3 +276,32 @@ def test_a_record_field_the_model_would_coerce_or_reject_leaves_no_decision_key(
     record = lambda_record({"type": "AWSAccount", "accountId": "999988887777"})
     assert decision_key(record) is not None
     assert decision_key(record | change) is None
+
+
+def test_a_record_without_user_identity_has_a_decision_key():
+    record = lambda_record(None)
+    del record["userIdentity"]
+    assert decision_key(record) is not None
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        # without functionName the qualifier parameter is not read
+        (
+            {"additionalEventData": {"functionVersion": "orders:7"}, "requestParameters": {}},
+            {
+                "additionalEventData": {"functionVersion": "orders:7"},
+                "requestParameters": {"qualifier": "prod"},
+            },
+        ),
+        # with functionName, functionVersion is not read
+        (
+            {"additionalEventData": {"functionVersion": "orders:7"}},
+            {"additionalEventData": {"functionVersion": "orders:8"}},
+        ),
+    ],
+)
+def test_fields_the_decision_does_not_read_are_not_in_the_key(one, other):
+    record = lambda_record({"type": "AWSAccount", "accountId": "999988887777"})
+    assert decision_key(record | one) == decision_key(record | other)
