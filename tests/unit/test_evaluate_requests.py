@@ -170,6 +170,32 @@ def _deny_all_but(not_principal: Any) -> dict[str, Any]:
         ({"Service": "s3.amazonaws.com"}, Principal.service("sns.amazonaws.com"), Answer.DENY),
         ({"AWS": [f"arn:aws:iam::{ACCOUNT}:user/*", ROOT]}, Principal.aws(USER), Answer.UNKNOWN),
         ({"Federated": "cognito-identity.amazonaws.com"}, Principal.aws(USER), Answer.UNKNOWN),
+        # a `?` is a wildcard too: the exemption depends on what it stands for
+        (
+            {"AWS": [f"arn:aws:iam::{ACCOUNT}:user/alic?", ROOT]},
+            Principal.aws(USER),
+            Answer.UNKNOWN,
+        ),
+        # ...but an anonymous request is exempt only where everyone is
+        ({"AWS": [f"arn:aws:iam::{ACCOUNT}:user/alic?"]}, Principal.anonymous(), Answer.DENY),
+        # a Service entry beside the listed identities is understood
+        (
+            {"AWS": [USER, ROOT], "Service": "s3.amazonaws.com"},
+            Principal.aws(USER),
+            Answer.ALLOW,
+        ),
+        # a service principal against a service pattern: IAM does not say
+        ({"Service": "s3.*"}, Principal.service("s3.amazonaws.com"), Answer.UNKNOWN),
+        (
+            {"Service": ["s3.*", "s3.amazonaws.com"]},
+            Principal.service("s3.amazonaws.com"),
+            Answer.ALLOW,
+        ),
+        (
+            {"Service": "sns.amazonaws.com", "AWS": ROOT},
+            Principal.service("s3.amazonaws.com"),
+            Answer.DENY,
+        ),
     ],
 )
 def test_not_principal_exempts_only_a_fully_listed_principal(
