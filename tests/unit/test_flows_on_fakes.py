@@ -16,7 +16,7 @@ from lambdas.adapters import (
     Notifier,
     ViolationQueue,
 )
-from lambdas.adapters.errors import ThrottledError
+from lambdas.adapters.errors import AwsError, PreconditionFailedError, ThrottledError
 from lambdas.core.decide import Decision, Verdict
 from lambdas.core.ports import (
     BackupPort,
@@ -250,3 +250,68 @@ def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch) -> N
 )
 def test_a_parked_message_comes_back_five_seconds_into_the_next_utc_hour(now, seconds):
     assert seconds_to_next_window(now) == seconds
+
+
+def _aws_error(operation: str) -> AwsError:
+    return AwsError(
+        service="s3",
+        operation=operation,
+        resource="there",
+        code="InternalError",
+        status=500,
+        message="down",
+    )
+
+
+class RaceLostToAFix(FakePolicyStore):
+    """The first write loses the compare-and-swap to another change that makes the policy
+    compliant."""
+
+    def write(self, ref: Any, current: Any, target: Any) -> Any:
+        self.policies[ref.arn] = {"Version": "2012-10-17", "Statement": [OURS]}
+        self.revisions[ref.arn] = "changed"
+        raise PreconditionFailedError(
+            service="lambda",
+            operation="PutResourcePolicy",
+            resource=ref.arn,
+            code="PreconditionFailedException",
+            status=412,
+            message="the RevisionId does not match",
+        )
+
+
+class UndeletableBackups(FakeBackups):
+    def delete(self, uri: str) -> None:
+        raise _aws_error("DeleteObject")
+
+
+class UnreleasableBudget(FakeRateLimit):
+    def release(self, *, now: datetime) -> bool:
+        raise _aws_error("UpdateItem")
+
+
+def test_a_race_lost_to_a_fix_writes_nothing_and_says_what_it_could_not_clean_up():
+    store = RaceLostToAFix({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+    backups = UndeletableBackups()
+    flow = remediator(store, backups=backups, limiter=UnreleasableBudget())
+    result = flow.remediate(Violation(function=ARN, event_id="e-1"))
+    assert result.outcome is Outcome.UNCHANGED
+    assert result.attempts == 2
+    assert result.backup is None
+    [uri] = backups.objects
+    assert result.cleanup_errors == [
+        f"backup {uri} of a write that lost a race stays: s3 DeleteObject on there:"
+        " InternalError (500): down",
+        "the hourly budget was not given back: s3 UpdateItem on there: InternalError (500): down",
+    ]
+
+
+def test_a_race_lost_to_a_fix_gives_back_the_budget_and_the_backup():
+    store = RaceLostToAFix({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+    backups, limiter = FakeBackups(), FakeRateLimit()
+    result = remediator(store, backups=backups, limiter=limiter).remediate(
+        Violation(function=ARN, event_id="e-1")
+    )
+    assert (result.outcome, result.cleanup_errors) == (Outcome.UNCHANGED, [])
+    assert backups.objects == {}
+    assert limiter.used == {"2026-11-22T10": 0}
