@@ -162,6 +162,7 @@ def _deny_all_but(not_principal: Any) -> dict[str, Any]:
         ({"AWS": [USER]}, Principal.aws(USER), Answer.DENY),
         ({"AWS": ROOT}, Principal.aws(USER), Answer.DENY),
         ({"AWS": ROOT}, Principal.root(ACCOUNT), Answer.ALLOW),
+        ({"AWS": ACCOUNT}, Principal.root(ACCOUNT), Answer.ALLOW),
         ({"AWS": "*"}, Principal.aws(USER), Answer.ALLOW),
         ({"AWS": "*"}, Principal.anonymous(), Answer.ALLOW),
         ({"AWS": [USER, ROOT]}, Principal.anonymous(), Answer.DENY),
