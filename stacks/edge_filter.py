@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
@@ -776,14 +776,18 @@ def _partitioned(
     while groups:
         elsewhere = {prefix: _elsewhere(prefix, group, bare) for prefix, group in groups.items()}
 
-        def forms(own: list[str]) -> frozenset[str]:
+        def forms(
+            own: list[str],
+            groups: dict[str, list[_Sure]] = groups,
+            elsewhere: dict[str, set[str]] = elsewhere,
+        ) -> frozenset[str]:
             out: set[str] = set()
             for prefix, group in groups.items():
-                if prefix in own:
-                    for item in group:
-                        out |= item.arns | item.names if bare else item.arns
-                else:
+                if prefix not in own:
                     out |= elsewhere[prefix]
+                    continue
+                for item in group:
+                    out |= (item.arns | item.names) if bare else item.arns
             return frozenset(out)
 
         packs: list[list[str]] = []
@@ -822,7 +826,10 @@ def _unmatched_rules(
         return _narrowed(base, [[[(FUNCTION_NAME, _Differs(forms, absent_ok=False))]]])
 
     def by_version(forms: frozenset[str]) -> dict[str, Any]:
-        literals = [(FUNCTION_NAME, _Absent()), (FUNCTION_VERSION, _Differs(forms, absent_ok=True))]
+        literals: list[tuple[Path, _Literal]] = [
+            (FUNCTION_NAME, _Absent()),
+            (FUNCTION_VERSION, _Differs(forms, absent_ok=True)),
+        ]
         return _narrowed(base, [[literals]])
 
     description = "Invokes of functions that no allowlist rule covers"

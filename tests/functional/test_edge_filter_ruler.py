@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -46,8 +47,8 @@ OWN = [
 TALLY: Counter[str] = Counter()
 
 
-def compiled(config: AllowlistConfig) -> EdgeRules:
-    return edge_rules(own_function_arns=OWN, allowlist=config)
+def compiled(config: AllowlistConfig, limit: int = PATTERN_SIZE_LIMIT) -> EdgeRules:
+    return edge_rules(own_function_arns=OWN, allowlist=config, size_limit=limit)
 
 
 def deliver_patterns(config: AllowlistConfig) -> list[dict[str, Any]]:
@@ -71,6 +72,15 @@ NAMES = [
     "partner-hook",
     "wf-a",
     "x",
+    # near the partitions the unmatched rules are split into (by how names begin)
+    "svc0-a",
+    "svc0-b",
+    "svc1-a",
+    "svc",
+    "arnold",
+    "a",
+    "123456789012",
+    "12ab",
     "invoke-audit-validator",
 ]
 FUNCTION_PATTERNS = [
@@ -84,7 +94,17 @@ FUNCTION_PATTERNS = [
     f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:wf-*",
     f"arn:aws:lambda:*:{ACCOUNT}:function:orders",
     f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders:prod",
+    "svc0-a",
+    "svc0-*",
+    "svc1-a",
+    "arnold",
+    "a*",
+    "123456789012",
+    "12*",
 ]
+# Pattern size settings: the default, and smaller ones, so that a few rules already need
+# the unmatched rules partitioned and allowlist rules split in two.
+LIMITS = [PATTERN_SIZE_LIMIT, PATTERN_SIZE_LIMIT, 1400, 1000, 800]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/deployer"
 ENTRIES: list[dict[str, str]] = [
     {"service": "s3.amazonaws.com"},
@@ -122,7 +142,7 @@ EVENT_NAMES = [
 
 @st.composite
 def configs(draw: Any) -> AllowlistConfig:
-    count = draw(st.integers(1, 5))
+    count = draw(st.integers(1, 7))
     patterns = draw(
         st.lists(st.sampled_from(FUNCTION_PATTERNS), min_size=count, max_size=count, unique=True)
     )
@@ -136,14 +156,17 @@ def configs(draw: Any) -> AllowlistConfig:
         }
         for index, pattern in enumerate(patterns)
     ]
-    try:
-        return AllowlistConfig.model_validate(
-            {"version": 1, "defaults": {"unmatched": unmatched}, "rules": rules}
-        )
-    except ValidationError:
-        return AllowlistConfig.model_validate(
-            {"version": 1, "defaults": {"unmatched": unmatched}, "rules": rules[:1]}
-        )
+    # The rules that make a valid allowlist together (a shadowed rule is an error).
+    kept: list[dict[str, Any]] = []
+    for rule in rules:
+        try:
+            AllowlistConfig.model_validate({"version": 1, "rules": [*kept, rule]})
+        except ValidationError:
+            continue
+        kept.append(rule)
+    return AllowlistConfig.model_validate(
+        {"version": 1, "defaults": {"unmatched": unmatched}, "rules": kept}
+    )
 
 
 def _maybe(draw: Any, value: Any) -> Any:
@@ -160,15 +183,17 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
 
 
 @st.composite
-def function_names(draw: Any) -> str:
-    name = draw(st.sampled_from(NAMES))
+def function_names(draw: Any, names: Sequence[str] = tuple(NAMES)) -> str:
+    name = draw(st.sampled_from(names))
     qualifier = draw(st.sampled_from(["", ":prod", ":7", ":$LATEST", ":v2"]))
-    form = draw(st.sampled_from(["name", "arn", "partial", "other-account"]))
+    form = draw(st.sampled_from(["name", "arn", "partial", "other-account", "name", "twice"]))
     text = {
         "name": f"{name}{qualifier}",
         "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}{qualifier}",
         "partial": f"{ACCOUNT}:function:{name}{qualifier}",
         "other-account": f"arn:aws:lambda:eu-west-1:999988887777:function:{name}{qualifier}",
+        # an ARN whose region reads `function`: `:function:` twice
+        "twice": f"arn:aws:lambda:function:{draw(st.sampled_from(NAMES))}:function:{name}",
     }[form]
     pad = draw(st.sampled_from(["", "", "", "", " ", "\t", "\n", "\u2003"]))
     return draw(st.sampled_from([text, pad + text, text + pad]))
@@ -235,11 +260,11 @@ def _invoked_arn(record: dict[str, Any]) -> str | None:
 
 
 @st.composite
-def invoke_records(draw: Any) -> dict[str, Any]:
+def invoke_records(draw: Any, names: Sequence[str] = tuple(NAMES)) -> dict[str, Any]:
     rng = random.Random(draw(st.integers(0, 2**32)))
     record = records.invoke(rng, "x", None)
     params: dict[str, Any] = {}
-    _put(params, "functionName", _maybe(draw, draw(function_names())))
+    _put(params, "functionName", _maybe(draw, draw(function_names(names))))
     _put(params, "qualifier", draw(st.sampled_from([_ABSENT, _ABSENT, "prod", "v3", None])))
     _put(
         params,
@@ -259,7 +284,7 @@ def invoke_records(draw: Any) -> dict[str, Any]:
     )
     _put(params, "sourceAccount", _maybe(draw, draw(st.sampled_from([ACCOUNT, "999988887777"]))))
     record["requestParameters"] = draw(st.sampled_from([params, params, params, None]))
-    extra = {"functionVersion": draw(function_names())}
+    extra = {"functionVersion": draw(function_names(names))}
     record["additionalEventData"] = draw(st.sampled_from([extra, extra, {}, None]))
     # CloudTrail's `resources` names the invoked function (unqualified): the one decide reads.
     name = draw(st.sampled_from(NAMES[:-1]))
@@ -291,17 +316,79 @@ def invoke_records(draw: Any) -> dict[str, Any]:
         HealthCheck.data_too_large,
     ],
 )
-@given(config=configs(), batch=st.lists(invoke_records(), min_size=80, max_size=80))
-def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, batch):
-    rules = compiled(config)
+@given(
+    config=configs(),
+    limit=st.sampled_from(LIMITS),
+    batch=st.lists(invoke_records(), min_size=80, max_size=80),
+)
+def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, limit, batch):
+    rules = compiled(config, limit)
     for rule in rules.rules:
-        assert rule.size <= PATTERN_SIZE_LIMIT and rule.combinations <= MAX_OR_TERMS
+        assert rule.size <= limit and rule.combinations <= MAX_OR_TERMS
     delivered = ruler.delivered(
         [rule.pattern for rule in rules.rules], [envelope(r) for r in batch]
     )
     for record, arrived in zip(batch, delivered, strict=True):
         decision = decide(record, config, own_functions=frozenset(OWN))
         TALLY[f"{decision.verdict.value}:{'delivered' if arrived else 'dropped'}"] += 1
+        if not arrived:
+            assert not must_deliver(decision.verdict, config, decision.rule), (
+                [json.dumps(rule.pattern) for rule in rules.rules],
+                json.dumps(record),
+                decision.reason,
+            )
+
+
+# Names from a small alphabet, so that they share beginnings: the unmatched rules are split
+# into partitions by how names begin, and these land on every side of their boundaries.
+_NAME_TEXT = st.text(alphabet="sv01arn-", min_size=1, max_size=6)
+
+
+@st.composite
+def crowded(draw: Any) -> tuple[AllowlistConfig, list[str]]:
+    """An allowlist of many one-function rules with names that share beginnings, and the
+    names Invokes use: theirs, one character longer or shorter, and others."""
+    names = draw(st.lists(_NAME_TEXT, min_size=10, max_size=24, unique=True))
+    rules: list[dict[str, Any]] = []
+    for index, name in enumerate(names):
+        pattern = name + draw(st.sampled_from(["", "", "", "*"]))
+        rule = {"name": f"r{index}", "functions": [pattern], "allow": [ENTRIES[6]]}
+        if draw(st.integers(0, 4)) == 0:
+            rule["qualifiers"] = ["prod"]
+        try:
+            AllowlistConfig.model_validate({"version": 1, "rules": [*rules, rule]})
+        except ValidationError:
+            continue
+        rules.append(rule)
+    config = AllowlistConfig.model_validate(
+        {"version": 1, "defaults": {"unmatched": "report"}, "rules": rules}
+    )
+    used = sorted({*names, *(n[:-1] for n in names if len(n) > 1), *(n + "s" for n in names)})
+    return config, used + draw(st.lists(_NAME_TEXT, max_size=6))
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.large_base_example,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(data=st.data(), limit=st.sampled_from([PATTERN_SIZE_LIMIT, 1200, 1000]))
+def test_partitioned_unmatched_rules_deliver_every_unmonitored_invoke(ruler, data, limit):
+    config, names = data.draw(crowded())
+    batch = data.draw(st.lists(invoke_records(names), min_size=120, max_size=120))
+    rules = compiled(config, limit)
+    TALLY["crowded partitioned"] += any(rule.key == "unmatched-1" for rule in rules.rules)
+    delivered = ruler.delivered(
+        [rule.pattern for rule in rules.rules], [envelope(r) for r in batch]
+    )
+    for record, arrived in zip(batch, delivered, strict=True):
+        decision = decide(record, config, own_functions=frozenset(OWN))
+        TALLY[f"crowded {decision.verdict.value}:{'delivered' if arrived else 'dropped'}"] += 1
         if not arrived:
             assert not must_deliver(decision.verdict, config, decision.rule), (
                 [json.dumps(rule.pattern) for rule in rules.rules],
@@ -322,6 +409,8 @@ def test_report_filtered_fraction():
         f"\nedge filter, generated allowlists: {fraction:.1%} of {allowed} allowed filtered; {dict(TALLY)}"
     )
     assert TALLY["violation:delivered"] > 0 and TALLY["unmonitored:delivered"] > 0
+    if TALLY["crowded unmonitored:delivered"]:
+        assert TALLY["crowded partitioned"] > 0
 
 
 def test_an_allowed_invoke_is_dropped_and_a_violation_delivered(ruler):
