@@ -377,14 +377,58 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *details, *results["notes"]])
 
 
+def _commit() -> str:
+    """The commit measured (`+dirty` when the tree has changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}+dirty" if dirty else head or "unknown"
+
+
+def edge_rows() -> dict[str, Any]:
+    from bench import edge
+
+    log("edge filter through aws/event-ruler")
+    commit = _commit()
+    return {
+        "edge_filter": {**edge.run(limit=2048), "commit": commit},
+        "edge_filter_4096": {**edge.run(limit=4096), "commit": commit},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m bench.run",
         description="Run every benchmark, print the table and write bench/results.json.",
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--only",
+        choices=["edge"],
+        help="measure only this part and update it (and the cost model and goals) in "
+        "bench/results.json, keeping the other figures",
+    )
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from bench import edge, history, remediation, validator
+    if args.only == "edge":
+        kept: dict[str, Any] = json.loads(RESULTS.read_text())
+        kept.update(edge_rows())
+        kept["cost"] = cost_model(kept)
+        kept["goals"] = summarize(kept)
+        RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
+        print(table(kept))
+        print(f"\nedge rows updated in {RESULTS.relative_to(ROOT)}")
+        return 0
+    from bench import history, remediation, validator
     from bench.generate import ensure_logs
     from bench.records import ALLOWLIST
 
@@ -414,9 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     warm = validator.run(runs=RUNS)
     log("remediation calls")
     calls = remediation.run()
-    log("edge filter through aws/event-ruler")
-    edge_2048 = edge.run(limit=2048)
-    edge_4096 = edge.run(limit=4096)
+    edges = edge_rows()
     results: dict[str, Any] = {
         "cold_start_ms": cold,
         **rates,
@@ -424,8 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": history_figure,
         "validator": warm,
         "remediation_calls": calls,
-        "edge_filter": edge_2048,
-        "edge_filter_4096": edge_4096,
+        **edges,
         "runs": RUNS,
         "machine": {
             "python": platform.python_version(),
