@@ -15,6 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/node --version
+	@# Headless Chromium for the report's browser test (Debian's; skipped when it cannot be had)
+	test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+		echo "no Debian chromium: the report's browser test will be skipped"
 	touch $(STAMP)
 
 lint: setup

@@ -38,7 +38,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def _measure(command: list[str]) -> tuple[float, int, str]:
+def measure(command: list[str]) -> tuple[float, int, str]:
     """(seconds, peak RSS in MB, stdout) of one run."""
     start = time.perf_counter()
     done = subprocess.run(
@@ -70,7 +70,7 @@ def run(folder: Path, allowlist: Path, runs: int) -> dict[str, Any]:
     outputs: dict[str, str] = {}
     for run_number in range(runs):
         for name, command in commands.items():
-            took, peak, outputs[name] = _measure(command)
+            took, peak, outputs[name] = measure(command)
             seconds[name].append(took)
             memory[name].append(peak)
         print(

@@ -5,12 +5,24 @@ that each small change (a flipped comparison, a dropped argument, a changed cons
 can be switched on alone, and runs the tests against each change. A mutant is *killed* when
 a test fails, *survived* when every test passes: a change no test notices.
 
-Tests: the unit and functional tiers (pyproject.toml, [tool.mutmut]). Test selection per
-mutant: mutmut first runs those tiers once, recording which test calls which function;
-each mutant then runs only the tests that call the function it changes.
+How the tests of one mutant are chosen:
+
+1. mutmut runs the unit and functional tiers once (pyproject.toml, [tool.mutmut]) recording
+   which test calls which function, directly or through other code; the flow tests that drive
+   the whole pipeline or the CLI through every module (`--ignore`d there: the broken-caller
+   watch, the history differential and Athena tests, selftest, the CLI remediation round
+   trips, the blog scenario) are not part of mutation runs, their checks repeat the module
+   tests' at ten to a hundred times the cost;
+2. a mutant runs the recorded tests of the function it changes, fastest first, stopping at
+   the first failure (`-x`); for the pure core (`lambdas/core/`), only the unit tier's: the
+   core is specified there, with hand-written expectations, and reaching it through the
+   Lambda handlers on moto costs a second a test (this module narrows mutmut's record before
+   the mutants run: `select_tests`);
+3. property tests run hypothesis' `mutation` profile (a tenth of the examples, the same ones
+   every run; tests/conftest.py).
 
 Writes `bench/mutation.json` (per module: killed, survived, timed out, score; every
-surviving mutant with its change; the commit measured) and prints the scores.
+surviving mutant with its change; the commit measured; the wall time) and prints the scores.
 
     python -m bench.mutate                      # every module, 2 workers
     python -m bench.mutate --modules decide rewrite
@@ -122,6 +134,35 @@ def _check_config() -> None:
         raise SystemExit("pyproject.toml [tool.mutmut] only_mutate differs from bench/mutate.py")
 
 
+# Mutants of these modules run only the unit tier's tests (see the docstring, point 2).
+UNIT_ONLY = ("lambdas/core/",)
+
+
+def select_tests(tests_by_function: dict[str, set[str]]) -> None:
+    """Narrow mutmut's record (mangled function name -> tests calling it) in place: the
+    functions of UNIT_ONLY modules keep their unit-tier tests only."""
+    prefixes = tuple(p.replace("/", ".") for p in UNIT_ONLY)
+    for function, tests in tests_by_function.items():
+        if function.startswith(prefixes):
+            tests_by_function[function] = {t for t in tests if t.startswith("tests/unit/")}
+
+
+def _mutmut_run(names: list[str], workers: int) -> None:
+    """mutmut's `run`, in this process, with `select_tests` applied to its record of which
+    test calls which function once it is collected or loaded (mutmut 3.8.1, pinned)."""
+    import mutmut.__main__ as tool
+    from mutmut.state import state
+
+    collect_or_load = tool.collect_or_load_stats
+
+    def collect_then_select(*args: Any, **kwargs: Any) -> None:
+        collect_or_load(*args, **kwargs)
+        select_tests(state().tests_by_mangled_function_name)
+
+    tool.collect_or_load_stats = collect_then_select
+    tool._run(names, workers)
+
+
 def run(modules: list[str], workers: int) -> float:
     """One mutmut run over `modules`; returns its wall time in seconds."""
     _check_config()
@@ -132,7 +173,7 @@ def run(modules: list[str], workers: int) -> float:
     names = [_module_prefix(MODULES[m]) + "*" for m in modules]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.monotonic()
-    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *names]
+    command = [sys.executable, "-m", "bench.mutate", "--mutmut-run", str(workers), *names]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return time.monotonic() - started
 
@@ -227,7 +268,11 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         },
         "workers": workers,
         "seconds": None if seconds is None else round(seconds),
-        "tests": "tests/unit tests/functional; per mutant, the tests that call its function",
+        "tests": (
+            "per mutant, the tests that call its function (mutmut's record) of tests/unit and"
+            " tests/functional without the flow tests; for lambdas/core, tests/unit only;"
+            " hypothesis profile `mutation`"
+        ),
         "score": "killed / (killed + survived + no tests); timeouts and reviewed equivalents apart",
         "goal": GOAL,
         "modules": {
@@ -264,6 +309,10 @@ def _print(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["--mutmut-run"]:  # the child process of `run`
+        _mutmut_run(arguments[2:], int(arguments[1]))
+        return 0
     parser = argparse.ArgumentParser(prog="make mutate", description=__doc__.split("\n")[0])
     parser.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=list(MODULES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import importlib
 import io
 import json
@@ -24,6 +23,7 @@ from typing import Any
 
 from cli.allowlist_file import parse_allowlist
 from cli.demo_events import ACCOUNT, ALLOWLIST_YAML, FUNCTIONS, REGION, events
+from cli.policy_diff import policy_diff
 from cli.runner import run as cli
 from emulator.environment import fake_credentials, patched_environ
 from emulator.lambda_context import LambdaContext
@@ -115,12 +115,6 @@ def _policy(client: Any, name: str) -> dict[str, Any] | None:
 
 def _function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-
-
-def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    old = json.dumps(before, indent=2, sort_keys=True).splitlines()
-    new = json.dumps(after, indent=2, sort_keys=True).splitlines()
-    return list(difflib.unified_diff(old, new, "before", "after", lineterm="", n=2))
 
 
 def _setup(clients: dict[str, Any]) -> dict[str, str]:
@@ -251,7 +245,7 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
     _check(not failures, f"the remediator failed messages: {failures}")
     after = {name: _policy(lam, name) for name in FUNCTIONS}
     for name in FUNCTIONS:
-        diff = _diff(before[name], after[name])
+        diff = policy_diff(before[name], after[name])
         out.line(f"\n{name}: " + ("policy changed" if diff else "policy unchanged"))
         for line in diff[2:]:
             out.line(f"    {line}")
@@ -334,9 +328,17 @@ def _play(out: _Printer, clients: dict[str, Any], names: dict[str, str], workdir
 
     out.step("6. Undo: invoke-audit restore")
     blog_key = next(k for k in keys if "/BlogFunction/" in k)
-    out.line(f"$ {undo_command(f's3://{BUCKET}/{blog_key}')}")
-    with contextlib.redirect_stdout(io.StringIO()) as printed:  # its JSON report: checked below
-        code = cli(["restore", f"s3://{BUCKET}/{blog_key}"])
+    # A script has no terminal to confirm on (--yes); the original policy lets anyone invoke,
+    # which the allowlist does not allow (--force). The backup's signature is verified.
+    out.line(f"$ {undo_command(f's3://{BUCKET}/{blog_key}')} --yes --force")
+    shipped = os.environ["ALLOWLIST_PATH"]
+    with (
+        contextlib.redirect_stdout(io.StringIO()) as printed,  # its JSON report: checked below
+        contextlib.redirect_stderr(io.StringIO()),  # the diff it shows
+    ):
+        code = cli(
+            ["restore", f"s3://{BUCKET}/{blog_key}", "--config", shipped, "--yes", "--force"]
+        )
     _check(json.loads(printed.getvalue())["outcome"] == "restored", "restore did not restore")
     _check(code == 0, f"restore exited {code}")
     _check(
@@ -393,15 +395,22 @@ def _run_on(endpoint: str, out: _Printer, workdir: Path) -> None:
         }
         out.step(f"AWS emulator (moto) on {endpoint}")
         names = _setup(clients)
+        # The HMAC key the remediator signs each backup with, and restore verifies it with.
+        mac_key = boto3.client("kms", region_name=REGION).create_key(
+            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="backup signatures"
+        )["KeyMetadata"]["Arn"]
         out.line(
             "created: SQS FIFO queue + DLQ, versioned backup bucket, SNS topic, rate-limit table,"
         )
+        out.line("         HMAC key for backup signatures,")
         out.line(f"         functions {', '.join(FUNCTIONS)} with their policies")
         env = {
             "ALLOWLIST_PATH": str(config_json),
             "QUEUE_URL": names["queue"],
             "TOPIC_ARN": names["topic"],
             "BACKUP_BUCKET": BUCKET,
+            "BACKUP_MAC_KEY_ARN": mac_key,  # the remediator's
+            "BACKUP_MAC_KEY": mac_key,  # restore's
             "RATE_TABLE": TABLE,
             "OWN_FUNCTION_ARNS": ",".join(
                 _context(function_name(f)).invoked_function_arn for f in ("validator", "remediator")

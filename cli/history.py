@@ -194,25 +194,6 @@ def aggregate(
 
 # -- output ---------------------------------------------------------------------------------
 
-_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>invoke-audit history</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:.9em}
-th{background:#f3f3f3}td.n{text-align:right}.violation{background:#fde2e1}
-.invalid,.failed-call{background:#fff4d6}.allowed{background:#e7f6e7}
-</style></head><body>
-<h1>invoke-audit history</h1>
-<p>{{ summary }}</p>
-<p>{% for verdict, count in totals %}{{ count }} {{ verdict }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
-<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for row in rows %}<tr class="{{ row.verdict }}">
-<td>{{ row.verdict }}</td><td class="n">{{ row.count }}</td><td>{{ row.function or "-" }}</td>
-<td>{{ row.caller or "-" }}</td><td>{{ row.rule or "-" }}</td><td>{{ row.first_seen or "-" }}</td>
-<td>{{ row.last_seen or "-" }}</td><td>{{ row.reason }}</td></tr>
-{% endfor %}</tbody></table></body></html>
-"""
-
 
 def _totals(judged: list[JudgedTuple]) -> list[tuple[str, int]]:
     counts = {v.value: 0 for v in Verdict}
@@ -251,12 +232,10 @@ def render(judged: list[JudgedTuple], fmt: str, summary: str, out: IO[str]) -> N
     elif fmt == "json":
         out.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "html":
-        import jinja2
+        from cli.html import template
 
-        template = jinja2.Environment(autoescape=True).from_string(_HTML)
-        out.write(
-            template.render(rows=rows, columns=COLUMNS, summary=summary, totals=_totals(judged))
-        )
+        page = template("history.html")
+        out.write(page.render(rows=rows, columns=COLUMNS, summary=summary, totals=_totals(judged)))
     else:
         out.write(
             "  ".join(f"{c.upper():<{w}}" for c, w in zip(COLUMNS, WIDTHS, strict=True)).rstrip()

@@ -1,5 +1,5 @@
-"""`invoke-audit`: scan, history, rewrite, check-config, remediate, restore, learn, selftest,
-status, demo."""
+"""`invoke-audit`: scan, report, history, rewrite, check-config, remediate, restore, learn,
+selftest, status, demo."""
 
 from __future__ import annotations
 

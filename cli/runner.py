@@ -11,14 +11,14 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from cli import commands, history, learn, operate, remediation, scan
+from cli import commands, history, learn, operate, remediation, report, scan
 from models.exceptions import InvokeAuditError
 from models.names import PROJECT
 
 __all__ = ["COMMANDS", "build_parser", "run"]
 
 # Each module has `register(subparsers)`, which adds its commands.
-COMMANDS: tuple[ModuleType, ...] = (scan, history, commands, remediation, learn, operate)
+COMMANDS: tuple[ModuleType, ...] = (scan, report, history, commands, remediation, learn, operate)
 
 
 def build_parser(modules: Sequence[ModuleType] = COMMANDS) -> argparse.ArgumentParser:

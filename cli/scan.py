@@ -21,8 +21,10 @@ from typing import IO, Any
 
 import orjson
 
+from cli import ocsf
 from cli.advice import no_invokes, plural
 from cli.allowlist_file import load_allowlist
+from cli.callers import CallerStats
 from cli.sources import Source, expand, read_source
 from lambdas.core.config import allowlist_warnings
 from lambdas.core.decide import Verdict
@@ -34,7 +36,15 @@ from models.allowlist import AllowlistConfig
 from models.exceptions import InputError
 from models.names import own_function_arns
 
-__all__ = ["FileResult", "judge_bytes", "own_functions_of", "register", "run_scan"]
+__all__ = [
+    "FileResult",
+    "judge_bytes",
+    "judged_files",
+    "own_functions_of",
+    "register",
+    "run_scan",
+    "trusted_of",
+]
 
 DEFAULT_CONFIG = "config/allowlist.yaml"
 TRUST_ENV = "ALLOWED_ACCOUNTS"  # the functions' variable for the accounts they trust
@@ -103,6 +113,7 @@ def judge_bytes(
     `watches`: the rewrites (from backups) under which an allowed caller's denial is `broken`."""
     result = FileResult(source)
     objects = trail_like = 0
+    now = datetime.now(UTC)  # for records without a readable eventTime
     try:
         for record in records_from_bytes(data, source):
             result.records += 1
@@ -111,7 +122,9 @@ def judge_bytes(
                 trail_like += "eventSource" in record or "eventName" in record
             if not is_lambda_candidate(record):
                 continue
-            decision = judge_record(record, config, own_functions=own_functions, trusted=trusted)
+            decision = judge_record(
+                record, config, own_functions=own_functions, trusted=trusted, now=now
+            )
             if watches and decision.denied_allowed:
                 decision = judge_denied(decision, watches)
             row = decision.to_dict()
@@ -298,6 +311,7 @@ class _Rows:
     only: frozenset[str] | None
     table: _Table
     first: bool = True
+    findings: CallerStats = field(default_factory=CallerStats)
 
     def start(self) -> None:
         if self.fmt == "json":
@@ -314,6 +328,8 @@ class _Rows:
                 continue
             if self.fmt == "table":
                 self.table.add(row)
+            elif self.fmt == "ocsf":
+                self.findings.add(row)
             elif self.fmt == "json":
                 self.out.write(("" if self.first else ",\n") + line.decode())
                 self.first = False
@@ -325,6 +341,32 @@ class _Rows:
             self.out.write("]\n")
         elif self.fmt == "table":
             self.table.write(self.out, totals, files)
+        elif self.fmt == "ocsf":
+            now = int(datetime.now(UTC).timestamp() * 1000)
+            for group in self.findings.of(self.only or ocsf.FINDING_VERDICTS):
+                finding = ocsf.detection_finding(group, time_ms=now)
+                self.out.write(orjson.dumps(finding).decode() + "\n")
+
+
+def judged_files(
+    paths: list[str],
+    config: AllowlistConfig,
+    config_path: str,
+    *,
+    own_functions: AbstractSet[str] = frozenset(),
+    jobs: int | None = None,
+    trusted: frozenset[str] | None = None,
+    watches: Sequence[Watch] = (),
+) -> tuple[int, Iterator[FileResult]]:
+    """The number of files the paths name, and each file judged (in worker processes when
+    there are several); InputError when the paths name no log file."""
+    sources = list(expand(paths))
+    if not sources:
+        raise InputError(f"no log files in {' '.join(paths)} (.json, .jsonl, .ndjson, .gz)")
+    cores = jobs or os.cpu_count() or 1
+    return len(sources), _results(
+        sources, config, config_path, own_functions, trusted, cores, watches
+    )
 
 
 def run_scan(
@@ -346,16 +388,21 @@ def run_scan(
     for warning in allowlist_warnings(config):
         err.write(f"invoke-audit: warning: {warning}\n")
     watches = load_watches(remediations, config.limits.watch_hours) if remediations else []
-    sources = list(expand(paths))
-    if not sources:
-        raise InputError(f"no log files in {' '.join(paths)} (.json, .jsonl, .ndjson, .gz)")
+    count, results = judged_files(
+        paths,
+        config,
+        config_path,
+        own_functions=own_functions,
+        jobs=jobs,
+        trusted=trusted,
+        watches=watches,
+    )
     totals: Counter[str] = Counter()
     errors = records = invokes = 0
-    progress = _Progress(len(sources), err)
+    progress = _Progress(count, err)
     rows = _Rows(fmt, out, only, _Table(only))
     rows.start()
-    cores = jobs or os.cpu_count() or 1
-    for result in _results(sources, config, config_path, own_functions, trusted, cores, watches):
+    for result in results:
         progress.step(result)
         if result.error:
             errors += 1
@@ -366,11 +413,11 @@ def run_scan(
         invokes += result.invokes
         rows.add(result)
     progress.close()
-    readable = len(sources) - errors
+    readable = count - errors
     if readable and not invokes and records > totals[Verdict.INVALID.value]:
         for line in no_invokes(records, readable):
             err.write(f"invoke-audit: note: {line}\n")
-    rows.finish(totals, len(sources))
+    rows.finish(totals, count)
     if totals[Verdict.VIOLATION.value]:
         if errors:
             err.write(
@@ -394,6 +441,27 @@ def _only(text: str | None) -> frozenset[str] | None:
     return chosen
 
 
+def _findings_only(only: frozenset[str] | None) -> frozenset[str]:
+    """--format ocsf writes violations and broken callers, or the finding verdicts --only
+    names (unmonitored: the functions no rule covers)."""
+    if only is None:
+        return frozenset({Verdict.VIOLATION.value, Verdict.BROKEN.value})
+    others = sorted(only - set(ocsf.FINDING_VERDICTS))
+    if others:
+        raise InputError(
+            f"--format ocsf: {', '.join(others)} is no finding; --only chooses from "
+            f"{','.join(ocsf.FINDING_VERDICTS)}"
+        )
+    return only
+
+
+def trusted_of(args: argparse.Namespace) -> frozenset[str] | None:
+    """--trust-account (repeatable, or comma-separated), else $ALLOWED_ACCOUNTS; None: all."""
+    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
+    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
+    return trusted or None
+
+
 def own_functions_of(args: argparse.Namespace) -> frozenset[str]:
     """--own-function ARN (repeatable), else OWN_FUNCTION_ARNS: the pipeline's own functions."""
     given = getattr(args, "own_functions", None)
@@ -406,8 +474,8 @@ def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
     only = _only(args.only)
-    listed = args.trust_account or os.environ.get(TRUST_ENV, "")
-    trusted = trusted_accounts(",".join(listed) if isinstance(listed, list) else listed)
+    if args.format == "ocsf":
+        only = _findings_only(only)
     return run_scan(
         args.paths,
         args.config,
@@ -416,7 +484,7 @@ def _command(args: argparse.Namespace) -> int:
         sys.stderr,
         jobs=args.jobs,
         only=only,
-        trusted=trusted or None,
+        trusted=trusted_of(args),
         own_functions=own_functions_of(args),
         remediations=args.remediations,
     )
@@ -456,7 +524,14 @@ def register(subparsers: Any) -> None:
         "caller's denied Invoke within limits.watch_hours after a rewrite is judged `broken` "
         "(repeatable)",
     )
-    parser.add_argument("--format", choices=("table", "jsonl", "json"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "jsonl", "json", "ocsf"),
+        default="table",
+        help="ocsf: OCSF 1.x Detection Findings (class 2004) as JSON lines, one per function, "
+        "caller and verdict, for violations and broken callers (--only unmonitored,... for "
+        "others)",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     parser.add_argument(
         "--only",

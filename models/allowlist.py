@@ -7,6 +7,7 @@ never match because an earlier rule takes every call they name are errors.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -14,6 +15,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     StrictBool,
     StrictInt,
@@ -23,6 +26,7 @@ from pydantic import (
 )
 
 from models.arns import FunctionRef
+from models.expiry import Expires, expiry_instant, format_expires, parse_expires
 from models.globs import glob_error, has_magic, matches
 from models.regions import KNOWN_REGIONS, closest_region, partition_of_region, region_format_error
 
@@ -152,18 +156,34 @@ FunctionPattern = Annotated[StrictStr, AfterValidator(_check_function_pattern)]
 GlobPattern = Annotated[StrictStr, AfterValidator(_check_glob)]
 
 
+# `expires`: a date or an aware UTC datetime (models.expiry); written back as ISO text.
+ExpiresField = Annotated[
+    Expires,
+    PlainValidator(parse_expires),
+    PlainSerializer(format_expires, return_type=str),
+]
+# Who answers for an exception, where it is tracked, why it exists: one line of text each.
+NoteText = Annotated[StrictStr, Field(min_length=1, max_length=300, pattern=r"^[^\r\n]*$")]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AllowEntry(_Strict):
-    """Exactly one of `service`, `principal` or `account`."""
+    """Exactly one of `service`, `principal` or `account`; optionally a temporary exception:
+    `expires` (see models.expiry), with `owner`, `ticket` and `reason` for the people who
+    review it."""
 
     service: StrictStr | None = None
     source_arn: StrictStr | None = None
     source_account: StrictStr | None = None
     principal: StrictStr | None = None
     account: StrictStr | None = None
+    expires: ExpiresField | None = None
+    owner: NoteText | None = None
+    ticket: NoteText | None = None
+    reason: NoteText | None = None
 
     @field_validator("service")
     @classmethod
@@ -214,6 +234,26 @@ class AllowEntry(_Strict):
         if self.service is None and (self.source_arn or self.source_account):
             raise ValueError("source_arn and source_account only go with service")
         return self
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """The first instant (UTC) at which this entry no longer allows; None: never."""
+        return None if self.expires is None else expiry_instant(self.expires)
+
+    def in_force(self, now: datetime) -> bool:
+        """Does the entry allow at `now` (an aware datetime)? Always, without `expires`."""
+        at = self.expires_at
+        return at is None or now < at
+
+    def exception_note(self) -> str:
+        """`expires 2027-03-31, owner payments-team, ticket SEC-1234` ("" for none of them)."""
+        parts = [f"expires {format_expires(self.expires)}"] if self.expires is not None else []
+        parts += [
+            f"{name} {value}"
+            for name, value in (("owner", self.owner), ("ticket", self.ticket))
+            if value
+        ]
+        return ", ".join(parts)
 
     def describe(self) -> str:
         if self.service:
@@ -268,6 +308,12 @@ class Rule(_Strict):
             raise ValueError("the same function pattern is listed twice")
         return values
 
+    def in_force(self, now: datetime) -> Rule:
+        """This rule without the allow entries that have expired at `now` (the rule itself
+        when none has): what a rewrite at `now` keeps."""
+        kept = [entry for entry in self.allow if entry.in_force(now)]
+        return self if len(kept) == len(self.allow) else self.model_copy(update={"allow": kept})
+
     def matches_function(self, ref: FunctionRef) -> bool:
         return any(_pattern_matches(p, ref) for p in self.functions) and any(
             matches(q, ref.effective_qualifier) for q in self.qualifiers
@@ -312,6 +358,7 @@ class AllowlistConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
+    _expiry_instants: tuple[datetime, ...] | None = PrivateAttr(default=None)
     # Where each value was read from (file, line per location): set by the YAML loader.
     _origin: tuple[str, dict[tuple[str | int, ...], int]] | None = PrivateAttr(default=None)
 
@@ -356,6 +403,22 @@ class AllowlistConfig(_Strict):
                 cache.clear()
             cache[key] = next((r for r in self.rules if r.matches_function(ref)), None)
         return cache[key]
+
+    def expiry_instants(self) -> tuple[datetime, ...]:
+        """Every instant at which an allow entry stops allowing, sorted: between two of them
+        every decision under this allowlist stays the same."""
+        if self._expiry_instants is None:
+            self._expiry_instants = tuple(
+                sorted(
+                    {
+                        entry.expires_at
+                        for rule in self.rules
+                        for entry in rule.allow
+                        if entry.expires_at is not None
+                    }
+                )
+            )
+        return self._expiry_instants
 
     def is_protected(self, ref: FunctionRef) -> str | None:
         """The `protect` pattern that covers `ref`, if any."""

@@ -13,6 +13,7 @@ from constructs import Construct
 __all__ = [
     "KEY_ADMIN_ACTIONS",
     "KEY_USE_ACTIONS",
+    "BackupMacKey",
     "encryption_key",
     "pipeline_key",
     "service_may_use_key",
@@ -130,3 +131,50 @@ def pipeline_key(scope: Construct, construct_id: str) -> kms.Key:
             ),
         ],
     )
+
+
+class BackupMacKey(Construct):
+    """The HMAC key (HMAC_256, GENERATE_VERIFY_MAC) the remediator signs every policy backup
+    with and `invoke-audit restore` verifies it with. Its policy lets the account administer
+    it and grant `kms:VerifyMac` through IAM (to the operators who restore); `kms:GenerateMac`
+    only to the role named by `may_sign` (the remediator's), so a backup nobody else can
+    forge. KMS rotates no HMAC key automatically."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="invoke-audit policy backup signatures (HMAC)",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AccountAdministersTheKeyThroughIam",
+                        principals=[iam.AccountRootPrincipal()],
+                        actions=list(KEY_ADMIN_ACTIONS),
+                        resources=["*"],
+                    ),
+                    iam.PolicyStatement(
+                        sid="AccountVerifiesBackupsThroughIam",
+                        principals=[iam.AccountRootPrincipal()],
+                        actions=["kms:VerifyMac"],
+                        resources=["*"],
+                        conditions={"StringEquals": {"kms:CallerAccount": cdk.Aws.ACCOUNT_ID}},
+                    ),
+                ]
+            ),
+        )
+
+    def may_sign(self, role: iam.IRole) -> None:
+        """`role` (and no other principal) may sign: GenerateMac, and VerifyMac for its undo."""
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RemediatorSignsBackups",
+                principals=[iam.ArnPrincipal(role.role_arn)],
+                actions=["kms:GenerateMac", "kms:VerifyMac"],
+                resources=["*"],
+            )
+        )

@@ -21,6 +21,9 @@ def pipeline_outputs(stack: InvokeAuditStack) -> None:
     cdk.CfnOutput(stack, "AlertTopicArn", value=stack.alerts.topic.topic_arn)
     cdk.CfnOutput(stack, "TamperTopicArn", value=stack.tamper.topic.topic_arn)
     cdk.CfnOutput(stack, "BackupBucketName", value=stack.backups.bucket.bucket_name)
+    # What `invoke-audit restore` checks a backup with: the signing key, the own functions.
+    cdk.CfnOutput(stack, "BackupMacKeyArn", value=stack.backup_mac.key.key_arn)
+    cdk.CfnOutput(stack, "OwnFunctionArns", value=cdk.Fn.join(",", list(stack.own_function_arns)))
     # What `invoke-audit selftest` and `status` read.
     cdk.CfnOutput(stack, "CanaryFunctionName", value=stack.canary.function.function_name)
     cdk.CfnOutput(stack, "ValidatorLogGroupName", value=stack.validator.log_group.log_group_name)

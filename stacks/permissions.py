@@ -20,12 +20,15 @@ from lambdas.adapters import (
     INGEST_ADAPTERS,
     REMEDIATOR_ADAPTERS,
     REMEDIATOR_CROSS_ACCOUNT_ADAPTERS,
+    REMEDIATOR_FINDINGS_ADAPTERS,
     VALIDATOR_ADAPTERS,
+    VALIDATOR_FINDINGS_ADAPTERS,
     iam_actions,
 )
 
 __all__ = [
     "CROSS_ACCOUNT_ACTIONS",
+    "FINDINGS_ACTIONS",
     "FUNCTION_ACTIONS",
     "KMS_ACTIONS_FOR",
     "GrantError",
@@ -35,6 +38,7 @@ __all__ = [
     "grant_declared",
     "lambda_policy_scope",
     "remediation_guardrails",
+    "security_hub_scope",
     "service_of",
 ]
 
@@ -45,6 +49,11 @@ FUNCTION_ACTIONS: dict[str, tuple[str, ...]] = {
     "ingest": iam_actions(INGEST_ADAPTERS),
 }
 CROSS_ACCOUNT_ACTIONS: tuple[str, ...] = iam_actions(REMEDIATOR_CROSS_ACCOUNT_ADAPTERS)
+# Added only when Security Hub findings are on (invoke-audit:securityhub).
+FINDINGS_ACTIONS: dict[str, tuple[str, ...]] = {
+    "validator": iam_actions(VALIDATOR_FINDINGS_ADAPTERS),
+    "remediator": iam_actions(REMEDIATOR_FINDINGS_ADAPTERS),
+}
 
 # What a call on a KMS-encrypted resource needs from the key.
 KMS_ACTIONS_FOR: dict[str, tuple[str, ...]] = {
@@ -59,12 +68,16 @@ class GrantError(Exception):
     """A declared action has no resource to be granted on."""
 
 
-def function_actions(function: str, *, cross_account: bool = False) -> tuple[str, ...]:
+def function_actions(
+    function: str, *, cross_account: bool = False, findings: bool = False
+) -> tuple[str, ...]:
     """The declared actions of `function` (the remediator's include sts:AssumeRole when it
-    works across accounts)."""
+    works across accounts; with `findings`, the Security Hub calls)."""
     actions = set(FUNCTION_ACTIONS[function])
     if cross_account and function == "remediator":
         actions.update(CROSS_ACCOUNT_ACTIONS)
+    if findings:
+        actions.update(FINDINGS_ACTIONS.get(function, ()))
     return tuple(sorted(actions))
 
 
@@ -98,6 +111,22 @@ def lambda_policy_scope(stack: cdk.Stack, own_function_arns: Sequence[str]) -> S
     )
     deny = [form for arn in own_function_arns for form in (arn, f"{arn}:*")]
     return ServiceScope(resources=[functions], deny_resources=deny)
+
+
+def security_hub_scope(stack: cdk.Stack) -> ServiceScope:
+    """The stack's own Security Hub: findings are imported into its default product
+    (`product/<account>/default`: only the finding's own account may import there), read and
+    updated on its hub (resource types as the Service Authorization Reference lists them for
+    Security Hub: `product` for BatchImportFindings, `hub` for GetFindings and
+    BatchUpdateFindings)."""
+    hub = stack.format_arn(service="securityhub", resource="hub", resource_name="default")
+    product = stack.format_arn(
+        service="securityhub", resource="product", resource_name=f"{stack.account}/default"
+    )
+    return ServiceScope(
+        resources=[hub],
+        per_action={"securityhub:BatchImportFindings": ServiceScope(resources=[product])},
+    )
 
 
 def remediation_guardrails() -> list[iam.PolicyStatement]:
@@ -193,10 +222,11 @@ def grant_declared(
     scopes: Mapping[str, ServiceScope],
     *,
     cross_account: bool = False,
+    findings: bool = False,
     sid_prefix: str | None = None,
 ) -> None:
     """Give `role` exactly the actions `function`'s adapters declare, within `scopes`."""
-    actions = function_actions(function, cross_account=cross_account)
+    actions = function_actions(function, cross_account=cross_account, findings=findings)
     for statement in declared_statements(sid_prefix or function, actions, scopes):
         role.add_to_principal_policy(statement)
 

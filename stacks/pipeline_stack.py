@@ -26,7 +26,7 @@ from stacks.canary import Canary, canary_function_name
 from stacks.events_rules import VALIDATOR_SOURCES_MAX, CentralBusPolicy, InvokeRules
 from stacks.functions import FunctionCommons, own_function_arns
 from stacks.ingest import Ingest
-from stacks.keys import pipeline_key
+from stacks.keys import BackupMacKey, pipeline_key
 from stacks.outputs import pipeline_outputs
 from stacks.pattern import edge_rules
 from stacks.queues import RemediationQueue, dead_letter_queue
@@ -73,6 +73,7 @@ class InvokeAuditStack(cdk.Stack):
             access_logs=self.access_logs.bucket,
             object_lock_days=settings.object_lock_days,
         )
+        self.backup_mac = BackupMacKey(self, "BackupMac")
         self.rate_limit = RateLimitTable(self, "RateLimit")
         self.queue = RemediationQueue(
             self, "RemediationQueue", key=self.key, visibility_timeout=QUEUE_VISIBILITY
@@ -92,6 +93,7 @@ class InvokeAuditStack(cdk.Stack):
             asset=assets["validator"],
             queue=self.queue.queue,
             dead_letter_queue=self.validator_dlq,
+            notice_marks=self.rate_limit,
         )
         self.remediator = Remediator(
             self,
@@ -102,6 +104,7 @@ class InvokeAuditStack(cdk.Stack):
             dead_letter_queue=self.queue.dead_letter_queue,
             backups=self.backups,
             rate_limit=self.rate_limit,
+            mac_key=self.backup_mac,
         )
         self.rules = InvokeRules(
             self,
@@ -182,6 +185,7 @@ def watched_resources(stack: InvokeAuditStack) -> PipelineResources:
     settings = stack.settings
     trails: list[str] = []
     keys = [stack.key.key_id, stack.key.key_arn]
+    keys += [stack.backup_mac.key.key_id, stack.backup_mac.key.key_arn]
     if stack.trail.trail is not None:
         trails = [settings.trail_name, stack.trail.trail.trail_arn]
         keys += [stack.trail.trail.key.key_id, stack.trail.trail.key.key_arn]
@@ -190,7 +194,10 @@ def watched_resources(stack: InvokeAuditStack) -> PipelineResources:
     names = [settings.function_name(function) for function in settings.functions]
     return PipelineResources(
         trails=trails,
-        rules=[rule.rule_name for rule in stack.rules.rules],
+        rules=[
+            *(rule.rule_name for rule in stack.rules.rules),
+            stack.validator.daily_run.rule_name,
+        ],
         functions=[*names, *stack.own_function_arns],
         event_source_mappings=[stack.remediator.event_source.event_source_mapping_id],
         queue_urls=[stack.queue.queue.queue_url],

@@ -11,12 +11,14 @@ from constructs import Construct
 
 from stacks.assets import BuiltAsset
 from stacks.functions import FunctionCommons, PipelineFunction
+from stacks.keys import BackupMacKey
 from stacks.nag import acknowledge, arn_of, partition_shown
 from stacks.permissions import (
     ServiceScope,
     grant_declared,
     lambda_policy_scope,
     remediation_guardrails,
+    security_hub_scope,
 )
 from stacks.storage import BACKUP_PREFIX, BackupBucket, RateLimitTable
 
@@ -43,16 +45,21 @@ class Remediator(PipelineFunction):
         dead_letter_queue: sqs.IQueue,
         backups: BackupBucket,
         rate_limit: RateLimitTable,
+        mac_key: BackupMacKey,
     ) -> None:
         settings = commons.settings
         environment = commons.environment(
             BACKUP_BUCKET=backups.bucket.bucket_name,
+            # Every backup is signed with this HMAC key (GenerateMac); restore verifies it.
+            BACKUP_MAC_KEY_ARN=mac_key.key.key_arn,
             RATE_TABLE=rate_limit.table.table_name,
             # A policy Lambda refuses as public is sent here at once, never retried.
             DEAD_LETTER_QUEUE_URL=dead_letter_queue.queue_url,
         )
         if commons.central:
             environment["REMEDIATION_ROLE_NAME"] = settings.remediation_role_name
+        if settings.security_hub:
+            environment["SECURITY_HUB_FINDINGS"] = "on"
         super().__init__(
             scope,
             construct_id,
@@ -71,7 +78,8 @@ class Remediator(PipelineFunction):
             queue, batch_size=1, report_batch_item_failures=True
         )
         self.function.add_event_source(self.event_source)
-        self._grant(commons, queue, dead_letter_queue, backups, rate_limit)
+        self._grant(commons, queue, dead_letter_queue, backups, rate_limit, mac_key)
+        mac_key.may_sign(self.role)
 
     def _grant(
         self,
@@ -80,6 +88,7 @@ class Remediator(PipelineFunction):
         dead_letter_queue: sqs.IQueue,
         backups: BackupBucket,
         rate_limit: RateLimitTable,
+        mac_key: BackupMacKey,
     ) -> None:
         settings = commons.settings
         stack = cdk.Stack.of(self)
@@ -98,6 +107,8 @@ class Remediator(PipelineFunction):
                 },
             ),
             "dynamodb": ServiceScope(resources=[rate_limit.table.table_arn]),
+            # Signs each backup; verifies one before the broken-caller watch's undo.
+            "kms": ServiceScope(resources=[mac_key.key.key_arn]),
             # Delays a rate-limited message on its queue; sends a message that must not be
             # retried to the dead-letter queue.
             "sqs": ServiceScope(
@@ -126,7 +137,15 @@ class Remediator(PipelineFunction):
                 resources=member_roles,
                 conditions={"StringEquals": {"aws:ResourceOrgID": settings.organization_id}},
             )
-        grant_declared(self.role, "remediator", scopes, cross_account=commons.central)
+        if settings.security_hub:
+            scopes["securityhub"] = security_hub_scope(stack)
+        grant_declared(
+            self.role,
+            "remediator",
+            scopes,
+            cross_account=commons.central,
+            findings=settings.security_hub,
+        )
         for statement in remediation_guardrails():
             self.role.add_to_principal_policy(statement)
         acknowledge(

@@ -62,6 +62,8 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "invoke-audit:regions": "",
     "invoke-audit:heartbeat-hours": 0,
     "invoke-audit:object-lock-days": 0,
+    # Security Hub findings (ASFF) from the validator and the remediator; off by default
+    "invoke-audit:securityhub": False,
     # Athena over the trail's bucket for `invoke-audit history`: off, or an object such as
     # {"regions": ["us-east-1"], "accounts": [...], "start-date": "2024/01/01",
     #  "bytes-scanned-cutoff-gb": 100, "results-retention-days": 30, "user-roles": ["analyst"]}
@@ -200,6 +202,7 @@ class DeploySettings:
     heartbeat_hours: int = 0  # 0 = no heartbeat alarm
     object_lock_days: int = 0  # 0 = no Object Lock on the backup and trail buckets
     athena: AthenaSettings | None = None  # Athena for `invoke-audit history`
+    security_hub: bool = False  # findings to this account's Security Hub
 
     @property
     def uses_existing_trail(self) -> bool:
@@ -295,6 +298,7 @@ class DeploySettings:
             heartbeat_hours=_bounded(value, "invoke-audit:heartbeat-hours", 0, 24, "hours"),
             object_lock_days=_bounded(value, "invoke-audit:object-lock-days", 0, 36500, "days"),
             athena=_athena(value, "invoke-audit:athena"),
+            security_hub=_bool(value, "invoke-audit:securityhub"),
         )
         settings.check()
         return settings

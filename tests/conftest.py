@@ -8,12 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from models.allowlist import AllowlistConfig
 from tests.support.allowlists import STANDARD_YAML, make_config
 from tests.support.aws import use_fake_credentials
 from tests.support.files import Writer
 from tests.support.synth import Synth, shipped_allowlist_json, synth_variants
+
+# `make mutate` runs the tests once per mutant with `--hypothesis-profile=mutation`: a tenth of
+# the examples (tests.support.strategies.examples), the same ones every run.
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None)
 
 
 @pytest.fixture

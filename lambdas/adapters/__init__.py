@@ -9,13 +9,20 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from lambdas.adapters.access_analyzer import AccessAnalyzerProver
-from lambdas.adapters.backup import BackupReader, BackupStore
+from lambdas.adapters.backup import BackupMacVerifier, BackupReader, BackupSigner, BackupStore
 from lambdas.adapters.lambda_policy import LambdaPermissions, LambdaPolicies, LambdaResourcePolicy
 from lambdas.adapters.log_files import TrailLogReader
+from lambdas.adapters.notice_marks import NoticeMarks
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, ViolationQueue
 from lambdas.adapters.rate_limit import HourlyRateLimiter
-from lambdas.adapters.roles import RoleAssumer
+from lambdas.adapters.roles import CallerIdentity, RoleAssumer
+from lambdas.adapters.security_hub import (
+    FindingCounter,
+    FindingsReader,
+    SecurityHubFindings,
+    WorkflowUpdater,
+)
 from lambdas.adapters.watch import RewriteWatches
 
 __all__ = [
@@ -23,22 +30,32 @@ __all__ = [
     "INGEST_ADAPTERS",
     "REMEDIATOR_ADAPTERS",
     "REMEDIATOR_CROSS_ACCOUNT_ADAPTERS",
+    "REMEDIATOR_FINDINGS_ADAPTERS",
     "VALIDATOR_ADAPTERS",
+    "VALIDATOR_FINDINGS_ADAPTERS",
     "AccessAnalyzerProver",
     "Adapter",
+    "BackupMacVerifier",
     "BackupReader",
+    "BackupSigner",
     "BackupStore",
+    "CallerIdentity",
     "DeadLetters",
+    "FindingCounter",
+    "FindingsReader",
     "HourlyRateLimiter",
     "LambdaPermissions",
     "LambdaPolicies",
     "LambdaResourcePolicy",
     "MessageDelays",
+    "NoticeMarks",
     "Notifier",
     "RewriteWatches",
     "RoleAssumer",
+    "SecurityHubFindings",
     "TrailLogReader",
     "ViolationQueue",
+    "WorkflowUpdater",
     "iam_actions",
 ]
 
@@ -49,12 +66,16 @@ class Adapter(Protocol):
     IAM_ACTIONS: ClassVar[tuple[str, ...]]
 
 
-VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier)
-# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account).
+# NoticeMarks: the daily scheduled run (lambdas.validator.scheduled).
+VALIDATOR_ADAPTERS: tuple[type[Adapter], ...] = (ViolationQueue, Notifier, NoticeMarks)
+# RoleAssumer is used only when REMEDIATION_ROLE_NAME is set (central account). The verifier
+# checks a backup's signature before the broken-caller watch's undo puts it back.
 REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     LambdaPolicies,
     AccessAnalyzerProver,
     BackupStore,
+    BackupSigner,
+    BackupMacVerifier,
     HourlyRateLimiter,
     RewriteWatches,
     Notifier,
@@ -62,22 +83,43 @@ REMEDIATOR_ADAPTERS: tuple[type[Adapter], ...] = (
     DeadLetters,
 )
 REMEDIATOR_CROSS_ACCOUNT_ADAPTERS: tuple[type[Adapter], ...] = (RoleAssumer,)
+# Only with Security Hub findings on (context key invoke-audit:securityhub): the validator
+# imports violations and, on its daily run, reads and archives them; the remediator imports
+# resolutions and sets their workflow; both count sightings in the rate-limit table.
+VALIDATOR_FINDINGS_ADAPTERS: tuple[type[Adapter], ...] = (
+    SecurityHubFindings,
+    FindingsReader,
+    FindingCounter,
+)
+REMEDIATOR_FINDINGS_ADAPTERS: tuple[type[Adapter], ...] = (
+    SecurityHubFindings,
+    WorkflowUpdater,
+    FindingCounter,
+)
 INGEST_ADAPTERS: tuple[type[Adapter], ...] = (TrailLogReader, ViolationQueue, Notifier)
 ADAPTERS: tuple[type[Adapter], ...] = (
     AccessAnalyzerProver,
+    BackupMacVerifier,
     BackupReader,
+    BackupSigner,
     BackupStore,
+    CallerIdentity,
     DeadLetters,
+    FindingCounter,
+    FindingsReader,
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,
     LambdaResourcePolicy,
     MessageDelays,
+    NoticeMarks,
     Notifier,
     RewriteWatches,
     RoleAssumer,
+    SecurityHubFindings,
     TrailLogReader,
     ViolationQueue,
+    WorkflowUpdater,
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from lambdas.adapters._calls import call
 from models.names import PROJECT
 
-__all__ = ["RoleAssumer"]
+__all__ = ["CallerIdentity", "RoleAssumer"]
 
 _REFRESH_BEFORE = 300  # seconds before expiry at which credentials are renewed
 
@@ -45,3 +45,17 @@ class RoleAssumer:
         credentials: dict[str, Any] = response["Credentials"]
         self._cache[account] = credentials
         return {k: str(v) for k, v in credentials.items() if k != "Expiration"}
+
+
+class CallerIdentity:
+    """The account of the credentials in use (GetCallerIdentity needs no grant, but is
+    declared like every call)."""
+
+    IAM_ACTIONS: ClassVar[tuple[str, ...]] = ("sts:GetCallerIdentity",)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def account(self) -> str:
+        response = call("sts", "GetCallerIdentity", "caller", self._client.get_caller_identity)
+        return str(response["Account"])

@@ -7,6 +7,8 @@ runtime, `lambdas.runtime.settings`).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,10 +19,13 @@ from models.exceptions import ConfigError
 __all__ = [
     "Loc",
     "allowlist_from_json",
+    "allowlist_notes",
     "allowlist_to_json",
     "allowlist_warnings",
     "capped_error",
     "check_partition",
+    "expiry_warnings",
+    "globs_overlap",
     "validation_problem",
 ]
 
@@ -75,6 +80,119 @@ def allowlist_warnings(config: AllowlistConfig) -> list[str]:
                     )
                 )
     return [f"{config.where(loc)}: {message}" for loc, message in found]
+
+
+def globs_overlap(first: str, second: str) -> bool:
+    """Can one string match both globs (`*`, `?`, `[...]`)? A character class is taken as
+    any one character, so the answer errs towards "yes"."""
+    a, b = _glob_tokens(first), _glob_tokens(second)
+
+    @cache
+    def meet(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*":
+            return meet(i + 1, j) or (j < len(b) and meet(i, j + 1))
+        if j < len(b) and b[j] == "*":
+            return meet(i, j + 1) or (i < len(a) and meet(i + 1, j))
+        if i == len(a) or j == len(b):
+            return False
+        one, other = a[i], b[j]
+        same = one == other or one in ("?", "[") or other in ("?", "[")
+        return same and meet(i + 1, j + 1)
+
+    return meet(0, 0)
+
+
+def _glob_tokens(pattern: str) -> list[str]:
+    """`*`, `?`, `[` (a whole character class) or one literal character each; a literal is
+    prefixed with NUL, so that it never equals a wildcard token."""
+    tokens: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "[":
+            close = pattern.find("]", index + 2)
+            if close != -1:
+                tokens.append("[")
+                index = close + 1
+                continue
+        tokens.append("\0" + char if char not in "*?" else char)
+        index += 1
+    return tokens
+
+
+def _function_patterns_overlap(first: str, second: str) -> bool:
+    """Can one function match both allowlist function patterns (a name or an ARN glob)?"""
+    if first.startswith("arn:") and second.startswith("arn:"):
+        # `arn:...:function:NAME` or `...:NAME:QUALIFIER`: compare the unqualified parts, and
+        # let a qualifier on either side match any.
+        return globs_overlap(_unqualified(first), _unqualified(second))
+    return globs_overlap(_name_of(first), _name_of(second))
+
+
+def _unqualified(pattern: str) -> str:
+    return ":".join(pattern.split(":")[:7])
+
+
+def _name_of(pattern: str) -> str:
+    parts = pattern.split(":")
+    return parts[6] if pattern.startswith("arn:") and len(parts) > 6 else pattern
+
+
+def allowlist_notes(config: AllowlistConfig) -> list[str]:
+    """What is valid and harmless but most likely not what was meant (`FILE:LINE: field:
+    note`): a `protect` entry that matches no function any rule covers protects nothing,
+    since a function no rule covers is never changed anyway."""
+    found: list[tuple[Loc, str]] = []
+    for index, pattern in enumerate(config.protect):
+        if not any(
+            _function_patterns_overlap(pattern, function)
+            for rule in config.rules
+            for function in rule.functions
+        ):
+            found.append(
+                (
+                    ("protect", index),
+                    f"{pattern!r} matches no function that any rule covers: such a function is "
+                    "never changed anyway, so this entry protects nothing (a typo, or a rule "
+                    "that is missing?)",
+                )
+            )
+    return [f"{config.where(loc)}: {message}" for loc, message in found]
+
+
+def expiry_warnings(
+    config: AllowlistConfig, now: datetime, within: timedelta
+) -> tuple[list[str], list[str]]:
+    """(expiring, expired): a `FILE:LINE: field: text` line for each temporary exception that
+    stops allowing by `now + within`, and for each that no longer allows at `now`."""
+    expiring: list[str] = []
+    expired: list[str] = []
+    for rule_index, rule in enumerate(config.rules):
+        for index, entry in enumerate(rule.allow):
+            ends = entry.expires_at
+            if ends is None or ends > now + within:
+                continue
+            who = "".join(
+                f", {name} {value}"
+                for name, value in (("owner", entry.owner), ("ticket", entry.ticket))
+                if value
+            )
+            where = config.where(("rules", rule_index, "allow", index, "expires"))
+            what = f"the exception for {entry.describe()} in rule {rule.name!r}"
+            if now >= ends:
+                expired.append(
+                    f"{where}: {what} has expired: no longer allowed since "
+                    f"{ends:%Y-%m-%d %H:%M} UTC{who}; remove the entry or extend expires"
+                )
+            else:
+                days = (ends - now).total_seconds() / 86400
+                expiring.append(
+                    f"{where}: {what} expires in {days:.1f} days: allowed until "
+                    f"{ends:%Y-%m-%d %H:%M} UTC{who}"
+                )
+    return expiring, expired
 
 
 def check_partition(config: AllowlistConfig, partition: str) -> None:

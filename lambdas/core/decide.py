@@ -1,14 +1,21 @@
 """The decision: one CloudTrail record + the allowlist -> a verdict a person understands.
 
-Pure: no AWS SDK, no I/O. Used by the validator Lambda, the S3 ingest Lambda and
+Pure: no AWS SDK, no I/O, no clock. Used by the validator Lambda, the S3 ingest Lambda and
 `invoke-audit scan`, so that there is exactly one place where a verdict is made.
+
+Time matters only for temporary exceptions (allow entries with `expires`): a call is judged
+at the time CloudTrail recorded it (`eventTime`), or, for a record without a readable one, at
+the `now` its caller passes in; with neither, an entry that expires does not allow (its
+expiry cannot be checked).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,9 +37,10 @@ from models.allowlist import AllowEntry, AllowlistConfig, Rule
 from models.arns import FunctionRef
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
+from models.expiry import format_expires
 from models.globs import matches
 
-__all__ = ["Decision", "Verdict", "decide", "entry_allows"]
+__all__ = ["Decision", "Verdict", "decide", "entry_allows", "judgment_time"]
 
 
 class Verdict(StrEnum):
@@ -61,6 +69,11 @@ class Decision:
     caller_account: str | None = None
     # A failed call (AccessDenied*) by a caller the rule allows: a rewrite may have broken it.
     denied_allowed: bool = False
+    # The temporary exception (allow entry with expires, owner, ticket) that allowed the
+    # caller, or that no longer does because it expired (the verdict says which).
+    exception_expires: str | None = None
+    exception_owner: str | None = None
+    exception_ticket: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +90,9 @@ class Decision:
             "region": self.region,
             "caller_account": self.caller_account,
             "denied_allowed": self.denied_allowed,
+            "exception_expires": self.exception_expires,
+            "exception_owner": self.exception_owner,
+            "exception_ticket": self.exception_ticket,
         }
 
 
@@ -105,8 +121,53 @@ def entry_allows(entry: AllowEntry, caller: Caller) -> bool:
     return caller.account is not None and entry.account == caller.account
 
 
-def _allowing_entry(rule: Rule, caller: Caller) -> AllowEntry | None:
-    return next((e for e in rule.allow if entry_allows(e, caller)), None)
+def _allowing_entry(rule: Rule, caller: Caller, at: datetime | None) -> AllowEntry | None:
+    """The first entry that allows `caller` at `at` (None: an unknown time, at which only
+    entries without `expires` allow)."""
+    return next(
+        (
+            e
+            for e in rule.allow
+            if entry_allows(e, caller)
+            and (e.expires is None or (at is not None and e.in_force(at)))
+        ),
+        None,
+    )
+
+
+def _lapsed_entry(rule: Rule, caller: Caller) -> AllowEntry | None:
+    """The first entry with `expires` that would allow `caller` but for its expiry."""
+    return next((e for e in rule.allow if e.expires is not None and entry_allows(e, caller)), None)
+
+
+def _with_exception(decision: Decision, entry: AllowEntry) -> Decision:
+    return replace(
+        decision,
+        exception_expires=format_expires(entry.expires) if entry.expires is not None else None,
+        exception_owner=entry.owner,
+        exception_ticket=entry.ticket,
+    )
+
+
+def judgment_time(raw: Any, now: datetime | None) -> datetime | None:
+    """When a record's call is judged: its `eventTime` (UTC), else `now`."""
+    value = raw.get("eventTime") if isinstance(raw, Mapping) else None
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return now
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return now
+
+
+def _epoch(config: AllowlistConfig, at: datetime | None) -> int:
+    """How many of the allowlist's expiry instants have passed at `at` (-1: time unknown).
+    Decisions differ only between epochs: it is part of the cache key."""
+    instants = config.expiry_instants()
+    if not instants:
+        return 0
+    return -1 if at is None else bisect_right(instants, at)
 
 
 def _field_problem(exc: ValidationError) -> str:
@@ -119,41 +180,44 @@ _DECISIONS: DecisionCache[Decision] = DecisionCache()
 
 
 def decide(
-    raw: Any, config: AllowlistConfig, *, own_functions: AbstractSet[str] = frozenset()
+    raw: Any,
+    config: AllowlistConfig,
+    *,
+    own_functions: AbstractSet[str] = frozenset(),
+    now: datetime | None = None,
 ) -> Decision:
     """Judge one CloudTrail record. Never raises: what cannot be judged is `invalid`.
 
-    A record whose deciding fields were judged before under this allowlist gets that
-    decision again, with its own event id, time and name (see lambdas.core.decision_cache).
+    `now` (aware) is when a record without a readable `eventTime` is judged: the caller's
+    clock. A record whose deciding fields were judged before under this allowlist, between
+    the same two expiry instants, gets that decision again, with its own event id, time and
+    name (see lambdas.core.decision_cache): a remembered "allowed" never outlives the
+    exception that allowed it.
     """
+    at = judgment_time(raw, now)
     key = decision_key(raw)
     if key is None:
-        return _decide(raw, config, own_functions)
+        return _decide(raw, config, own_functions, at)
+    epoch = _epoch(config, at)
+    slot = key if epoch == 0 else (key, epoch)
     known = _DECISIONS.table(config, own_functions)
-    seen = known.get(key)
+    seen = known.get(slot)
     if seen is None:
-        seen = _decide(raw, config, own_functions)
+        seen = _decide(raw, config, own_functions, at)
         if not seen.reason.startswith("cannot read the record"):
-            known[key] = seen
+            known[slot] = seen
         return seen
-    return Decision(
-        raw.get("eventID"),
-        seen.verdict,
-        seen.reason,
-        seen.function,
-        seen.caller,
-        seen.rule,
-        seen.mode,
-        raw.get("eventTime"),
-        raw.get("eventName"),
-        seen.account,
-        seen.region,
-        seen.caller_account,
-        seen.denied_allowed,
+    return replace(
+        seen,
+        event_id=raw.get("eventID"),
+        event_time=raw.get("eventTime"),
+        event_name=raw.get("eventName"),
     )
 
 
-def _decide(raw: Any, config: AllowlistConfig, own_functions: AbstractSet[str]) -> Decision:
+def _decide(
+    raw: Any, config: AllowlistConfig, own_functions: AbstractSet[str], at: datetime | None = None
+) -> Decision:
     if not isinstance(raw, Mapping):
         kind = type(raw).__name__
         return Decision(None, Verdict.INVALID, f"a record must be a JSON object, not {kind}")
@@ -204,7 +268,7 @@ def _decide(raw: Any, config: AllowlistConfig, own_functions: AbstractSet[str]) 
         return replace(found, reason="no userIdentity: the caller is unknown")
     caller = resolve_caller(record.userIdentity, record.requestParameters or {})
     found = replace(found, caller=caller.describe(), caller_account=caller.account)
-    return _judge(found, ref, caller, record.errorCode, config, own_functions)
+    return _judge(found, ref, caller, record.errorCode, config, own_functions, at)
 
 
 def _judge(
@@ -214,6 +278,7 @@ def _judge(
     error_code: str | None,
     config: AllowlistConfig,
     own_functions: AbstractSet[str],
+    at: datetime | None,
 ) -> Decision:
     place = guard(ref, config, own_functions)
     if place.standing in (Standing.OWN, Standing.PROTECTED):
@@ -224,7 +289,7 @@ def _judge(
     if error_code:
         reason = f"the call failed ({error_code}): nothing was invoked, nothing to remediate"
         allowed_by = (
-            _allowing_entry(rule, caller)
+            _allowing_entry(rule, caller, at)
             if rule is not None
             and error_code.startswith("AccessDenied")
             and (caller.service or caller.principal or caller.account)
@@ -249,14 +314,23 @@ def _judge(
         return replace(
             found, reason=f"userIdentity of type {kind!r} names no service, principal or account"
         )
-    entry = _allowing_entry(rule, caller)
+    entry = _allowing_entry(rule, caller, at)
     if entry is not None:
-        reason = f"allowed by rule {rule.name!r}: {entry.describe()}"
-        return replace(found, verdict=Verdict.ALLOWED, reason=reason)
+        note = entry.exception_note()
+        reason = f"allowed by rule {rule.name!r}: {entry.describe()}" + (
+            f" (temporary exception: {note})" if entry.expires is not None else ""
+        )
+        allowed = replace(found, verdict=Verdict.ALLOWED, reason=reason)
+        return _with_exception(allowed, entry) if note else allowed
     foreign = (
         f" from another account ({caller.account})"
         if caller.account and caller.account != ref.account and (caller.principal or caller.service)
         else ""
     )
     reason = f"{caller.describe()}{foreign} is not on the allowlist of rule {rule.name!r}"
-    return replace(found, verdict=Verdict.VIOLATION, reason=reason)
+    lapsed = _lapsed_entry(rule, caller)
+    if lapsed is None:
+        return replace(found, verdict=Verdict.VIOLATION, reason=reason)
+    why = "expired" if at is not None else "cannot be applied: the time of the call is unknown"
+    reason += f": its exception {why} ({lapsed.describe()}, {lapsed.exception_note()})"
+    return _with_exception(replace(found, verdict=Verdict.VIOLATION, reason=reason), lapsed)

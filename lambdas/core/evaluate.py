@@ -417,12 +417,6 @@ def _condition(operator: str, key: str, raw: Any, context: dict[str, list[str]])
 # --- statements and policies ----------------------------------------------------------------
 
 
-def _and(*values: Tri) -> Tri:
-    if any(v is False for v in values):
-        return False
-    return None if any(v is None for v in values) else True
-
-
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """What evaluation reads of a statement, read once per statement object."""

@@ -153,6 +153,16 @@ def learned_config(observations: Observations, *, min_count: int = 1) -> dict[st
     return data
 
 
+# Under every learned entry, for the reviewer: the fields of a temporary exception, commented
+# out (nothing learned expires). Their placeholders fail check-config until filled in.
+EXCEPTION_FIELDS = [
+    "        # expires: YYYY-MM-DD   # a temporary exception? allowed through that day (UTC)",
+    '        # owner: ""',
+    '        # ticket: ""',
+    '        # reason: ""',
+]
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -205,4 +215,5 @@ def render_yaml(
                 note = ": no source account in the records, narrow it by hand"
             lines.append(f"      - {first[0]}: {_quote(first[1])}   # seen {count}x{note}")
             lines += [f"        {k}: {_quote(v)}" for k, v in rest]
+            lines += EXCEPTION_FIELDS
     return "\n".join(lines) + "\n"

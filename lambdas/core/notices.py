@@ -58,6 +58,16 @@ def monitor_subject(function: str | None, caller: str | None) -> str:
     )
 
 
+def _exception_lines(decision: Any) -> list[str]:
+    """The temporary exception a decision names (expired, or the one that allowed)."""
+    if not (decision.exception_expires or decision.exception_owner or decision.exception_ticket):
+        return []
+    return [
+        f"Exception: expires {decision.exception_expires or '-'}, "
+        f"owner {decision.exception_owner or '-'}, ticket {decision.exception_ticket or '-'}"
+    ]
+
+
 def monitor_summary(decision: Any) -> str:
     """A monitor-mode violation (`decision`: a `lambdas.core.decide.Decision`)."""
     return "\n".join(
@@ -66,6 +76,7 @@ def monitor_summary(decision: Any) -> str:
             "",
             f"Rule:   {decision.rule} (mode: monitor, so nothing was changed)",
             f"Why:    {decision.reason}",
+            *_exception_lines(decision),
             f"When:   {decision.event_time}",
             f"Event:  {decision.event_id}",
             "",

@@ -9,27 +9,41 @@
 | `RateLimitPort`   | remediation                     | `HourlyRateLimiter`               |
 | `NotifierPort`    | remediation, runtime.report     | `Notifier`                        |
 | `QueuePort`       | runtime.report                  | `ViolationQueue`                  |
+| `NoticeMarksPort` | validator.scheduled             | `NoticeMarks`                     |
+| `FindingsPort`    | runtime.findings                | `SecurityHubFindings`             |
+| `FindingsSource`  | runtime.findings (reconcile)    | `FindingsReader`                  |
+| `WorkflowPort`    | runtime.findings (resolved)     | `WorkflowUpdater`                 |
+| `SightingsPort`   | runtime.findings                | `FindingCounter`                  |
 
 Pure: no AWS SDK, no I/O (typing only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from lambdas.core.findings import Sightings
 from models.arns import FunctionRef
 
 __all__ = [
     "BackupPort",
     "BackupSource",
+    "BackupVerifier",
+    "FindingsPort",
+    "FindingsSource",
+    "ImportResult",
+    "NoticeMarksPort",
     "NotifierPort",
     "PolicyApi",
     "PolicyState",
     "PolicyStore",
     "QueuePort",
     "RateLimitPort",
+    "SightingsPort",
+    "WorkflowPort",
 ]
 
 PolicyApi = Literal["resource-policy", "permission"]
@@ -71,6 +85,12 @@ class BackupSource(Protocol):
     def get(self, uri: str) -> dict[str, Any]: ...
 
 
+class BackupVerifier(Protocol):
+    """Checks a backup's signature with the deployment's key (lambdas.core.backups)."""
+
+    def verify(self, backup: dict[str, Any]) -> bool: ...
+
+
 class RateLimitPort(Protocol):
     """The hourly remediation budget."""
 
@@ -94,3 +114,55 @@ class QueuePort(Protocol):
     """The FIFO queue of violations between the validator (or ingest) and the remediator."""
 
     def send(self, message: dict[str, Any], *, group_id: str, deduplication_id: str) -> str: ...
+
+
+class NoticeMarksPort(Protocol):
+    """What the scheduled notices already announced: claimed once, released on failure."""
+
+    def claim(self, mark: str, *, now: datetime, keep_until: datetime, about: str) -> bool: ...
+
+    def release(self, mark: str) -> None: ...
+
+
+@dataclass
+class ImportResult:
+    """What Security Hub took and what it refused (each refusal: Id, ErrorCode, ErrorMessage)."""
+
+    imported: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    unlisted: int = 0  # refused, counted in FailedCount but not listed
+
+    @property
+    def failed_count(self) -> int:
+        return len(self.failed) + self.unlisted
+
+    def add(self, other: ImportResult) -> None:
+        self.imported += other.imported
+        self.failed.extend(other.failed)
+        self.unlisted += other.unlisted
+
+
+class FindingsPort(Protocol):
+    """Security Hub's finding import: creates, or replaces the finding of the same Id."""
+
+    def import_findings(self, findings: Sequence[dict[str, Any]]) -> ImportResult: ...
+
+
+class FindingsSource(Protocol):
+    """This product's active findings, as Security Hub returns them."""
+
+    def active(self, product_arn: str, generator_id: str) -> Iterator[dict[str, Any]]: ...
+
+
+class WorkflowPort(Protocol):
+    """Sets the workflow status of findings (a responder's update)."""
+
+    def set_status(self, product_arn: str, ids: Sequence[str], status: str) -> ImportResult: ...
+
+
+class SightingsPort(Protocol):
+    """How often and when each finding's caller was seen."""
+
+    def seen(self, finding_id: str, at: datetime) -> Sightings: ...
+
+    def current(self, finding_id: str, at: datetime) -> Sightings: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from lambdas.core.decide import Decision, Verdict, decide
@@ -63,9 +64,11 @@ def judge_record(
     own_functions: AbstractSet[str],
     trusted: Collection[str] | None,
     event_account: str | None = None,
+    now: datetime | None = None,
 ) -> Decision:
-    """The core's decision, made `invalid` when its account is not one to act on."""
-    decision = decide(record, config, own_functions=own_functions)
+    """The core's decision, made `invalid` when its account is not one to act on; `now`: when
+    a record without a readable eventTime is judged (lambdas.core.decide)."""
+    decision = decide(record, config, own_functions=own_functions, now=now)
     if decision.verdict is Verdict.INVALID or (event_account is None and decision.account is None):
         return decision
     problem = account_problem(event_account, decision.account, trusted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -31,11 +32,13 @@ def log_objects(event: Any) -> list[tuple[str, str]]:
 
 def decisions(data: bytes, source: str, settings: Runtime) -> Iterator[tuple[Decision, Any]]:
     """(decision, record) for every record of one log file, as the validator would judge it."""
+    now = datetime.now(UTC)
     for record in records_from_bytes(data, source):
         decision = judge_record(
             record,
             settings.config,
             own_functions=settings.own_functions,
             trusted=settings.trusted_accounts,
+            now=now,
         )
         yield decision, record

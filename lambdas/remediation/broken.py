@@ -77,7 +77,9 @@ class BrokenWatch:
 
     def check(self, violation: Violation) -> BrokenResult:
         ref = parse_function_arn(violation.function)
-        decision = decide(violation.record, self.config, own_functions=self.own_functions)
+        decision = decide(
+            violation.record, self.config, own_functions=self.own_functions, now=self.clock()
+        )
         result = BrokenResult("failed-call", ref.arn, decision.reason, caller=decision.caller)
         if decision.function != ref.arn:
             result.detail = "the record does not invoke the function the message names"

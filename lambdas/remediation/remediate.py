@@ -49,6 +49,7 @@ from lambdas.adapters.errors import (
     ResourceGoneError,
     ThrottledError,
 )
+from lambdas.core.backups import OLD_UNQUALIFIED, UNQUALIFIED, backup_key, backup_prefix
 from lambdas.core.guard import Standing, guard
 from lambdas.core.notices import (
     rate_limit_notice,
@@ -181,25 +182,6 @@ class RemediationResult:
         }
 
 
-# The folder of the function's own (unqualified) policy. No alias or version can be named so
-# (alias names take letters, digits, `-` and `_`), and a shell leaves it as it is. Backups
-# written before used `$UNQUALIFIED`, which a shell expands when pasted unquoted.
-UNQUALIFIED = "@unqualified"
-OLD_UNQUALIFIED = "$UNQUALIFIED"
-
-
-def backup_prefix(ref: FunctionRef) -> str:
-    """`backups/{account}/{region}/{function}/{qualifier or @unqualified}/`"""
-    qualifier = ref.policy_qualifier or UNQUALIFIED
-    return f"backups/{ref.account}/{ref.region}/{ref.name}/{qualifier}/"
-
-
-def backup_key(ref: FunctionRef, moment: datetime, event_id: str) -> str:
-    """`{backup_prefix}{UTC time}-{event id}.json`: one resource's backups sort by time."""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{backup_prefix(ref)}{stamp}-{event_id}.json"
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -230,6 +212,8 @@ class Remediator:
         if rule is None:
             return result
         result.rule = rule.name
+        # Expired exceptions allow nothing any more: the rewrite keeps no grant for them.
+        rule = rule.in_force(self.clock())
         store = self.policies_for(ref)
         try:
             self._remediate(ref, rule, store, violation, result, dry_run=dry_run)

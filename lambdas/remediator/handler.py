@@ -31,16 +31,20 @@ from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.errors import PolicyRejectedError
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, queue_url_of
+from lambdas.core.findings import FindingSubject, caller_of_record
 from lambdas.core.notices import public_policy_notice
 from lambdas.remediation.broken import BrokenWatch
 from lambdas.remediation.remediate import (
+    Outcome,
     RateLimitedError,
+    RemediationResult,
     Remediator,
     Violation,
     seconds_to_next_window,
 )
 from lambdas.remediation.wiring import build_broken_watch, build_remediator
-from lambdas.runtime.settings import own_account, runtime
+from lambdas.runtime.findings import FindingsPublisher, account_for, publisher_from_env
+from lambdas.runtime.settings import findings_enabled, own_account, runtime
 from lambdas.runtime.telemetry import metric_name, telemetry
 from models.exceptions import ConfigError
 
@@ -67,6 +71,8 @@ def _wiring(account: str | None) -> dict[str, Any]:
         "own_account": account,
         "role_name": os.environ.get("REMEDIATION_ROLE_NAME") or None,
         "own_functions": runtime(account).own_functions,
+        # The HMAC key every backup is signed with (the stack always sets it).
+        "mac_key": os.environ.get("BACKUP_MAC_KEY_ARN") or None,
     }
 
 
@@ -80,8 +86,39 @@ def _broken_watch(account: str | None) -> BrokenWatch:
     return build_broken_watch(runtime(account).config, **_wiring(account))
 
 
-def _count(name: str) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+def _count(name: str, value: int = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@cache
+def _publisher(function_arn: str) -> FindingsPublisher | None:
+    return publisher_from_env(function_arn)
+
+
+def _resolve_finding(violation: Violation, result: RemediationResult, function_arn: str) -> None:
+    """A rewrite made: the violation's finding PASSED / RESOLVED (when findings are on)."""
+    if not findings_enabled() or result.outcome is not Outcome.REMEDIATED:
+        return
+    try:
+        publisher = _publisher(function_arn)
+        if publisher is None:
+            return
+        subject = FindingSubject(
+            function=violation.function,
+            caller=violation.caller or "unknown caller",
+            rule=result.rule,
+            mode="enforce",
+            reason=violation.reason or result.detail,
+            facts=caller_of_record(violation.record),
+            event_id=violation.event_id,
+            event_time=violation.event_time,
+        )
+        published = publisher.resolved(subject, backup=result.backup, detail=result.detail)
+    except Exception as error:  # a bad setting: reported, the remediation stands
+        logger.exception(f"findings not sent: {error}")
+        _count("FindingsFailed")
+        return
+    account_for(published, logger, _count)
 
 
 _POLICY_FIELDS = ("policy_before", "policy_after")
@@ -130,7 +167,9 @@ def _dead_letter_now(
     logger.error(reason, extra=where | {"outcome": "dead-lettered"})
 
 
-def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = None) -> None:
+def _remediate(
+    remediator: Remediator, record: SQSRecord, account: str | None = None, function_arn: str = ""
+) -> None:
     where = {"message_id": record.message_id, "group": record.attributes.message_group_id}
     violation: Violation | None = None
     try:
@@ -159,6 +198,7 @@ def _remediate(remediator: Remediator, record: SQSRecord, account: str | None = 
         logger.exception(f"remediation failed: {error}", extra=where | {"outcome": "failed"})
         raise
     _count(metric_name(result.outcome))
+    _resolve_finding(violation, result, function_arn)
     if result.notification_error:
         _count("NotificationFailed")
         logger.error(f"notification failed: {result.notification_error}", extra=where)
@@ -177,7 +217,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureRes
     remediator = _remediator(account)
     return process_partial_response(
         event=event,
-        record_handler=lambda record: _remediate(remediator, record, account),
+        record_handler=lambda record: _remediate(
+            remediator, record, account, getattr(context, "invoked_function_arn", "") or ""
+        ),
         processor=processor,
         context=context,
     )

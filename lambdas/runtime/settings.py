@@ -25,7 +25,9 @@ from models.names import own_function_arns
 
 __all__ = [
     "DEFAULT_ALLOWLIST_PATH",
+    "FINDINGS_FLAG",
     "Runtime",
+    "findings_enabled",
     "load_allowlist_json",
     "own_account",
     "runtime",
@@ -33,6 +35,14 @@ __all__ = [
 ]
 
 DEFAULT_ALLOWLIST_PATH = "/var/task/allowlist.json"
+# "on": Security Hub findings (lambdas.runtime.findings), set by the context key
+# invoke-audit:securityhub. Read here, without boto3, so that a function with findings off
+# never loads the Security Hub code.
+FINDINGS_FLAG = "SECURITY_HUB_FINDINGS"
+
+
+def findings_enabled() -> bool:
+    return os.environ.get(FINDINGS_FLAG, "").strip().lower() == "on"
 
 
 def load_allowlist_json(path: str | Path) -> AllowlistConfig:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.ocsf import detection_finding_problems
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +32,7 @@ def _tour_commands() -> list[str]:
 
 def test_the_tour_has_every_offline_command():
     names = {command.split()[1] for command in _tour_commands()}
-    assert names == {"demo", "scan", "rewrite", "check-config", "learn", "history"}
+    assert names == {"demo", "scan", "report", "rewrite", "check-config", "learn", "history"}
 
 
 ACCOUNT = "123456789012"
@@ -91,6 +93,20 @@ def _check_output(command: str, done: subprocess.CompletedProcess[str], scratch:
     if name == "demo":
         assert done.returncode == 0
         assert "demo: OK" in done.stdout
+    elif name == "scan" and "ocsf" in words:
+        assert done.returncode == 1
+        findings = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [detection_finding_problems(f) for f in findings] == [[], []]
+        violating = [(f, c) for v, f, c in JUDGED if v == "violation"]
+        assert [(f["resources"][0]["uid"], f["unmapped"]["caller"]) for f in findings] == violating
+    elif name == "report":
+        assert done.returncode == 1
+        page = Path(words[words.index("-o") + 1].replace("demo-out", str(scratch))).read_text()
+        for verdict, arn, caller in JUDGED:
+            if verdict == "violation":
+                assert f'<td class="caller">{caller}</td>' in page
+                assert f"{arn}" in page
+        assert page.count('<span class="del">') > 0  # the rewrites, from the kept policies
     elif name == "scan" and "jsonl" in words:
         assert done.returncode == 1  # violations found
         lines = [json.loads(line) for line in done.stdout.splitlines()]

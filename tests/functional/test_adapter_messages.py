@@ -109,3 +109,25 @@ def test_the_first_trip_without_a_time_is_marked_now(dynamodb: Any) -> None:
     marked = datetime.fromisoformat(params["ExpressionAttributeValues"][":now"]["S"])
     assert marked.utcoffset() == timedelta(0)
     assert before <= marked <= after
+
+
+def test_a_release_gives_one_back_to_that_hours_item_only_while_it_counts_one(
+    dynamodb: Any,
+) -> None:
+    client, stubber = dynamodb
+    moment = datetime(2024, 3, 1, 1, 59, 59, tzinfo=UTC)
+    expected = {
+        "TableName": "rate",
+        "Key": {"pk": {"S": "remediations#2024-03-01T01"}},
+        "UpdateExpression": "ADD #count :minus_one",
+        "ConditionExpression": "#count > :zero",
+        "ExpressionAttributeNames": {"#count": "remediations"},
+        "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+    }
+    stubber.add_response("update_item", {}, expected)
+    stubber.add_client_error(
+        "update_item", "ConditionalCheckFailedException", "", 400, expected_params=expected
+    )
+    limiter = HourlyRateLimiter(client, "rate")
+    assert limiter.release(now=moment) is True
+    assert limiter.release(now=moment) is False

@@ -21,6 +21,7 @@ from lambdas.adapters import (
     HourlyRateLimiter,
     LambdaPermissions,
     LambdaPolicies,
+    NoticeMarks,
     Notifier,
     RoleAssumer,
     TrailLogReader,
@@ -179,6 +180,31 @@ def test_rate_limiter_counts_per_hour_and_refuses_past_the_limit():
     assert set(recorder.actions) == set(HourlyRateLimiter.IAM_ACTIONS)
 
 
+def test_notice_marks_are_claimed_once_released_and_kept_apart_from_the_counters():
+    with aws():
+        table = rate_table()
+        recorder = CallRecorder()
+        marks = NoticeMarks(recorder.attach(client("dynamodb")), table)
+        now = datetime(2027, 3, 26, 8, tzinfo=UTC)
+        keep = now + timedelta(days=90)
+        first = marks.claim("expiry-notice#a", now=now, keep_until=keep, about="rule r: x")
+        second = marks.claim("expiry-notice#a", now=now, keep_until=keep, about="rule r: x")
+        other = marks.claim("expiry-notice#b", now=now, keep_until=keep, about="rule r: y")
+        marks.release("expiry-notice#a")
+        after_release = marks.claim("expiry-notice#a", now=now, keep_until=keep, about="x")
+        item = client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "expiry-notice#b"}})[
+            "Item"
+        ]
+        with pytest.raises(AwsError):
+            NoticeMarks(client("dynamodb"), "no-such-table").claim(
+                "expiry-notice#c", now=now, keep_until=keep, about="z"
+            )
+    assert (first, second, other, after_release) == (True, False, True, True)
+    assert item["about"] == {"S": "rule r: y"}
+    assert item["expires_at"] == {"N": str(int(keep.timestamp()))}
+    assert set(recorder.actions) == set(NoticeMarks.IAM_ACTIONS)
+
+
 def test_role_assumer_builds_the_member_role_arn_and_caches_credentials():
     with aws():
         recorder = CallRecorder()
@@ -326,7 +352,12 @@ def test_every_adapter_declares_iam_actions_and_the_function_lists_use_known_ada
         assert all(":" in action for action in cls.IAM_ACTIONS), cls
     for group in (VALIDATOR_ADAPTERS, REMEDIATOR_ADAPTERS, INGEST_ADAPTERS):
         assert set(group) <= set(ADAPTERS)
-    assert iam_actions(VALIDATOR_ADAPTERS) == ("sns:Publish", "sqs:SendMessage")
+    assert iam_actions(VALIDATOR_ADAPTERS) == (
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "sns:Publish",
+        "sqs:SendMessage",
+    )
     assert iam_actions(INGEST_ADAPTERS) == ("s3:GetObject", "sns:Publish", "sqs:SendMessage")
     remediator = iam_actions(REMEDIATOR_ADAPTERS)
     assert "lambda:PutResourcePolicy" in remediator

@@ -198,8 +198,9 @@ def test_delete_carries_the_revision(lam):
     error(stubber, "delete_resource_policy", "PreconditionFailedException", 412)
     adapter = LambdaResourcePolicy(client)
     adapter.delete(parse_function_arn(ALIAS), REV1)
-    with pytest.raises(PreconditionFailedError):
+    with pytest.raises(PreconditionFailedError) as raised:
         adapter.delete(parse_function_arn(ALIAS), REV1)
+    assert (raised.value.operation, raised.value.resource) == ("DeleteResourcePolicy", ALIAS)
 
 
 @pytest.mark.parametrize(
@@ -295,6 +296,63 @@ def test_permission_write_stops_at_a_412(lam):
     current = PolicyState(ALIAS, doc(PUBLIC, S3_GRANT), REV1, "permission")
     with pytest.raises(PreconditionFailedError):
         LambdaPermissions(client).write(parse_function_arn(ALIAS), current, doc(S3_GRANT))
+
+
+def test_each_added_permission_carries_the_revision_read_after_the_one_before(lam):
+    client, stubber = lam
+    target = FUNCTION
+    stubber.add_response(
+        "add_permission",
+        {"Statement": json.dumps(PUBLIC)},
+        {
+            "FunctionName": FUNCTION,
+            "StatementId": "public",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "*",
+            "RevisionId": REV1,
+        },
+    )
+    stubber.add_response("get_policy", {"Policy": json.dumps(doc(PUBLIC)), "RevisionId": REV2})
+    stubber.add_response(
+        "add_permission",
+        {"Statement": json.dumps(S3_GRANT)},
+        {
+            "FunctionName": FUNCTION,
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+            "RevisionId": REV2,
+        },
+    )
+    error(stubber, "get_policy", "ServiceException", 500, "down")
+    current = PolicyState(target, {"Statement": []}, REV1, "permission")
+    with pytest.raises(AwsError) as raised:
+        LambdaPermissions(client).write(parse_function_arn(target), current, doc(PUBLIC, S3_GRANT))
+    assert (raised.value.operation, raised.value.resource) == ("GetPolicy", FUNCTION)
+
+
+@pytest.mark.parametrize(
+    ("method", "operation", "target"),
+    [
+        ("remove_permission", "RemovePermission", doc(S3_GRANT)),
+        ("add_permission", "AddPermission", doc(PUBLIC, S3_GRANT, PUBLIC | {"Sid": "p2"})),
+    ],
+)
+def test_a_failed_permission_call_names_its_operation_and_resource(lam, method, operation, target):
+    client, stubber = lam
+    error(stubber, method, "PreconditionFailedException", 412)
+    current = PolicyState(ALIAS, doc(PUBLIC, S3_GRANT), REV1, "permission")
+    with pytest.raises(PreconditionFailedError) as raised:
+        LambdaPermissions(client).write(parse_function_arn(ALIAS), current, target)
+    assert (raised.value.operation, raised.value.resource) == (operation, ALIAS)
+
+
+def test_a_permission_write_with_nothing_to_do_calls_nothing_and_returns_the_policy_read(lam):
+    client, _ = lam
+    current = PolicyState(ALIAS, doc(PUBLIC), REV1, "permission")
+    assert LambdaPermissions(client).write(parse_function_arn(ALIAS), current, doc(PUBLIC)) == (
+        current
+    )
 
 
 def test_permission_api_refuses_deny_before_calling_anything(lam):

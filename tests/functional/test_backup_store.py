@@ -1,5 +1,5 @@
-"""BackupStore against botocore's Stubber: `latest` pages through every listing page, and each
-failing call says which service, operation and location it was about."""
+"""BackupStore and BackupReader against botocore's Stubber: `latest` pages through every listing
+page, and each failing call says which service, operation and location it was about."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambdas.adapters.backup import BackupStore
+from lambdas.adapters.backup import BackupReader, BackupStore
 from lambdas.adapters.errors import AwsError
 from models.exceptions import InputError
 
@@ -118,3 +118,41 @@ def test_a_backup_that_is_no_json_object_names_its_place(s3: Any) -> None:
     expected = re.escape(f"s3://{BUCKET}/{key}: a backup is a JSON object")
     with pytest.raises(InputError, match=f"^{expected}$"):
         BackupStore(client, BUCKET).latest(PREFIX, "-e1.json")
+
+
+def test_a_backup_that_is_no_json_names_its_place_and_the_parse_error(s3: Any) -> None:
+    client, stubber = s3
+    raw = b"{not json"
+    stubber.add_response(
+        "get_object",
+        {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
+        {"Bucket": "elsewhere", "Key": "old/b.json"},
+    )
+    with pytest.raises(InputError) as caught:
+        BackupReader(client).get("s3://elsewhere/old/b.json")
+    assert str(caught.value) == (
+        "s3://elsewhere/old/b.json: not a JSON backup: Expecting property name enclosed in"
+        " double quotes: line 1 column 2 (char 1)"
+    )
+
+
+def test_the_reader_reads_a_backup_from_any_location(s3: Any) -> None:
+    client, stubber = s3
+    stubber.add_response(
+        "get_object", _body({"policy": None}), {"Bucket": "elsewhere", "Key": "old/b.json"}
+    )
+    assert BackupReader(client).get("s3://elsewhere/old/b.json") == {"policy": None}
+
+
+def test_a_failed_reader_call_names_its_call_and_place(s3: Any) -> None:
+    client, stubber = s3
+    stubber.add_client_error("get_object", "NoSuchKey", "gone", 404)
+    with pytest.raises(AwsError) as caught:
+        BackupReader(client).get("s3://elsewhere/old/b.json")
+    error = caught.value
+    assert (error.service, error.operation, error.resource, error.code) == (
+        "s3",
+        "GetObject",
+        "s3://elsewhere/old/b.json",
+        "NoSuchKey",
+    )

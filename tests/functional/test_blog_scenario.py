@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.support.aws import (
     create_function,
     fifo_queue,
     get_policy,
+    hmac_key,
     notifications,
     put_policy,
     receive_all,
@@ -65,7 +67,9 @@ def lambda_sqs_event(messages):
 def restore(capsys, backup):
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["restore", backup])
+    # A script: no terminal, so --yes; the original lets anyone invoke, so --force.
+    config = os.environ["ALLOWLIST_PATH"]
+    args = parser.parse_args(["restore", backup, "--config", config, "--yes", "--force"])
     capsys.readouterr()  # the handlers' logs and metrics so far
     code = args.func(args)
     return code, json.loads(capsys.readouterr().out)
@@ -86,12 +90,16 @@ def env(tmp_path, monkeypatch):
 def test_blog_scenario(env, capsys):
     with aws():
         world = World()
+        key = hmac_key(world.client("kms"))
         queue = fifo_queue()
         for name, value in (
             ("QUEUE_URL", queue),
             ("TOPIC_ARN", world.topic),
             ("BACKUP_BUCKET", world.bucket),
             ("RATE_TABLE", world.table),
+            # The remediator signs each backup with the HMAC key; restore verifies it.
+            ("BACKUP_MAC_KEY_ARN", key),
+            ("BACKUP_MAC_KEY", key),
         ):
             env.setenv(name, value)
         function = create_function("BlogFunction")
@@ -118,6 +126,7 @@ def test_blog_scenario(env, capsys):
         assert s3_grant["Condition"]["ArnLike"]["AWS:SourceArn"] == "arn:aws:s3:::examplebucket"
         (backup_key,) = world.backups()
         assert world.backup(backup_key)["policy"] == original
+        assert world.backup(backup_key)["signature"]["key"] == key
 
         # 3. A second identical event changes nothing. SQS drops the duplicate within five
         #    minutes (moto forgets deleted messages' ids, so it may let it through); later the

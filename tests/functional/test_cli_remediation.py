@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pytest
 
 from cli.remediation import register
+from lambdas.adapters.backup import BackupMacVerifier, BackupStore
 from lambdas.adapters.errors import PreconditionFailedError
 from lambdas.adapters.lambda_policy import LambdaPolicies
 from lambdas.remediation.restore import Restorer
 from models.exceptions import InputError
 from tests.support.allowlists import ALLOWLIST_YAML
-from tests.support.aws import World, aws, client, create_function, get_policy, put_policy
+from tests.support.aws import (
+    World,
+    aws,
+    client,
+    create_function,
+    get_policy,
+    hmac_key,
+    put_policy,
+)
 from tests.support.policies import blog_policy
 from tests.support.records import REGION
 
@@ -25,12 +33,13 @@ class CliWorld(World):
     def __init__(self, config: str) -> None:
         super().__init__()
         self.config = config
+        self.mac_key = hmac_key(self.client("kms"))
 
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("BACKUP_BUCKET", "RATE_TABLE", "TOPIC_ARN"):
+    for name in ("BACKUP_BUCKET", "BACKUP_MAC_KEY", "RATE_TABLE", "TOPIC_ARN", "OWN_FUNCTION_ARNS"):
         monkeypatch.delenv(name, raising=False)
     config = tmp_path / "allowlist.yaml"
     config.write_text(ALLOWLIST_YAML)
@@ -50,7 +59,16 @@ def cli(capsys, *argv):
 def remediate(world, capsys, arn, *extra):
     return cli(
         capsys, "remediate", "--config", world.config, "--function", arn,
-        "--backup-bucket", world.bucket, "--rate-table", world.table, *extra,
+        "--backup-bucket", world.bucket, "--rate-table", world.table,
+        "--mac-key", world.mac_key, *extra,
+    )  # fmt: skip
+
+
+def restore(world, capsys, backup, *extra):
+    """`invoke-audit restore` as a script runs it: the deployment's settings, --yes."""
+    return cli(
+        capsys, "restore", backup, "--config", world.config, "--backup-bucket", world.bucket,
+        "--mac-key", world.mac_key, "--yes", *extra,
     )  # fmt: skip
 
 
@@ -80,7 +98,7 @@ def test_remediate_then_restore_from_s3_round_trips(world, capsys):
     assert result["outcome"] == "remediated"
     assert [s["Sid"] for s in get_policy(arn)[0]["Statement"]] == ["s3-trigger"]
 
-    code, restored, err = cli(capsys, "restore", result["backup"])
+    code, restored, err = restore(world, capsys, result["backup"], "--force")
     assert code == 0
     assert restored["outcome"] == "restored"
     assert get_policy(arn)[0] == blog_policy(arn)
@@ -89,7 +107,7 @@ def test_remediate_then_restore_from_s3_round_trips(world, capsys):
     assert len(world.backups()) == 2
     assert "current policy saved to" in err
 
-    code, again, _ = cli(capsys, "restore", result["backup"])
+    code, again, _ = restore(world, capsys, result["backup"])
     assert code == 0
     assert again["outcome"] == "already-in-place"
     assert len(world.backups()) == 2
@@ -110,9 +128,9 @@ def test_restore_refuses_to_undo_a_later_change_unless_forced(world, capsys):
     )
     put_policy(arn, later)
     with pytest.raises(InputError, match="changed since the remediation"):
-        cli(capsys, "restore", result["backup"])
+        restore(world, capsys, result["backup"])
     assert get_policy(arn)[0] == later
-    code, forced, _ = cli(capsys, "restore", result["backup"], "--force")
+    code, forced, _ = restore(world, capsys, result["backup"], "--force")
     assert code == 0
     assert forced["outcome"] == "restored"
     assert get_policy(arn)[0] == blog_policy(arn)
@@ -126,16 +144,20 @@ def test_restore_of_a_null_policy_deletes_it_from_a_local_backup(world, capsys, 
     key = result["backup"].split(f"s3://{world.bucket}/", 1)[1]
     local.write_text(json.dumps(world.backup(key)))
 
-    code, dry, _ = cli(capsys, "restore", str(local), "--dry-run")
+    code, dry, _ = restore(world, capsys, str(local), "--dry-run", "--allow-foreign-backup")
     assert code == 0
     assert dry["outcome"] == "would-restore"
+    assert dry["needs_force"] == []
     assert get_policy(arn)[0] is not None
 
-    code, restored, _ = cli(capsys, "restore", str(local))
+    code, restored, _ = restore(world, capsys, str(local), "--allow-foreign-backup")
     assert code == 0
     assert restored["outcome"] == "restored"
     assert get_policy(arn) == (None, None)
-    safety = json.loads(Path(restored["safety_backup"]).read_text())
+    # The safety copy goes to the deployment's bucket, not next to the file.
+    assert restored["safety_backup"].startswith(f"s3://{world.bucket}/backups/")
+    assert list(tmp_path.glob("*.before-restore-*")) == []
+    safety = world.backup(restored["safety_backup"].split(f"s3://{world.bucket}/", 1)[1])
     assert safety["policy"] == result["policy_after"]
     assert safety["new_policy"] is None
 
@@ -167,10 +189,10 @@ def test_restore_names_what_is_wrong_with_a_backup(world, capsys, tmp_path, cont
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     with pytest.raises(InputError, match=problem):
-        cli(capsys, "restore", str(bad))
+        restore(world, capsys, str(bad), "--allow-foreign-backup")
 
 
-def test_restore_is_compare_and_swap(world, capsys, tmp_path):
+def test_restore_is_compare_and_swap(world, capsys):
     arn = blog_function()
     _, result, _ = remediate(world, capsys, arn)
     key = result["backup"].split(f"s3://{world.bucket}/", 1)[1]
@@ -185,9 +207,12 @@ def test_restore_is_compare_and_swap(world, capsys, tmp_path):
             put_policy(ref.arn, get_policy(ref.arn)[0])
             return store.write(ref, current, target)
 
-    restorer = Restorer(policies_for=lambda ref: Racing())
-    local = tmp_path / "b.json"
-    local.write_text(json.dumps(world.backup(key)))
+    restorer = Restorer(
+        policies_for=lambda ref: Racing(),
+        backup_bucket=world.bucket,
+        writer=lambda bucket: BackupStore(client("s3"), bucket),
+        verifier=BackupMacVerifier(client("kms"), world.mac_key),
+    )
     with pytest.raises(PreconditionFailedError):
-        restorer.restore(world.backup(key), source=str(local))
+        restorer.restore(world.backup(key), source=result["backup"], force=True)
     assert [s["Sid"] for s in get_policy(arn)[0]["Statement"]] == ["s3-trigger"]

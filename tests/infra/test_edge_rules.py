@@ -45,12 +45,13 @@ def _validator(synth: Synth, variant: str) -> str:
 
 
 def _edge_rules(synth: Synth, variant: str) -> dict[str, dict[str, Any]]:
-    """The rules whose target is the validator."""
+    """The rules whose target is the validator, but its daily schedule."""
     target = {"Fn::GetAtt": [_validator(synth, variant), "Arn"]}
     return {
         logical_id: rule
         for logical_id, rule in synth.resources(variant, "AWS::Events::Rule").items()
         if any(t["Arn"] == target for t in rule["Properties"]["Targets"])
+        and "ScheduleExpression" not in rule["Properties"]
     }
 
 
@@ -76,4 +77,11 @@ def test_the_validators_permissions_name_every_rule_as_a_source(synth: Synth, va
             assert props["Principal"] == "events.amazonaws.com"
             assert props["Action"] == "lambda:InvokeFunction"
             sources.add(props["SourceArn"]["Fn::GetAtt"][0])
-    assert sources == set(_edge_rules(synth, variant))
+    schedules = {
+        logical_id
+        for logical_id, rule in synth.resources(variant, "AWS::Events::Rule").items()
+        if "ScheduleExpression" in rule["Properties"]
+        and {"Fn::GetAtt": [validator, "Arn"]} in [t["Arn"] for t in rule["Properties"]["Targets"]]
+    }
+    assert len(schedules) == 1  # the daily run (tests/infra/test_daily_run.py)
+    assert sources == set(_edge_rules(synth, variant)) | schedules

@@ -46,7 +46,7 @@ def test_every_acknowledged_finding_says_why(synth):
     assert all("[Resource::" in rule for rule in wildcard)
 
 
-@pytest.mark.parametrize("variant", ["standalone", "central", "existing", "member"])
+@pytest.mark.parametrize("variant", ["standalone", "central", "existing", "member", "regions"])
 def test_cfn_lint_finds_no_error(synth, variant):
     matches = lint(json.dumps(synth.templates[variant]), regions=["us-east-1", "eu-west-1"])
     errors = [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches]

@@ -75,6 +75,8 @@ def test_no_name_prefix_in_selectors_patterns_or_denies(synth):
                         assert not {"StartsWith", "EndsWith"} & set(field), (variant, artifact)
             assert "invoke-audit" not in text, (variant, artifact)
         for rule in _of_type(template, "AWS::Events::Rule"):
+            if "EventPattern" not in rule:  # the daily schedule: no pattern
+                continue
             text = flat(rule["EventPattern"])
             assert not prefix_matchers.search(text), (variant, artifact, text)
             assert not name_glob.search(text), (variant, artifact)
@@ -442,6 +444,8 @@ def test_the_heartbeat_alarm_is_off_by_default_and_breaches_on_silence(synth):
 def test_key_policies_delegate_administration_and_use_through_the_services_only(synth):
     for variant, artifact, template in _templates(synth):
         for key in _of_type(template, "AWS::KMS::Key"):
+            if key.get("KeySpec") == "HMAC_256":
+                continue  # the backup signing key: its own test below
             statements = key["KeyPolicy"]["Statement"]
             account = [s for s in statements if "AWS" in s["Principal"]]
             admin, use = account
@@ -470,3 +474,71 @@ def test_object_lock_is_opt_in_for_the_backup_and_trail_buckets(synth):
     for variant in ("standalone", "central", "member"):
         for bucket in synth.resources(variant, "AWS::S3::Bucket").values():
             assert "ObjectLockEnabled" not in bucket["Properties"]
+
+
+# -- 7. restore trusts only signed backups ---------------------------------------------------
+
+
+def _mac_keys(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::KMS::Key" and r["Properties"].get("KeySpec") == "HMAC_256"
+    }
+
+
+@pytest.mark.parametrize("variant", ["standalone", "central", "regions"])
+def test_backups_are_signed_with_a_dedicated_hmac_key_only_the_remediator_may_sign_with(
+    synth, variant
+):
+    template = synth.templates[variant]
+    ((name, key),) = _mac_keys(template).items()
+    assert key["KeyUsage"] == "GENERATE_VERIFY_MAC"
+    assert "EnableKeyRotation" not in key  # KMS rotates no HMAC key
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert set(statements) == {
+        "AccountAdministersTheKeyThroughIam",
+        "AccountVerifiesBackupsThroughIam",
+        "RemediatorSignsBackups",
+    }
+    admin = statements["AccountAdministersTheKeyThroughIam"]
+    assert not {"kms:GenerateMac", "kms:VerifyMac", "kms:CreateGrant"} & set(admin["Action"])
+    verify = statements["AccountVerifiesBackupsThroughIam"]
+    assert verify["Action"] == "kms:VerifyMac"
+    assert verify["Effect"] == "Allow"
+    assert "root" in flat(verify["Principal"])
+    sign = statements["RemediatorSignsBackups"]
+    assert sorted(sign["Action"]) == ["kms:GenerateMac", "kms:VerifyMac"]
+    assert re.fullmatch(r'\{"AWS": "<GetAtt:Remediator\w*Role\w*\.Arn>"\}', flat(sign["Principal"]))
+    # Nothing else in the template may sign: GenerateMac appears in no other statement.
+    signers = [s for s in _statements(template) if "kms:GenerateMac" in flat(s.get("Action"))]
+    remediator_policy = [
+        s for s in signers if s is not sign and f"<GetAtt:{name}.Arn>" in flat(s["Resource"])
+    ]
+    assert len(signers) == 2 and len(remediator_policy) == 1
+    assert sorted(remediator_policy[0]["Action"]) == ["kms:GenerateMac", "kms:VerifyMac"]
+    # The remediator is told the key; restore reads it (and the own functions) from outputs.
+    functions = _of_type(template, "AWS::Lambda::Function")
+    remediator = [f for f in functions if "BACKUP_MAC_KEY_ARN" in flat(f.get("Environment"))]
+    assert len(remediator) == 1
+    assert remediator[0]["Environment"]["Variables"]["BACKUP_MAC_KEY_ARN"] == {
+        "Fn::GetAtt": [name, "Arn"]
+    }
+    outputs = template["Outputs"]
+    assert outputs["BackupMacKeyArn"]["Value"] == {"Fn::GetAtt": [name, "Arn"]}
+    own = flat(outputs["OwnFunctionArns"]["Value"])
+    assert "validator" in own and "remediator" in own
+    # Disabling or deleting the key is tampering.
+    assert name in flat(template["Resources"])  # referenced by the tamper key rule below
+    tamper_keys = [
+        r["Properties"]["EventPattern"]
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule" and "TamperKeys" in k
+    ]
+    assert tamper_keys and all(name in flat(p) for p in tamper_keys)
+
+
+@pytest.mark.parametrize("variant", ["member", "member-regions"])
+def test_member_accounts_hold_no_backup_key(synth, variant):
+    for artifact, template in synth.deployments[variant].items():
+        assert _mac_keys(template) == {}, artifact

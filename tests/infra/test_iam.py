@@ -171,7 +171,7 @@ def test_the_remediator_may_not_touch_the_pipelines_own_functions(synth):
         assert ":lambda:*:" in str(allow["Resource"])  # every region: the trail is multi-region
 
 
-def test_the_validator_can_only_send_to_the_queue_and_publish(synth):
+def test_the_validator_can_only_send_to_the_queue_publish_and_mark_notices(synth):
     statements = _role_statements(synth, "standalone", "validator")
     resources = synth.templates["standalone"]["Resources"]
     targets: dict[str, list[Any]] = {}
@@ -181,7 +181,17 @@ def test_the_validator_can_only_send_to_the_queue_and_publish(synth):
     sqs_targets = {r["Fn::GetAtt"][0] for r in targets["sqs:SendMessage"]}
     assert all(resources[t]["Type"] == "AWS::SQS::Queue" for t in sqs_targets)
     assert [resources[r["Ref"]]["Type"] for r in targets["sns:Publish"]] == ["AWS::SNS::Topic"]
-    assert not [a for a in targets if a.startswith(("lambda:", "s3:", "dynamodb:", "sts:"))]
+    # The scheduled run's notice marks: put and delete items of the rate-limit table, nothing else.
+    dynamodb = sorted(a for a in targets if a.startswith("dynamodb:"))
+    assert dynamodb == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+    for action in dynamodb:
+        (table,) = {r["Fn::GetAtt"][0] for r in targets[action]}
+        assert resources[table]["Type"] == "AWS::DynamoDB::Table"
+        assert resources[table]["Properties"]["TimeToLiveSpecification"] == {
+            "AttributeName": "expires_at",
+            "Enabled": True,
+        }
+    assert not [a for a in targets if a.startswith(("lambda:", "s3:", "sts:"))]
 
 
 def test_cross_account_assume_role_is_limited_to_the_member_roles_of_the_organization(synth):

@@ -47,12 +47,14 @@ def _function(synth: Synth, variant: str, name: str) -> tuple[str, dict[str, Any
 
 
 def _validator_rules(synth: Synth, variant: str) -> list[dict[str, Any]]:
-    """The rules that target the validator (the edge rules)."""
+    """The rules that send Invoke events to the validator (the edge rules; not its daily
+    schedule, tests/infra/test_daily_run.py)."""
     validator_id, _ = _function(synth, variant, f"invoke-audit-{variant}-validator")
     return [
         rule
         for rule in synth.resources(variant, "AWS::Events::Rule").values()
         if any(_ref_target(t["Arn"]) == validator_id for t in rule["Properties"]["Targets"])
+        and "ScheduleExpression" not in rule["Properties"]
     ]
 
 
@@ -207,8 +209,14 @@ def test_functions_get_the_contract_environment(synth):
         "POWERTOOLS_METRICS_NAMESPACE": "InvokeAudit",
     }
     expected_keys = {
-        "validator": {"QUEUE_URL", "TOPIC_ARN"},
-        "remediator": {"TOPIC_ARN", "BACKUP_BUCKET", "RATE_TABLE", "DEAD_LETTER_QUEUE_URL"},
+        "validator": {"QUEUE_URL", "TOPIC_ARN", "RATE_TABLE"},
+        "remediator": {
+            "TOPIC_ARN",
+            "BACKUP_BUCKET",
+            "BACKUP_MAC_KEY_ARN",
+            "RATE_TABLE",
+            "DEAD_LETTER_QUEUE_URL",
+        },
         "ingest": {"QUEUE_URL", "TOPIC_ARN"},
     }
     for variant in ("standalone", "central", "regions"):
@@ -223,6 +231,8 @@ def test_functions_get_the_contract_environment(synth):
             extra = {"REMEDIATION_ROLE_NAME", "ALLOWED_ACCOUNTS"} if variant == "central" else set()
             if variant == "central" and name != "remediator":
                 extra = {"ALLOWED_ACCOUNTS"}
+            if variant == "regions" and name in ("validator", "remediator"):
+                extra = {"SECURITY_HUB_FINDINGS"}  # invoke-audit:securityhub is on there
             contract = {"OWN_FUNCTION_ARNS", "WATCHED_REGIONS"}
             assert set(env) == set(common) | contract | expected_keys[name] | extra, (variant, name)
             for key, value in common.items():
@@ -351,7 +361,11 @@ def test_keys_rotate_and_their_policies_grant_no_wildcard_action(synth):
     for variant in synth.templates:
         for key in synth.resources(variant, "AWS::KMS::Key").values():
             props = key["Properties"]
-            assert props["EnableKeyRotation"] is True
+            # KMS rotates symmetric encryption keys; it rotates no HMAC key automatically.
+            if props.get("KeySpec") == "HMAC_256":
+                assert "EnableKeyRotation" not in props
+            else:
+                assert props["EnableKeyRotation"] is True
             for statement in props["KeyPolicy"]["Statement"]:
                 actions = statement["Action"]
                 actions = [actions] if isinstance(actions, str) else actions

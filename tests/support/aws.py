@@ -46,6 +46,14 @@ def aws() -> Iterator[None]:
         yield
 
 
+def hmac_key(kms: Any) -> str:
+    """A KMS HMAC key (as the stack's BackupMacKey): its ARN."""
+    key = kms.create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="backup signatures"
+    )
+    return str(key["KeyMetadata"]["Arn"])
+
+
 def client(service: str, endpoint_url: str | None = None) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url)
 

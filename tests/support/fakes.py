@@ -7,23 +7,40 @@ keeps a RevisionId per resource and refuses a write with a stale one (412), as L
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from lambdas.adapters.errors import PreconditionFailedError
+from lambdas.core.findings import Sightings, asff_time
 from lambdas.core.ports import (
     BackupPort,
+    FindingsPort,
+    FindingsSource,
+    ImportResult,
+    NoticeMarksPort,
     NotifierPort,
     PolicyState,
     PolicyStore,
     QueuePort,
     RateLimitPort,
+    SightingsPort,
+    WorkflowPort,
 )
 from lambdas.core.proof import Proof, ProofCheck
 from models.arns import FunctionRef
 
-__all__ = ["FakeBackups", "FakeNotifier", "FakePolicyStore", "FakeQueue", "FakeRateLimit"]
+__all__ = [
+    "FakeBackups",
+    "FakeNoticeMarks",
+    "FakeNotifier",
+    "FakePolicyStore",
+    "FakeQueue",
+    "FakeRateLimit",
+    "FakeSecurityHub",
+    "FakeSightings",
+]
 
 
 @dataclass
@@ -132,10 +149,107 @@ class FakeQueue:
         return f"message-{len(self.sent)}"
 
 
+@dataclass
+class FakeNoticeMarks:
+    """The recorded notices: mark -> (about, kept until)."""
+
+    marks: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+    def claim(self, mark: str, *, now: datetime, keep_until: datetime, about: str) -> bool:
+        if mark in self.marks and self.marks[mark][1] > now:
+            return False
+        self.marks[mark] = (about, keep_until)
+        return True
+
+    def release(self, mark: str) -> None:
+        self.released.append(mark)
+        self.marks.pop(mark, None)
+
+
+@dataclass
+class FakeSecurityHub:
+    """Findings by Id (an import replaces the finding of its Id, as Security Hub does); a
+    provider's Workflow is kept only on creation, later set through `set_status`."""
+
+    findings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    imports: int = 0
+    refuse: set[str] = field(default_factory=set)  # Ids refused with HTTP 200
+
+    def import_findings(self, findings: Sequence[dict[str, Any]]) -> ImportResult:
+        self.imports += 1
+        result = ImportResult()
+        for finding in findings:
+            if finding["Id"] in self.refuse:
+                result.failed.append(
+                    {"Id": finding["Id"], "ErrorCode": "InvalidInput", "ErrorMessage": "refused"}
+                )
+                continue
+            old = self.findings.get(finding["Id"])
+            workflow = old["Workflow"] if old and "Workflow" in old else finding.get("Workflow")
+            self.findings[finding["Id"]] = dict(finding) | {"Workflow": workflow}
+            result.imported += 1
+        return result
+
+    def active(self, product_arn: str, generator_id: str) -> Iterator[dict[str, Any]]:
+        for finding in list(self.findings.values()):
+            if (
+                finding["ProductArn"] == product_arn
+                and finding["GeneratorId"] == generator_id
+                and finding.get("RecordState") == "ACTIVE"
+            ):
+                yield finding
+
+    def set_status(self, product_arn: str, ids: Sequence[str], status: str) -> ImportResult:
+        result = ImportResult()
+        for finding_id in ids:
+            self.findings[finding_id]["Workflow"] = {"Status": status}
+            result.imported += 1
+        return result
+
+
+@dataclass
+class FakeSightings:
+    """finding Id -> (count, first seen, last seen)."""
+
+    seen_by_id: dict[str, Sightings] = field(default_factory=dict)
+
+    def seen(self, finding_id: str, at: datetime) -> Sightings:
+        old = self.seen_by_id.get(finding_id)
+        moment = asff_time(at)
+        new = Sightings((old.count if old else 0) + 1, old.first_seen if old else moment, moment)
+        self.seen_by_id[finding_id] = new
+        return new
+
+    def current(self, finding_id: str, at: datetime) -> Sightings:
+        moment = asff_time(at)
+        return self.seen_by_id.get(finding_id) or Sightings(0, moment, moment)
+
+
 # The fakes are what the ports say (checked by mypy).
 _PORTS: tuple[
-    type[PolicyStore], type[BackupPort], type[RateLimitPort], type[NotifierPort], type[QueuePort]
-] = (FakePolicyStore, FakeBackups, FakeRateLimit, FakeNotifier, FakeQueue)
+    type[PolicyStore],
+    type[BackupPort],
+    type[RateLimitPort],
+    type[NotifierPort],
+    type[QueuePort],
+    type[NoticeMarksPort],
+    type[FindingsPort],
+    type[FindingsSource],
+    type[WorkflowPort],
+    type[SightingsPort],
+] = (
+    FakePolicyStore,
+    FakeBackups,
+    FakeRateLimit,
+    FakeNotifier,
+    FakeQueue,
+    FakeNoticeMarks,
+    FakeSecurityHub,
+    FakeSecurityHub,
+    FakeSecurityHub,
+    FakeSightings,
+)
 
 
 class FakeProver:

@@ -7,9 +7,18 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests.support.records import ACCOUNT, BUCKET_ARN, DEPLOYER, OTHER_ACCOUNT, OWN_PREFIX, REGION
+
+
+def examples(count: int) -> int:
+    """`count` examples under hypothesis' default profile (100 examples), proportionally fewer
+    under another: `make mutate`'s `mutation` profile (tests/conftest.py) runs a tenth."""
+    profile = settings.default
+    return count if profile is None else max(1, count * profile.max_examples // 100)
+
 
 # --- JSON values and records -----------------------------------------------------------------
 

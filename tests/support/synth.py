@@ -82,9 +82,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "invoke-audit:organization-id": ORG_ID,
     },
     # standalone in two regions: the home one first, a forwarding stack for the other;
-    # a heartbeat alarm and Object Lock on
+    # a heartbeat alarm, Object Lock and Security Hub findings on
     "regions": {
         "invoke-audit:environment": "regions",
+        "invoke-audit:securityhub": "true",
         "invoke-audit:management-events": True,
         "invoke-audit:regions": f"{HOME_REGION},{OTHER_REGION}",
         "invoke-audit:heartbeat-hours": 6,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from lambdas.core.config import globs_overlap
 from tests.support import records as r
 from tests.support.files import REPO, Writer
 from tests.support.records import ACCOUNT, BUCKET_ARN
@@ -306,7 +307,60 @@ def test_check_config_ok(capsys, config):
         "  blog  enforce  (from defaults.mode)",
         "  sfn   enforce  (from defaults.mode)",
     ]
-    assert err == ""
+    # CONFIG protects `invoke-audit-*`, a name no rule covers.
+    assert err.splitlines() == [
+        f"invoke-audit: note: {config}:2: protect[0]: 'invoke-audit-*' matches no function "
+        "that any rule covers: such a function is never changed anyway, so this entry protects "
+        "nothing (a typo, or a rule that is missing?)"
+    ]
+
+
+def test_check_config_notes_a_protect_entry_that_matches_no_rule_scope(capsys, write):
+    text = (
+        "protect:\n"
+        "  - payments-*\n"  # no rule names a payments- function: protects nothing
+        "  - blog-admin\n"  # inside rule a's blog-*
+        "  - arn:aws:lambda:*:111122223333:function:batch-?\n"  # inside rule b's batch-*
+        "  - arn:aws:lambda:*:111122223333:function:report\n"  # rule b is pinned elsewhere
+        "rules:\n"
+        "  - name: a\n"
+        "    functions: [blog-*]\n"
+        "  - name: b\n"
+        "    functions: ['arn:aws:lambda:eu-west-1:444455556666:function:report',\n"
+        "                batch-*]\n"
+    )
+    path = write("protect.yaml", text)
+    code, out, err = run(capsys, "check-config", path)
+    assert code == 0
+    assert out.startswith(f"{path}: ok")
+    assert err.splitlines() == [
+        f"invoke-audit: note: {path}:2: protect[0]: 'payments-*' matches no function that any "
+        "rule covers: such a function is never changed anyway, so this entry protects nothing "
+        "(a typo, or a rule that is missing?)",
+        f"invoke-audit: note: {path}:5: protect[3]: "
+        "'arn:aws:lambda:*:111122223333:function:report' matches no function that any "
+        "rule covers: such a function is never changed anyway, so this entry protects nothing "
+        "(a typo, or a rule that is missing?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ("a*", "*b", True),
+        ("a*", "b*", False),
+        ("abc", "a?c", True),
+        ("a?c", "abcd", False),
+        ("x[0-9]", "x5", True),
+        ("pay-*-prod", "pay-eu-*", True),
+        ("pay-*-prod", "pay-*-dev", False),
+        ("*", "", True),
+        ("a", "", False),
+    ],
+)
+def test_globs_overlap(first, second, overlap):
+    assert globs_overlap(first, second) is overlap
+    assert globs_overlap(second, first) is overlap
 
 
 def test_check_config_warns_of_an_s3_entry_without_source_account(capsys, write):

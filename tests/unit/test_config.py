@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.allowlist_file import load_allowlist, parse_allowlist
-from lambdas.core.config import allowlist_to_json
+from lambdas.core.config import allowlist_notes, allowlist_to_json
 from lambdas.runtime.settings import load_allowlist_json
 from models.arns import FunctionRef, parse_function_arn
 from models.exceptions import ConfigError
@@ -50,9 +50,16 @@ def test_the_shipped_example_is_valid():
     assert blog.allow[0].service == "s3.amazonaws.com"
     assert blog.allow[0].source_arn == "arn:aws:s3:::examplebucket"
     assert config.is_protected(parse_function_arn("arn:aws:lambda:us-east-1:1:function:x")) is None
-    assert config.is_protected(
-        parse_function_arn("arn:aws:lambda:us-east-1:123456789012:function:invoke-audit-remediator")
+    # The pipeline's own functions are excluded by exact ARN (lambdas.core.guard), never by a
+    # name prefix in the shipped allowlist: a name anyone may choose is no protection.
+    assert config.protect == []
+    assert (
+        config.is_protected(
+            parse_function_arn("arn:aws:lambda:us-east-1:123456789012:function:invoke-audit-x")
+        )
+        is None
     )
+    assert allowlist_notes(config) == []
 
 
 def test_defaults():

@@ -21,12 +21,12 @@ from models.allowlist import AllowlistConfig
 from tests.support.allowlists import fuzz_config
 from tests.support.corpus import corpus_records
 from tests.support.records import OWN_FUNCTIONS
-from tests.support.strategies import cloudtrail_records, mutated_records
+from tests.support.strategies import cloudtrail_records, examples, mutated_records
 
 pytestmark = pytest.mark.unit
 
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -310,3 +310,25 @@ def test_a_record_one_field_away_is_judged_on_its_own(field, record, change):
     ), field
     decide(record, _FIELD_CONFIG, own_functions=OWN_FUNCTIONS)  # primes the cache
     assert decide(neighbour, _FIELD_CONFIG, own_functions=OWN_FUNCTIONS) == uncached, field
+
+
+def test_one_allowlist_and_own_functions_keep_one_table():
+    cache: DecisionCache[str] = DecisionCache()
+    config, other = object(), object()
+    table = cache.table(config, {"a"})
+    table["key"] = "remembered"
+    assert cache.table(config, frozenset({"a"})) is table
+    assert cache.table(config, {"a"}) == {"key": "remembered"}
+    assert cache.table(config, {"b"}) == {}
+    assert cache.table(other, {"a"}) == {}
+    cache.clear()
+    assert cache.table(config, {"a"}) == {}
+
+
+def test_the_oldest_allowlist_is_the_one_forgotten():
+    cache: DecisionCache[int] = DecisionCache()
+    configs = [object() for _ in range(DecisionCache.MAX_CONFIGS + 1)]
+    for number, config in enumerate(configs):
+        cache.table(config, set())["n"] = number
+    assert cache.table(configs[0], set()) == {}
+    assert [cache.table(c, set()).get("n") for c in configs[2:]] == list(range(2, len(configs)))

@@ -154,3 +154,25 @@ def test_a_whole_file_read_at_once_names_its_source_in_errors():
         iter_records(b"nope")
     with pytest.raises(InputError, match=r"^trail\.json:2: not valid JSON"):
         iter_records(b'{"Records": []}\nnope\n', "trail.json")
+
+
+def test_blank_lines_between_json_lines_are_skipped_not_the_end():
+    a, b = r.s3_invoke(), r.s3_invoke()
+    a["eventID"], b["eventID"] = "first", "second"
+    data = json.dumps(a).encode() + b"\n\n   \n" + json.dumps(b).encode() + b"\n"
+    assert [x["eventID"] for x in read(data)] == ["first", "second"]
+
+
+def test_json_lines_after_leading_blank_lines_are_read():
+    data = b'\n  \n{"eventID": "a"}\n{"eventID": "b"}'
+    assert read(data) == [{"eventID": "a"}, {"eventID": "b"}]
+
+
+def test_a_stream_read_without_a_source_names_it_input():
+    with pytest.raises(InputError, match=r"^<input>:1: not valid JSON"):
+        list(records_from_bytes(b"nope"))
+
+
+def test_the_line_of_bad_json_counts_a_leading_newline():
+    with pytest.raises(InputError, match=r"^f\.json:3: not valid JSON"):
+        read(b"\n[1,\n}")

@@ -21,10 +21,13 @@ from models.policy import PolicyStatementModel
 from tests.support import records as r
 from tests.support.allowlists import STANDARD_YAML, make_config
 from tests.support.records import ACCOUNT, FOREIGN_ACCOUNT, PARTNER_ACCOUNT
+from tests.support.strategies import examples
 
 pytestmark = pytest.mark.unit
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
 BUCKETS = ["arn:aws:s3:::a", "arn:aws:s3:::b", "arn:aws:s3:::other"]
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"

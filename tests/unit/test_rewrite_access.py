@@ -29,6 +29,7 @@ from models.arns import parse_function_arn
 from models.exceptions import PostConditionError, RewriteError
 from models.policy import PolicyDocumentModel, PolicyStatementModel
 from tests.support.shape_check import shape_check
+from tests.support.strategies import examples
 
 pytestmark = pytest.mark.unit
 
@@ -304,9 +305,9 @@ def wrongly_decided(
     return wrong
 
 
-# 4 x 500 = 2,000 examples, in four tests so that parallel runs share them out.
+# 4 x 500 = 2,000 examples (a tenth under make mutate), in four tests so that parallel runs share them out.
 PROPERTY = settings(
-    max_examples=500,
+    max_examples=examples(500),
     deadline=None,
     derandomize=True,
     database=None,
@@ -338,7 +339,7 @@ def test_four_statement_policies(policy, allowlist):
     event(check_access(policy, *allowlist))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None)
 @given(policy=policies(), allowlist=allowlists)
 def test_rewriting_a_rewritten_policy_changes_nothing(policy, allowlist):
     entries, deny_others = allowlist
