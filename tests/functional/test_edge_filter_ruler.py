@@ -301,7 +301,7 @@ def invoke_records(draw: Any, names: Sequence[str] = tuple(NAMES)) -> dict[str, 
         record.pop("userIdentity", None)
     else:
         record["userIdentity"] = identity
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 9)) == 9:
         record["errorCode"] = "AccessDenied"
     return record
 
@@ -341,14 +341,14 @@ def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, limit, 
 
 # Names from a small alphabet, so that they share beginnings: the unmatched rules are split
 # into partitions by how names begin, and these land on every side of their boundaries.
-_NAME_TEXT = st.text(alphabet="sv01arn-", min_size=1, max_size=6)
+_NAME_TEXT = st.text(alphabet="sv01arn-", min_size=1, max_size=10)
 
 
 @st.composite
 def crowded(draw: Any) -> tuple[AllowlistConfig, list[str]]:
     """An allowlist of many one-function rules with names that share beginnings, and the
     names Invokes use: theirs, one character longer or shorter, and others."""
-    names = draw(st.lists(_NAME_TEXT, min_size=10, max_size=24, unique=True))
+    names = draw(st.lists(_NAME_TEXT, min_size=10, max_size=18, unique=True))
     rules: list[dict[str, Any]] = []
     for index, name in enumerate(names):
         pattern = name + draw(st.sampled_from(["", "", "", "*"]))
@@ -377,10 +377,10 @@ def crowded(draw: Any) -> tuple[AllowlistConfig, list[str]]:
         HealthCheck.data_too_large,
     ],
 )
-@given(data=st.data(), limit=st.sampled_from([PATTERN_SIZE_LIMIT, 1200, 1000]))
+@given(data=st.data(), limit=st.sampled_from([1000, 800]))
 def test_partitioned_unmatched_rules_deliver_every_unmonitored_invoke(ruler, data, limit):
     config, names = data.draw(crowded())
-    batch = data.draw(st.lists(invoke_records(names), min_size=120, max_size=120))
+    batch = data.draw(st.lists(invoke_records(names), min_size=50, max_size=50))
     rules = compiled(config, limit)
     TALLY["crowded partitioned"] += any(rule.key == "unmatched-1" for rule in rules.rules)
     delivered = ruler.delivered(
