@@ -3,15 +3,19 @@ allowlists and generated records (every identity type, every function reference 
 qualifiers, Step Functions, errors, InvokeExecution, suffixed names, missing, null and
 whitespace-padded fields, near-miss names), every record that `decide` judges a violation,
 unmonitored (with `unmatched: report`) or a failed call of a covered function is delivered by
-at least one of the compiled rules. Each rule is its own pattern, run over the whole batch in
-one JVM. (Not their `$or` as one pattern: event-ruler then answers differently for some
-events depending on the order of the alternatives.)
+at least one of the compiled rules. Each rule is its own pattern, exactly the JSON the
+template holds (a rule of its own on the bus), run over the whole batch in one JVM.
+(Never all of them as one `$or`: event-ruler can miss events of a `$or` whose
+combinations share a field's value, see the end of this file, where each deployed pattern is
+checked against its own combinations.)
 
 The filtered fraction of `allowed` Invokes is reported by `test_report_filtered_fraction`.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import random
 from collections import Counter
@@ -480,3 +484,129 @@ def test_invoke_execution_is_not_delivered(ruler):
     record = records.invoke_execution(random.Random(6))
     assert decide(record, config).verdict is Verdict.IGNORED
     assert ruler.delivered(deliver_patterns(config), [envelope(record)]) == [False]
+
+
+# -- `$or` as event-ruler evaluates it --------------------------------------------------------
+#
+# event-ruler (v2.0.1) can miss an event that one `$or` combination matches when combinations
+# of one pattern share a field's value and one of them also accepts the field absent:
+# `{"$or": [{"a": ["x"], "b": ["q"]}, {"a": ["x", {"exists": false}], "b": ["q"]}]}` does not
+# match `{"b": "q"}`, while the second combination alone does (and the pattern with the two
+# combinations the other way round does). The deployed rules are separate rules, never one
+# `$or` of all of them; within each rule's pattern, every combination's events must still be
+# matched by the whole pattern, as deployed.
+
+_ABSENT_VALUE = object()
+
+
+def _expanded(node: Any) -> list[Any]:
+    """The plain patterns (no `$or`) a pattern stands for."""
+    if not isinstance(node, dict):
+        return [node]
+    choices: list[list[dict[str, Any]]] = []
+    for key, value in node.items():
+        if key == "$or":
+            choices.append([term for item in value for term in _expanded(item)])
+        else:
+            choices.append([{key: term} for term in _expanded(value)])
+    out = []
+    for choice in itertools.product(*choices):
+        merged: dict[str, Any] = {}
+        for part in choice:
+            _deep_merge(merged, part)
+        out.append(merged)
+    return out
+
+
+def _deep_merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def _leaves(term: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = []
+    for key, value in term.items():
+        if isinstance(value, dict):
+            out += _leaves(value, (*path, key))
+        else:
+            out.append(((*path, key), value))
+    return out
+
+
+def _value_for(condition: Any) -> Any:
+    """A JSON value that the one condition matches (`_ABSENT_VALUE`: leave the field out)."""
+    if condition is None or isinstance(condition, str):
+        return condition
+    if condition == {"exists": False}:
+        return _ABSENT_VALUE
+    if condition == {"exists": True}:
+        return "present"
+    if "prefix" in condition:
+        return condition["prefix"] + "x"
+    if "wildcard" in condition:
+        return condition["wildcard"].replace("*", "z")
+    if condition.get("anything-but") == {"wildcard": "*"}:
+        return 12
+    if "anything-but" in condition:
+        return "\u00e9-listed-nowhere"
+    raise AssertionError(f"no witness for {condition}")
+
+
+def _witnesses(term: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """Events that the plain pattern `term` matches: each alternative of each field once (the
+    other fields on their first), and some random choices."""
+    fields = _leaves(term)
+    first = [conditions[0] for _, conditions in fields]
+    choices = []
+    for index, (_, conditions) in enumerate(fields):
+        for condition in conditions:
+            choices.append([*first[:index], condition, *first[index + 1 :]])
+    choices += [[rng.choice(conditions) for _, conditions in fields] for _ in range(8)]
+    events = []
+    for choice in choices:
+        event: dict[str, Any] = {}
+        for (path, _), condition in zip(fields, choice, strict=True):
+            value = _value_for(condition)
+            if value is not _ABSENT_VALUE:
+                node = event
+                for key in path[:-1]:
+                    node = node.setdefault(key, {})
+                node[path[-1]] = value
+        events.append(event)
+    return events
+
+
+def _missed(ruler: Any, pattern: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """Events that one of the pattern's combinations matches and the whole pattern does not."""
+    terms = _expanded(pattern)
+    events = [event for term in terms for event in _witnesses(term, rng)]
+    by_terms = ruler.delivered(terms, events)
+    assert any(by_terms)
+    whole = ruler.matches(pattern, events)
+    return [event for event, a, b in zip(events, by_terms, whole, strict=True) if a and not b]
+
+
+def test_the_or_check_sees_event_rulers_known_miss(ruler):
+    pattern = {
+        "$or": [{"a": ["x"], "b": ["q"]}, {"a": ["x", {"exists": False}], "b": ["q"]}],
+    }
+    assert {"b": "q"} in _missed(ruler, pattern, random.Random(1))
+    assert not _missed(ruler, {"$or": pattern["$or"][::-1]}, random.Random(1))
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(config=configs(), limit=st.sampled_from(LIMITS), seed=st.integers(0, 2**16))
+def test_each_deployed_pattern_matches_whatever_one_of_its_or_combinations_matches(
+    ruler, config, limit, seed
+):
+    rng = random.Random(seed)
+    for rule in compiled(config, limit).rules:
+        if rule.combinations > 1:
+            assert not _missed(ruler, rule.pattern, rng), (rule.key, json.dumps(rule.pattern))
