@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit demo bench soak synth clean mutate
+.PHONY: setup browser test lint typecheck unit demo bench soak synth clean mutate
 
 setup: $(STAMP)
 
@@ -15,11 +15,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/node --version
-	@# Headless Chromium for the report's browser test (Debian's; skipped when it cannot be had)
+	touch $(STAMP)
+
+# Headless Chromium for the report's browser test (Debian's; the test is skipped, saying so,
+# when it cannot be had). Only the tests need it, so `make demo` does not install it.
+browser:
 	test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 		echo "no Debian chromium: the report's browser test will be skipped"
-	touch $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -28,7 +31,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy app.py models lambdas cli emulator stacks tests bench
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n 2 -m "not soak"
 
 unit: setup
@@ -41,9 +44,10 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 # Mutation testing of the code that decides and writes (not part of `make test`): see
-# bench/mutate.py. MODULES="decide rewrite" limits it to some modules.
+# bench/mutate.py. MODULES="decide rewrite" limits it to some modules; STOP_AFTER=40 stops
+# it after 40 minutes and reports what it measured.
 mutate: setup
-	$(BIN)/python -m bench.mutate $(if $(MODULES),--modules $(MODULES))
+	$(BIN)/python -m bench.mutate $(if $(MODULES),--modules $(MODULES)) $(if $(STOP_AFTER),--stop-after $(STOP_AFTER))
 
 soak: setup
 	$(BIN)/python -m pytest -m soak

@@ -11,11 +11,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cli.allowlist_file import load_allowlist
-from lambdas.core.config import allowlist_warnings, check_partition
+from lambdas.core.config import (
+    EXPIRY_WARNING_DAYS,
+    allowlist_warnings,
+    check_partition,
+    expiry_warnings,
+)
 from models.exceptions import ConfigError
 from models.regions import partition_of_region
 from stacks.assets import AssetBuildError
@@ -61,7 +67,10 @@ def main() -> int:
     try:
         settings = DeploySettings.from_context(app.node.try_get_context)
         config = load_allowlist(_allowlist_path(settings.allowlist_path))
-        for warning in allowlist_warnings(config):
+        expiring, expired = expiry_warnings(
+            config, datetime.now(UTC), timedelta(days=EXPIRY_WARNING_DAYS)
+        )
+        for warning in [*allowlist_warnings(config), *expired, *expiring]:
             print(f"warning: {warning}", file=sys.stderr)
         # the home region if listed, else the deploying credentials' region
         region = settings.home_region or os.environ.get("CDK_DEFAULT_REGION")

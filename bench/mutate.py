@@ -30,7 +30,8 @@ surviving mutant with its change; the commit measured; the wall time) and prints
 
 Score = killed / (killed + survived); "no tests" mutants (no selected test calls the
 function) count as survived; timeouts are reported apart and not counted; a mutant listed
-in bench/mutation-equivalent.txt (reviewed, one reason each) is left out of the score.
+in bench/mutation-equivalent.txt (reviewed, one reason each) is not run and is left out of
+the score (the results file shows its change beside the reason).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import ast
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -148,23 +150,32 @@ def select_tests(tests_by_function: dict[str, set[str]]) -> None:
 
 
 def _mutmut_run(names: list[str], workers: int) -> None:
-    """mutmut's `run`, in this process, with `select_tests` applied to its record of which
-    test calls which function once it is collected or loaded (mutmut 3.8.1, pinned)."""
+    """mutmut's `run`, in this process (mutmut 3.8.1, pinned), with `select_tests` applied to
+    its record of which test calls which function once it is collected or loaded, and without
+    the reviewed equivalent mutants (they are not run: they count apart whatever they do)."""
     import mutmut.__main__ as tool
     from mutmut.state import state
 
     collect_or_load = tool.collect_or_load_stats
+    mutants_of = tool.collect_source_file_mutation_data
+    known = equivalents()
 
     def collect_then_select(*args: Any, **kwargs: Any) -> None:
         collect_or_load(*args, **kwargs)
         select_tests(state().tests_by_mangled_function_name)
 
+    def without_equivalents(*args: Any, **kwargs: Any) -> Any:
+        mutants, by_path = mutants_of(*args, **kwargs)
+        return [m for m in mutants if m[1] not in known], by_path
+
     tool.collect_or_load_stats = collect_then_select
+    tool.collect_source_file_mutation_data = without_equivalents
     tool._run(names, workers)
 
 
-def run(modules: list[str], workers: int) -> float:
-    """One mutmut run over `modules`; returns its wall time in seconds."""
+def run(modules: list[str], workers: int, stop_after: float | None = None) -> tuple[float, bool]:
+    """One mutmut run over `modules`: its wall time in seconds, and whether it was stopped
+    after `stop_after` seconds (the mutants it had not come to stay `not_checked`)."""
     _check_config()
     MUTANTS.mkdir(exist_ok=True)
     venv = MUTANTS / ".venv"  # tests that run the console script look for it in the copy
@@ -174,8 +185,21 @@ def run(modules: list[str], workers: int) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.monotonic()
     command = [sys.executable, "-m", "bench.mutate", "--mutmut-run", str(workers), *names]
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
-    return time.monotonic() - started
+    # its own process group: a stop ends mutmut and the test processes it forked, no other
+    with subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) as child:
+        try:
+            code = child.wait(timeout=stop_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            return time.monotonic() - started, True
+    if code != 0:
+        raise SystemExit(f"mutmut stopped with exit code {code}")
+    return time.monotonic() - started, False
 
 
 def _functions(path: str) -> dict[str, str]:
@@ -221,13 +245,14 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
     known = equivalents()
     tallies: dict[str, Tally] = {}
     survivors: list[dict[str, Any]] = []
+    changes = {module: _functions(MODULES[module]) for module in modules}
     for module in modules:
         path = MODULES[module]
         meta = MUTANTS / f"{path}.meta"
         if not meta.is_file():
             raise SystemExit(f"{meta}: no results for {module}: run `make mutate` first")
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
-        functions = _functions(path)
+        functions = changes[module]
         tally = tallies[module] = Tally()
         for name, code in sorted(codes.items()):
             if name in known:
@@ -280,11 +305,12 @@ def report(modules: list[str], seconds: float | None, workers: int) -> dict[str,
         },
         "total": dict(totals),
         "survivors": survivors,
-        "equivalent": {
-            k: v
-            for k, v in known.items()
-            if any(k.startswith(_module_prefix(MODULES[m])) for m in modules)
-        },
+        "equivalent": [
+            {"mutant": name, "reason": reason, "change": _diff(changes[module], name)}
+            for name, reason in known.items()
+            for module in modules
+            if name.startswith(_module_prefix(MODULES[module]))
+        ],
     }
 
 
@@ -305,6 +331,8 @@ def _print(results: dict[str, Any]) -> None:
     seconds = results["seconds"]
     if seconds is not None:
         print(f"\n{seconds // 60} min {seconds % 60} s with {results['workers']} workers")
+    if "stopped" in results:
+        print(f"stopped {results['stopped']}: the mutants it had not come to are not checked")
     print(f"results: {RESULTS.relative_to(ROOT)} (commit {results['commit'][:12]})")
 
 
@@ -318,9 +346,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--note", help="a remark stored with the results (e.g. how the run went)")
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="MINUTES",
+        help="stop the run after this long and report what it measured",
+    )
     args = parser.parse_args(argv)
-    seconds = None if args.report_only else run(args.modules, args.workers)
+    seconds, stopped = None, False
+    if not args.report_only:
+        limit = None if args.stop_after is None else args.stop_after * 60
+        seconds, stopped = run(args.modules, args.workers, limit)
     results = report(args.modules, seconds, args.workers)
+    if stopped:
+        results["stopped"] = f"after {args.stop_after:g} minutes (--stop-after)"
     if args.note:
         results["note"] = args.note
     if RESULTS.is_file() and args.modules != list(MODULES):
@@ -331,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         results["survivors"] = [
             s for s in previous.get("survivors", []) if s["module"] not in args.modules
         ] + results["survivors"]
+        ours = tuple(_module_prefix(MODULES[m]) for m in args.modules)
+        earlier = previous.get("equivalent", [])
+        results["equivalent"] = [
+            e for e in earlier if isinstance(e, dict) and not e["mutant"].startswith(ours)
+        ] + results["equivalent"]
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
     return 0

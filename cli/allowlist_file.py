@@ -5,6 +5,7 @@ the deployed functions load the JSON compiled from it (`lambdas.core.config`).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,20 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
     return 1
 
 
+@cache
+def _loader() -> type:
+    """YAML's safe loader, but timestamps stay text: `expires` is read by its own model
+    field (models.expiry), so that a bad date names its line and field, not line 1."""
+    import yaml
+
+    timestamp = "tag:yaml.org,2002:timestamp"
+    resolvers = {
+        first: [(tag, pattern) for tag, pattern in entries if tag != timestamp]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return type("AllowlistLoader", (yaml.SafeLoader,), {"yaml_implicit_resolvers": resolvers})
+
+
 def parse_allowlist(text: str, source: str = "<allowlist>") -> AllowlistConfig:
     """Validate allowlist YAML text; raise ConfigError with one `FILE:LINE: field: reason` per problem."""
     try:
@@ -95,7 +110,7 @@ def _parse(text: str, source: str) -> AllowlistConfig:
             source,
         )
     try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_loader())
     except (yaml.YAMLError, ValueError, TypeError) as exc:
         raise ConfigError([f"{source}:1: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):

@@ -13,6 +13,7 @@ from cli.advice import plural
 from cli.allowlist_file import load_allowlist
 from cli.scan import DEFAULT_CONFIG, own_functions_of
 from lambdas.core.config import (
+    EXPIRY_WARNING_DAYS,
     allowlist_notes,
     allowlist_warnings,
     check_partition,
@@ -48,10 +49,6 @@ def _rewrite(args: argparse.Namespace) -> int:
     json.dump(output, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-# check-config warns about temporary exceptions that expire within this many days.
-EXPIRY_WARNING_DAYS = 14
 
 
 def _days(text: str) -> int:

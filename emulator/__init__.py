@@ -4,7 +4,9 @@ moto 5.2.5 lacks what invoke-audit reads and writes: per-qualifier resource poli
 the full-document Get/Put/DeleteResourcePolicy API with RevisionId, and AWS's 409/412
 answers. :mod:`emulator.lambda_policies` closes those gaps (its docstring lists
 each gap, what AWS does and how it is closed), and :mod:`emulator.access_analyzer` answers
-IAM Access Analyzer's two policy checks (emulated); :func:`install` activates both.
+IAM Access Analyzer's two policy checks (emulated), and :mod:`emulator.security_hub` what
+moto's Security Hub lacks for findings (BatchUpdateFindings, the workflow AWS keeps on an
+import, GetFindings filters); :func:`install` activates them.
 
 In-process (moto's ``mock_aws``)::
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 from moto import mock_aws
 from moto.core.models import MockAWS
 
-from emulator import access_analyzer, lambda_policies
+from emulator import access_analyzer, lambda_policies, security_hub
 from emulator.functions import EXECUTION_ROLE_NAME, create_function
 from emulator.lambda_policies import (
     POLICY_SIZE_LIMIT,
@@ -61,9 +63,11 @@ __all__ = [
 
 
 def install() -> None:
-    """The Lambda policy semantics and the emulated Access Analyzer checks; idempotent."""
+    """The Lambda policy semantics, the emulated Access Analyzer checks and Security Hub's
+    finding workflow and filters; idempotent."""
     lambda_policies.install()
     access_analyzer.install()
+    security_hub.install()
 
 
 def emulated_aws() -> MockAWS:

@@ -137,7 +137,9 @@ def remediation_guardrails() -> list[iam.PolicyStatement]:
     Condition keys as the Service Authorization Reference lists them for Lambda
     (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html):
     `lambda:AddPermission` takes `lambda:Principal` and `lambda:FunctionUrlAuthType`;
-    `CreateFunctionUrlConfig` / `UpdateFunctionUrlConfig` are denied outright.
+    `CreateFunctionUrlConfig` / `UpdateFunctionUrlConfig` are denied outright. No condition key
+    covers the document `PutResourcePolicy` writes, so these Denies do not limit it: the
+    rewrite and the proof before every write do (README, threat model).
     """
     return [
         iam.PolicyStatement(

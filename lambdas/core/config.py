@@ -17,6 +17,7 @@ from models.allowlist import AllowlistConfig, dotted_location
 from models.exceptions import ConfigError
 
 __all__ = [
+    "EXPIRY_WARNING_DAYS",
     "Loc",
     "allowlist_from_json",
     "allowlist_notes",
@@ -160,6 +161,10 @@ def allowlist_notes(config: AllowlistConfig) -> list[str]:
                 )
             )
     return [f"{config.where(loc)}: {message}" for loc, message in found]
+
+
+# check-config and cdk synth warn about temporary exceptions that expire within this many days.
+EXPIRY_WARNING_DAYS = 14
 
 
 def expiry_warnings(

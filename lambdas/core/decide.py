@@ -161,12 +161,9 @@ def judgment_time(raw: Any, now: datetime | None) -> datetime | None:
     return now
 
 
-def _epoch(config: AllowlistConfig, at: datetime | None) -> int:
+def _epoch(instants: tuple[datetime, ...], at: datetime | None) -> int:
     """How many of the allowlist's expiry instants have passed at `at` (-1: time unknown).
     Decisions differ only between epochs: it is part of the cache key."""
-    instants = config.expiry_instants()
-    if not instants:
-        return 0
     return -1 if at is None else bisect_right(instants, at)
 
 
@@ -194,12 +191,13 @@ def decide(
     name (see lambdas.core.decision_cache): a remembered "allowed" never outlives the
     exception that allowed it.
     """
-    at = judgment_time(raw, now)
+    # The time is read only where an entry expires: most allowlists have none.
+    instants = config.expiry_instants()
+    at = judgment_time(raw, now) if instants else now
     key = decision_key(raw)
     if key is None:
         return _decide(raw, config, own_functions, at)
-    epoch = _epoch(config, at)
-    slot = key if epoch == 0 else (key, epoch)
+    slot = (key, _epoch(instants, at)) if instants else key
     known = _DECISIONS.table(config, own_functions)
     seen = known.get(slot)
     if seen is None:
@@ -207,11 +205,23 @@ def decide(
         if not seen.reason.startswith("cannot read the record"):
             known[slot] = seen
         return seen
-    return replace(
-        seen,
-        event_id=raw.get("eventID"),
-        event_time=raw.get("eventTime"),
-        event_name=raw.get("eventName"),
+    return Decision(
+        raw.get("eventID"),
+        seen.verdict,
+        seen.reason,
+        seen.function,
+        seen.caller,
+        seen.rule,
+        seen.mode,
+        raw.get("eventTime"),
+        raw.get("eventName"),
+        seen.account,
+        seen.region,
+        seen.caller_account,
+        seen.denied_allowed,
+        seen.exception_expires,
+        seen.exception_owner,
+        seen.exception_ticket,
     )
 
 

@@ -6,7 +6,10 @@ the same key get the same verdict, reason, function, caller, rule and mode; `dec
 fills in the event's id, time and name.
 
 `DecisionCache` holds the decisions per allowlist (and own-function prefix): an allowlist is
-immutable, so a cached decision never goes stale; the cache is bounded.
+immutable, so a cached decision never goes stale; the cache is bounded. Only time changes a
+decision, where an allow entry expires: `decide` then adds to the key how many of the
+allowlist's expiry instants have passed at the call's time, so a remembered "allowed" is
+never given to a call made after the exception that allowed it expired.
 
 Pure: no AWS SDK, no I/O.
 """

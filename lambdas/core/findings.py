@@ -38,7 +38,7 @@ from lambdas.core.decide import Decision, entry_allows
 from lambdas.core.guard import Standing, guard
 from lambdas.core.notices import short_name, undo_command
 from lambdas.core.record import Caller, resolve_caller
-from models.allowlist import AllowEntry, AllowlistConfig
+from models.allowlist import AllowlistConfig
 from models.arns import parse_function_arn
 from models.cloudtrail import CloudTrailRecordModel
 from models.exceptions import InputError
@@ -56,7 +56,6 @@ __all__ = [
     "archived_finding",
     "asff_time",
     "caller_of_record",
-    "exception_named",
     "finding_id",
     "no_longer_violating",
     "resolved_finding",
@@ -222,23 +221,11 @@ def caller_of_record(record: Any) -> Caller | None:
     return resolve_caller(model.userIdentity, model.requestParameters or {})
 
 
-def exception_named(
-    config: AllowlistConfig, decision: Decision, caller: Caller | None
-) -> AllowEntry | None:
-    """The allow entry of the decision's rule that names this caller although the verdict
-    is a violation (an exception past its `expires`), when it names an owner or a ticket."""
-    if caller is None or decision.rule is None:
-        return None
-    rule = next((r for r in config.rules if r.name == decision.rule), None)
-    if rule is None:
-        return None
-    return next((e for e in rule.allow if (e.owner or e.ticket) and entry_allows(e, caller)), None)
-
-
 def subject_from_decision(
     decision: Decision, record: Any, *, owner: str | None = None, ticket: str | None = None
 ) -> FindingSubject:
-    """The subject of a violation decision (the validator's)."""
+    """The subject of a violation decision (the validator's); the owner and ticket of the
+    exception the decision names (one that expired), unless given."""
     return FindingSubject(
         function=decision.function or "",
         caller=decision.caller or "unknown caller",
@@ -248,8 +235,8 @@ def subject_from_decision(
         facts=caller_of_record(record),
         event_id=decision.event_id,
         event_time=decision.event_time,
-        owner=owner,
-        ticket=ticket,
+        owner=owner or decision.exception_owner,
+        ticket=ticket or decision.exception_ticket,
     )
 
 
@@ -354,9 +341,10 @@ def violation_finding(
     else:
         recommendation = (
             f"Rule {subject.rule!r} is in monitor mode: nothing is changed. If the caller "
-            "should invoke this function, add it to the rule's allow list; otherwise preview "
-            f"the rewrite with `invoke-audit remediate --function {subject.function} "
-            "--dry-run`, or set the rule to enforce."
+            "should invoke this function, add it to the rule's allow list; otherwise set the "
+            "rule to enforce. What enforce would write: `aws lambda get-policy --function-name "
+            f"{subject.function} > policy.json` then `invoke-audit rewrite --function "
+            f"{subject.function} policy.json`."
         )
     return _base(
         subject,
@@ -436,9 +424,11 @@ def no_longer_violating(
     finding: Mapping[str, Any],
     config: AllowlistConfig,
     own_functions: AbstractSet[str] = frozenset(),
+    now: datetime | None = None,
 ) -> str | None:
-    """Why the caller of `finding` would no longer be a violation under `config` (the reason
-    to archive it), or None: still a violation, or the finding cannot be read."""
+    """Why the caller of `finding` would no longer be a violation under `config` at `now`
+    (the reason to archive it), or None: still a violation, or the finding cannot be read.
+    An allow entry with `expires` counts only while in force at `now` (never without one)."""
     subject = subject_from_finding(finding)
     if subject is None:
         return None
@@ -452,7 +442,15 @@ def no_longer_violating(
         return f"{place.reason()}: its Invokes are not judged any more"
     if place.rule is None:
         return "no rule of the allowlist covers this function any more"
-    entry = next((e for e in place.rule.allow if entry_allows(e, caller)), None)
+    entry = next(
+        (
+            e
+            for e in place.rule.allow
+            if entry_allows(e, caller)
+            and (e.expires is None or (now is not None and e.in_force(now)))
+        ),
+        None,
+    )
     if entry is None:
         return None
     return f"allowed by rule {place.rule.name!r} now: {entry.describe()}"

@@ -182,6 +182,8 @@ def remediation_summary(
             f"Proof: {proof or 'not recorded'}",
             f"Backup of the original policy: {backup}",
             f"To undo: {undo_command(backup or '')}",
+            "  (it checks the backup's signature, shows the change and asks; an original that "
+            "lets in callers the allowlist does not allow takes --force: try --dry-run first)",
         ]
         caller_account = _account_of(caller)
         denies = any(c["kind"] == "added" for c in changes)

@@ -31,6 +31,7 @@ from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.errors import PolicyRejectedError
 from lambdas.adapters.notifier import Notifier
 from lambdas.adapters.queue import DeadLetters, MessageDelays, queue_url_of
+from lambdas.core.decide import decide
 from lambdas.core.findings import FindingSubject, caller_of_record
 from lambdas.core.notices import public_policy_notice
 from lambdas.remediation.broken import BrokenWatch
@@ -95,14 +96,20 @@ def _publisher(function_arn: str) -> FindingsPublisher | None:
     return publisher_from_env(function_arn)
 
 
-def _resolve_finding(violation: Violation, result: RemediationResult, function_arn: str) -> None:
-    """A rewrite made: the violation's finding PASSED / RESOLVED (when findings are on)."""
+def _resolve_finding(
+    violation: Violation, result: RemediationResult, function_arn: str, account: str | None
+) -> None:
+    """A rewrite made: the violation's finding PASSED / RESOLVED (when findings are on),
+    naming the owner and ticket of the expired exception its record is judged under."""
     if not findings_enabled() or result.outcome is not Outcome.REMEDIATED:
         return
     try:
         publisher = _publisher(function_arn)
         if publisher is None:
             return
+        settings = runtime(account)
+        judged = decide(violation.record, settings.config, own_functions=settings.own_functions)
+        same = judged.function == violation.function and judged.caller == violation.caller
         subject = FindingSubject(
             function=violation.function,
             caller=violation.caller or "unknown caller",
@@ -112,6 +119,8 @@ def _resolve_finding(violation: Violation, result: RemediationResult, function_a
             facts=caller_of_record(violation.record),
             event_id=violation.event_id,
             event_time=violation.event_time,
+            owner=judged.exception_owner if same else None,
+            ticket=judged.exception_ticket if same else None,
         )
         published = publisher.resolved(subject, backup=result.backup, detail=result.detail)
     except Exception as error:  # a bad setting: reported, the remediation stands
@@ -198,7 +207,7 @@ def _remediate(
         logger.exception(f"remediation failed: {error}", extra=where | {"outcome": "failed"})
         raise
     _count(metric_name(result.outcome))
-    _resolve_finding(violation, result, function_arn)
+    _resolve_finding(violation, result, function_arn, account)
     if result.notification_error:
         _count("NotificationFailed")
         logger.error(f"notification failed: {result.notification_error}", extra=where)

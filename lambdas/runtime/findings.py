@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +36,6 @@ from lambdas.core.findings import (
     HubLocation,
     Sightings,
     archived_finding,
-    exception_named,
     no_longer_violating,
     resolved_finding,
     subject_from_decision,
@@ -110,15 +109,10 @@ class FindingsPublisher:
         published.unlisted += result.unlisted
         return published
 
-    def violation(
-        self, decision: Decision, record: Any, config: AllowlistConfig | None = None
-    ) -> Published:
-        """The finding of a violation: one more sighting of the caller, FAILED / NEW; it
-        names the owner and ticket of an expired exception for the caller in `config`."""
+    def violation(self, decision: Decision, record: Any) -> Published:
+        """The finding of a violation: one more sighting of the caller, FAILED / NEW (naming
+        the owner and ticket of the expired exception the decision names)."""
         subject = subject_from_decision(decision, record)
-        entry = exception_named(config, decision, subject.facts) if config else None
-        if entry is not None:
-            subject = replace(subject, owner=entry.owner, ticket=entry.ticket)
         published = Published(ids=[subject.id])
         now = self.clock()
         try:
@@ -172,7 +166,7 @@ class FindingsPublisher:
                     or finding.get("RecordState", "ACTIVE") != "ACTIVE"
                 ):
                     continue
-                why = no_longer_violating(finding, config, own_functions)
+                why = no_longer_violating(finding, config, own_functions, now)
                 if why is None:
                     published.kept += 1
                     continue
@@ -228,7 +222,7 @@ def publisher_from_env(
 
 def account_for(published: Published, logger: Any, count: Callable[[str, int], None]) -> None:
     """Log every finding Security Hub refused or that could not be sent, one line each, and
-    count them (`FindingsImported`, `FindingsFailed`, `FindingsArchived`)."""
+    count them (`FindingsImported`, `FindingsFailed`)."""
     for refused in published.failed:
         logger.error(
             f"Security Hub refused finding {refused['Id']}: "
@@ -243,5 +237,3 @@ def account_for(published: Published, logger: Any, count: Callable[[str, int], N
         count("FindingsImported", published.imported)
     if published.failed_count:
         count("FindingsFailed", published.failed_count)
-    if published.archived:
-        count("FindingsArchived", published.archived)

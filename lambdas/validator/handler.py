@@ -51,7 +51,7 @@ def _count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def _finding(decision: Decision, record: Any, context: Any, settings: Runtime) -> None:
+def _finding(decision: Decision, record: Any, context: Any) -> None:
     """The violation's Security Hub finding (when on); failures logged and counted."""
     if not findings_enabled():
         return
@@ -61,7 +61,7 @@ def _finding(decision: Decision, record: Any, context: Any, settings: Runtime) -
         publisher = _publisher(getattr(context, "invoked_function_arn", "") or "")
         if publisher is None:
             return
-        published = publisher.violation(decision, record, settings.config)
+        published = publisher.violation(decision, record)
     except Exception as error:  # a bad setting: reported, the decision stands
         logger.exception(f"findings not sent: {error}")
         _count("FindingsFailed")
@@ -90,7 +90,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = record.get("requestID") if isinstance(record, dict) else None
     result = decision.to_dict() | {"request_id": request_id, "action": None}
     if decision.verdict is Verdict.VIOLATION:
-        _finding(decision, record, context, settings)
+        _finding(decision, record, context)
         try:
             result["action"] = _reporter().report(decision, record)
         except Exception:

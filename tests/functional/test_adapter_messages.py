@@ -4,6 +4,7 @@ parameter). Expected texts and requests are written out by hand."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from lambdas.adapters.errors import AwsError
 from lambdas.adapters.rate_limit import HourlyRateLimiter
 from lambdas.core.policy import statement_to_permissions
 from models.exceptions import RewriteError
@@ -131,3 +133,74 @@ def test_a_release_gives_one_back_to_that_hours_item_only_while_it_counts_one(
     limiter = HourlyRateLimiter(client, "rate")
     assert limiter.release(now=moment) is True
     assert limiter.release(now=moment) is False
+
+
+def test_the_trip_time_is_written_in_utc_whatever_the_machines_zone(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, stubber = dynamodb
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        moment = datetime(2024, 3, 1, 1, 30, tzinfo=UTC)
+        stubber.add_response(
+            "update_item",
+            {},
+            {
+                "TableName": "rate",
+                "Key": {"pk": {"S": "remediations#2024-03-01T01"}},
+                "UpdateExpression": "SET #tripped = :now",
+                "ConditionExpression": "attribute_not_exists(#tripped)",
+                "ExpressionAttributeNames": {"#tripped": "limit_reached_at"},
+                "ExpressionAttributeValues": {":now": {"S": "2024-03-01T01:30:00+00:00"}},
+            },
+        )
+        assert HourlyRateLimiter(client, "rate").first_trip(now=moment) is True
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_taking_one_from_the_budget_as_sent_to_dynamodb(dynamodb: Any) -> None:
+    client, stubber = dynamodb
+    moment = datetime(2024, 3, 1, 1, 15, tzinfo=UTC)
+    expected = {
+        "TableName": "rate",
+        "Key": {"pk": {"S": "remediations#2024-03-01T01"}},
+        "UpdateExpression": "ADD #count :one SET #ttl = if_not_exists(#ttl, :expires)",
+        "ConditionExpression": "attribute_not_exists(#count) OR #count < :limit",
+        "ExpressionAttributeNames": {"#count": "remediations", "#ttl": "expires_at"},
+        "ExpressionAttributeValues": {
+            ":one": {"N": "1"},
+            ":limit": {"N": "1"},
+            # two days later: 2024-03-03T01:15:00Z
+            ":expires": {"N": "1709428500"},
+        },
+    }
+    stubber.add_response("update_item", {}, expected)
+    stubber.add_client_error(
+        "update_item", "ConditionalCheckFailedException", "", 400, expected_params=expected
+    )
+    limiter = HourlyRateLimiter(client, "rate")
+    assert limiter.try_acquire(1, now=moment) is True
+    assert limiter.try_acquire(1, now=moment) is False
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_budget_of_nothing_is_spent_without_asking(dynamodb: Any, limit: int) -> None:
+    client, _ = dynamodb
+    assert HourlyRateLimiter(client, "rate").try_acquire(limit) is False
+
+
+def test_other_dynamodb_errors_are_raised(dynamodb: Any) -> None:
+    client, stubber = dynamodb
+    stubber.add_client_error("update_item", "ResourceNotFoundException", "no table", 400)
+    with pytest.raises(AwsError) as caught:
+        HourlyRateLimiter(client, "rate").release(now=datetime(2024, 3, 1, tzinfo=UTC))
+    error = caught.value
+    assert (error.service, error.operation, error.resource, error.code) == (
+        "dynamodb",
+        "UpdateItem",
+        "rate",
+        "ResourceNotFoundException",
+    )

@@ -133,6 +133,27 @@ def test_write_sends_the_document_with_the_revision_and_uses_the_answer_as_read_
     assert state.revision_id == REV2
 
 
+def test_the_stored_policy_is_what_the_answer_says_not_what_was_sent(lam):
+    client, stubber = lam
+    sent = doc(S3_GRANT)
+    stored = {"Version": "2012-10-17", "Id": "normalized", "Statement": [S3_GRANT]}
+    stubber.add_response(
+        "put_resource_policy", {"Policy": json.dumps(stored), "RevisionId": REV2}, None
+    )
+    assert LambdaResourcePolicy(client).write(parse_function_arn(ALIAS), sent, REV1) == (
+        PolicyState(ALIAS, stored, REV2, "resource-policy")
+    )
+
+
+def test_an_answer_without_the_policy_counts_the_sent_one_as_stored(lam):
+    client, stubber = lam
+    sent = doc(S3_GRANT)
+    stubber.add_response("put_resource_policy", {"RevisionId": REV2}, None)
+    assert LambdaResourcePolicy(client).write(parse_function_arn(ALIAS), sent, REV1) == (
+        PolicyState(ALIAS, sent, REV2, "resource-policy")
+    )
+
+
 def test_write_without_a_revision_omits_it(lam):
     client, stubber = lam
     stubber.add_response(
@@ -240,8 +261,30 @@ def test_client_without_the_operation_is_api_unavailable():
             class service_model:
                 api_version = "2015-03-31"
 
-    with pytest.raises(ApiUnavailableError, match="has no GetResourcePolicy"):
+    with pytest.raises(ApiUnavailableError) as raised:
         LambdaResourcePolicy(OldClient()).read(parse_function_arn(ALIAS))
+    assert str(raised.value) == (
+        f"lambda GetResourcePolicy on {ALIAS}: UnknownOperation (0):"
+        " this botocore (2015-03-31) has no GetResourcePolicy"
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:blog",
+        "Cannot find alias arn: arn:aws:lambda:us-east-1:123456789012:function:blog:prod",
+        "Cannot find version 7 of function blog",
+    ],
+)
+def test_a_missing_function_alias_or_version_is_gone_on_either_api(lam, message):
+    client, stubber = lam
+    error(stubber, "get_resource_policy", "ResourceNotFoundException", 404, message)
+    error(stubber, "get_policy", "ResourceNotFoundException", 404, message)
+    with pytest.raises(ResourceGoneError):
+        LambdaResourcePolicy(client).read(parse_function_arn(ALIAS))
+    with pytest.raises(ResourceGoneError):
+        LambdaPermissions(client).read(parse_function_arn(ALIAS))
 
 
 def test_permission_write_chains_revision_ids_call_by_call(lam):

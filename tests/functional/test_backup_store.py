@@ -13,7 +13,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambdas.adapters.backup import BackupReader, BackupStore
+from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
 from lambdas.adapters.errors import AwsError
 from models.exceptions import InputError
 
@@ -156,3 +156,32 @@ def test_a_failed_reader_call_names_its_call_and_place(s3: Any) -> None:
         "s3://elsewhere/old/b.json",
         "NoSuchKey",
     )
+
+
+def test_a_failed_delete_names_its_call_and_place(s3: Any) -> None:
+    client, stubber = s3
+    uri = f"s3://{BUCKET}/{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_client_error("delete_object", "AccessDenied", "no", 403)
+    with pytest.raises(AwsError) as caught:
+        BackupStore(client, BUCKET).delete(uri)
+    error = caught.value
+    assert (error.service, error.operation, error.resource) == ("s3", "DeleteObject", uri)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://b/k.json", ("b", "k.json")),
+        ("s3://b//XX/k.json", ("b", "XX/k.json")),
+        ("s3://b/X/k.json", ("b", "X/k.json")),
+    ],
+)
+def test_an_s3_uri_is_its_bucket_and_key(uri: str, expected: tuple[str, str]) -> None:
+    assert parse_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://b", "s3://b/", "https://b/k", "s3:///k", "b/k"])
+def test_an_s3_uri_without_bucket_or_key_is_refused(uri: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_s3_uri(uri)
+    assert str(caught.value) == f"{uri}: not an s3://BUCKET/KEY location"

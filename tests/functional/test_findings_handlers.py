@@ -5,7 +5,6 @@ refusals Security Hub answers with HTTP 200, and nothing at all when the setting
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -19,7 +18,7 @@ from lambdas.remediator import handler as remediator_handler
 from lambdas.runtime import findings as runtime_findings
 from lambdas.runtime.settings import runtime
 from lambdas.validator import handler as validator_handler
-from tests.support.allowlists import write_config
+from tests.support.allowlists import ALLOWLIST_YAML, write_config
 from tests.support.aws import (
     aws,
     bucket,
@@ -164,29 +163,23 @@ def test_refused_findings_are_logged_and_counted_and_the_violation_still_queued(
     stub.assert_no_pending_responses()
 
 
-def test_the_remediation_resolves_the_finding(env, capsys, monkeypatch):
-    updates: list[dict[str, Any]] = []
-
-    class Factory(ClientFactory):
-        """moto has no BatchUpdateFindings: this client answers it, recording the request."""
-
-        def client(self, service, **kwargs):
-            made = super().client(service, **kwargs)
-            if service == "securityhub" and not updates:
-
-                def answer(params, **_):
-                    request = json.loads(params["body"])
-                    updates.append(request)
-                    ids = request["FindingIdentifiers"]
-                    return SimpleNamespace(status_code=200, headers={}), {
-                        "ProcessedFindings": ids,
-                        "UnprocessedFindings": [],
-                    }
-
-                made.meta.events.register("before-call.securityhub.BatchUpdateFindings", answer)
-            return made
-
-    monkeypatch.setattr(runtime_findings, "ClientFactory", Factory)
+@pytest.mark.parametrize("expired", [False, True])
+def test_the_remediation_resolves_the_finding(env, capsys, tmp_path, expired):
+    if expired:
+        # mallory's exception ended the day before the Invoke (2025-01-02): a violation that
+        # names the exception's owner and ticket, before and after the remediation.
+        text = ALLOWLIST_YAML.replace(
+            f'        source_account: "{ACCOUNT}"\n',
+            f'        source_account: "{ACCOUNT}"\n'
+            f'      - principal: "{MALLORY}"\n'
+            '        expires: "2025-01-01"\n'
+            "        owner: payments-team\n"
+            "        ticket: SEC-1234\n",
+            1,
+        )
+        assert "SEC-1234" in text
+        env.setenv("ALLOWLIST_PATH", str(write_config(tmp_path, text)))
+        clear_caches()
     env.setenv(
         "OWN_FUNCTION_ARNS", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:invoke-audit-validator"
     )
@@ -222,12 +215,17 @@ def test_the_remediation_resolves_the_finding(env, capsys, monkeypatch):
         backup.startswith("s3://")
         and f"invoke-audit restore {backup}" in (finding["Remediation"]["Recommendation"]["Text"])
     )
-    assert updates == [
-        {
-            "FindingIdentifiers": [{"Id": finding_id(BLOG, MALLORY), "ProductArn": PRODUCT}],
-            "Workflow": {"Status": "RESOLVED"},
-        }
-    ]
+    # Set by BatchUpdateFindings: the import alone cannot change an existing workflow.
+    assert finding["Workflow"] == {"Status": "RESOLVED"}
+    assert finding["ProductArn"] == PRODUCT
+    named = {
+        k: v for k, v in finding["ProductFields"].items() if k.startswith("invoke-audit/Exception")
+    }
+    assert named == (
+        {"invoke-audit/ExceptionOwner": "payments-team", "invoke-audit/ExceptionTicket": "SEC-1234"}
+        if expired
+        else {}
+    )
 
 
 def test_reconcile_archives_the_callers_allowed_now_and_nothing_else(env, capsys):

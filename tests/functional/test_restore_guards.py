@@ -307,3 +307,41 @@ def test_every_s3_call_names_the_bucket_owner(world, capsys, monkeypatch):
     assert code == 0
     assert {name for name, _ in seen} == {"GetObject", "PutObject"}
     assert {owner for _, owner in seen} == {ACCOUNT}
+
+
+def test_without_a_bucket_restore_reads_the_stacks_outputs(world, capsys):
+    uri, _ = remediated_blog(world, capsys)
+    other = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other"
+    for environment, own in (("prod", f"{BLOG},{other}"), ("test", other)):
+        outputs = {
+            "BackupBucketName": world.bucket,
+            "BackupMacKeyArn": world.mac_key,
+            "OwnFunctionArns": own,
+        }
+        world.client("cloudformation").create_stack(
+            StackName=f"InvokeAudit-{environment}",
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                    "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+                }
+            ),
+        )
+    after = get_policy(BLOG)[0]
+    # BlogFunction is named in the stack's OwnFunctionArns here: refused as the pipeline's own,
+    # which shows the bucket, key and own functions all came from the outputs.
+    with pytest.raises(InputError, match="the pipeline's own function: never changed"):
+        run(
+            capsys, "restore", uri, "--config", world.config, "--environment", "prod",
+            "--yes", "--force",
+        )  # fmt: skip
+    assert get_policy(BLOG)[0] == after
+    with pytest.raises(InputError, match="stack InvokeAudit-dev not found"):
+        run(capsys, "restore", uri, "--config", world.config, "--yes", "--force")
+    # The other stack's outputs: its bucket, and its key verifies the signature.
+    code, result, _ = run(
+        capsys, "restore", uri, "--config", world.config, "--stack", "InvokeAudit-test",
+        "--yes", "--force",
+    )  # fmt: skip
+    assert (code, result["outcome"]) == (0, "restored")
+    assert get_policy(BLOG)[0] == ORIGINAL

@@ -116,3 +116,23 @@ def test_a_rule_outside_the_deploying_regions_partition_fails_synth(tmp_path):
         "deployment (partition aws): its functions are all in aws-cn"
     )
     assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
+def test_synth_warns_of_expired_and_expiring_exceptions(tmp_path):
+    """Stopped by the partition check (no assets to build), after the warnings."""
+    allowlist = tmp_path / "allowlist.yaml"
+    allowlist.write_text(
+        "version: 1\nrules:\n  - name: beijing\n    functions:\n"
+        '      - "arn:aws-cn:lambda:cn-north-1:111122223333:function:orders"\n'
+        "    allow:\n"
+        '      - account: "444455556666"\n'
+        "        expires: 2020-01-31\n"
+        "        ticket: SEC-1\n"
+    )
+    result = _run_app(tmp_path, region="eu-west-1", **{"invoke-audit:allowlist": str(allowlist)})
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"warning: {allowlist}:8: rules[0].allow[0].expires: the exception for account "
+        "444455556666 in rule 'beijing' has expired: no longer allowed since 2020-02-01 00:00 UTC"
+        ", ticket SEC-1; remove the entry or extend expires"
+    )

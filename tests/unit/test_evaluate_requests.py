@@ -99,6 +99,8 @@ def test_descriptions() -> None:
         "aws:SourceArn=arn:aws:s3:::b, x:list=['a', 'b']]"
     )
     assert Request(Principal.aws(USER), INVOKE).describe() == f"{USER} {INVOKE}"
+    via_url = Request(Principal.anonymous(), INVOKE, {"lambda:InvokedViaFunctionUrl": True})
+    assert via_url.describe() == f"anonymous {INVOKE} [lambda:InvokedViaFunctionUrl=['true']]"
 
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def test_no_expires_allows_for_ever():
     [
         ("expires: tomorrow", "not a valid date or date and time: 'tomorrow'"),
         ('expires: "2027-02-30"', "not a valid date or date and time: '2027-02-30'"),
+        ("expires: 2027-02-30", "not a valid date or date and time: '2027-02-30'"),
+        ("expires: 2027-03-31 25:00", "not a valid date or date and time: '2027-03-31 25:00'"),
         ("expires: 20270331", "got 20270331"),
         ("expires: true", "got True"),
         ('owner: ""', "owner: String should have at least 1 character"),
@@ -119,9 +121,12 @@ rules:
         reason: vendor migration
       - account: "444455556666"
         expires: 2027-03-31T18:00:00+02:00
+      - account: "777788889999"
+        expires: 2027-03-31 18:00
 """
     shipped = load_allowlist_json(write_config(tmp_path, yaml))
-    first, second = shipped.rules[0].allow
+    first, second, third = shipped.rules[0].allow
+    assert third.expires == utc(2027, 3, 31, 18)  # unquoted, no offset: UTC
     assert (first.expires, first.owner, first.ticket, first.reason) == (
         date(2027, 3, 31),
         "payments-team",

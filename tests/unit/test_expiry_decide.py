@@ -258,3 +258,60 @@ def test_the_edge_rules_never_leave_out_a_caller_whose_exception_expires():
     assert lasting.filtering and PARTNER in json.dumps(lasting.pattern)
     temporary = first_rule({"account": PARTNER, "expires": "2099-01-01"})
     assert not temporary.filtering and PARTNER not in json.dumps(temporary.pattern)
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+
+def test_notifications_name_the_expired_exceptions_owner_and_ticket():
+    from lambdas.core.notices import monitor_summary
+
+    decision = decide(call(PARTNER, "2027-04-02T10:00:00Z"), CONFIG)
+    text = monitor_summary(decision)
+    assert "Exception: expires 2027-03-31, owner payments-team, ticket SEC-1234" in text
+    assert "its exception expired" in text
+    # The remediator's notice quotes the validator's reason: owner and ticket included.
+    store = FakePolicyStore({FUNCTION: {"Version": "2012-10-17", "Statement": [OURS, PARTNERS]}})
+    flow = remediator(store, PARTNER_ENDS + timedelta(days=1))
+    notifier = flow.notifier
+    assert isinstance(notifier, FakeNotifier)
+    flow.remediate(
+        Violation(function=FUNCTION, event_id="e-3", caller=decision.caller, reason=decision.reason)
+    )
+    ((_, summary, _),) = notifier.published
+    assert "owner payments-team, ticket SEC-1234" in summary
+
+
+def test_a_monitor_notice_without_an_exception_has_no_exception_line():
+    from lambdas.core.notices import monitor_summary
+
+    decision = decide(call("555566667777", "2027-03-30T00:00:00Z"), CONFIG)
+    assert "Exception:" not in monitor_summary(decision)
+
+
+# --- Security Hub: the daily reconcile ------------------------------------------------------------
+
+
+def test_the_daily_reconcile_does_not_archive_a_finding_whose_exception_expired():
+    from lambdas.core.findings import (
+        HubLocation,
+        Sightings,
+        no_longer_violating,
+        subject_from_decision,
+        violation_finding,
+    )
+
+    record = call(PARTNER, "2027-04-02T10:00:00Z")
+    decision = decide(record, CONFIG)
+    seen = Sightings(1, "2027-04-02T10:00:00.000Z", "2027-04-02T10:00:00.000Z")
+    hub = HubLocation(account="123456789012", region="us-east-1", partition="aws")
+    finding = violation_finding(
+        subject_from_decision(decision, record), hub, seen, PARTNER_ENDS + timedelta(days=1)
+    )
+    # After the expiry, the expired entry does not make the caller allowed: the finding stays.
+    assert no_longer_violating(finding, CONFIG, now=PARTNER_ENDS + timedelta(days=2)) is None
+    assert no_longer_violating(finding, CONFIG) is None  # no time: an expiring entry allows not
+    # Extended (the entry in force again at the run's time), it is archived.
+    assert no_longer_violating(finding, CONFIG, now=PARTNER_ENDS - timedelta(hours=1)) == (
+        f"allowed by rule 'orders' now: account {PARTNER}"
+    )

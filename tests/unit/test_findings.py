@@ -17,7 +17,6 @@ from lambdas.core.findings import (
     HubLocation,
     Sightings,
     archived_finding,
-    exception_named,
     finding_id,
     no_longer_violating,
     resolved_finding,
@@ -150,9 +149,10 @@ def test_monitor_violation_is_medium_and_says_nothing_changes():
     assert got["Remediation"]["Recommendation"]["Text"].startswith(
         "Rule 'orders' is in monitor mode: nothing is changed."
     )
-    assert (
-        f"invoke-audit remediate --function {FUNCTION} --dry-run"
-        in (got["Remediation"]["Recommendation"]["Text"])
+    assert got["Remediation"]["Recommendation"]["Text"].endswith(
+        "otherwise set the rule to enforce. What enforce would write: `aws lambda get-policy "
+        f"--function-name {FUNCTION} > policy.json` then `invoke-audit rewrite --function "
+        f"{FUNCTION} policy.json`."
     )
     assert (got["Compliance"], got["Workflow"]) == ({"Status": "FAILED"}, {"Status": "NEW"})
 
@@ -300,24 +300,21 @@ def test_an_expired_exception_for_the_caller_names_its_owner_and_ticket():
         "        owner: payments-team\n"
         "        ticket: SEC-1234\n",
     )
-    record = invoke("orders", iam_user(), qualifier="prod", event_id="ev-x")
-    # The verdict for a caller whose exception expired (written by hand: a violation).
-    decision = Decision(
-        "ev-x",
-        Verdict.VIOLATION,
-        "exception expired",
-        function=FUNCTION,
-        caller=MALLORY,
-        rule="orders",
-        mode="enforce",
+    # Invoked on 2026-02-01, after the exception's last day.
+    record = invoke(
+        "orders", iam_user(), qualifier="prod", event_id="ev-x", event_time="2026-02-01T10:00:00Z"
     )
-    subject = subject_from_decision(decision, record)
-    entry = exception_named(expired, decision, subject.facts)
-    assert entry is not None and (entry.owner, entry.ticket) == ("payments-team", "SEC-1234")
-    # No entry names the caller, or the entry names no owner or ticket: nothing to name.
-    assert exception_named(config("enforce"), decision, subject.facts) is None
-    plain = config("enforce", f'      - principal: "{MALLORY}"\n')
-    assert exception_named(plain, decision, subject.facts) is None
+    decision = decide(record, expired)
+    assert decision.verdict is Verdict.VIOLATION
+    got = violation_finding(subject_from_decision(decision, record), HUB, SEEN, NOW)
+    assert got["ProductFields"]["invoke-audit/ExceptionOwner"] == "payments-team"
+    assert got["ProductFields"]["invoke-audit/ExceptionTicket"] == "SEC-1234"
+    assert got["Description"].endswith(
+        "The allow entry concerned: owner payments-team, ticket SEC-1234."
+    )
+    # While the exception holds, the caller is allowed: no finding is made for it.
+    before = invoke("orders", iam_user(), qualifier="prod", event_time="2026-01-31T10:00:00Z")
+    assert decide(before, expired).verdict is Verdict.ALLOWED
 
 
 def test_a_central_account_reports_a_members_function_as_its_own_finding():

@@ -3,7 +3,7 @@ what the flow asks of AWS, checked without an emulator. Expected values are writ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from lambdas.adapters import (
     Notifier,
     ViolationQueue,
 )
+from lambdas.adapters.errors import ThrottledError
 from lambdas.core.decide import Decision, Verdict
 from lambdas.core.ports import (
     BackupPort,
@@ -25,7 +26,13 @@ from lambdas.core.ports import (
     QueuePort,
     RateLimitPort,
 )
-from lambdas.remediation.remediate import Outcome, RateLimitedError, Remediator, Violation
+from lambdas.remediation.remediate import (
+    Outcome,
+    RateLimitedError,
+    Remediator,
+    Violation,
+    seconds_to_next_window,
+)
 from lambdas.runtime.report import ViolationReporter
 from models.allowlist import AllowlistConfig
 from models.arns import parse_function_arn
@@ -179,3 +186,67 @@ def test_monitor_mode_notifies_once_per_caller_and_function():
     assert [reporter.report(decision, {}) for _ in range(2)] == ["notified", "suppressed"]
     [(subject, _, _)] = notifier.published
     assert subject == "invoke-audit [monitor]: orders invoked by x, not on the allowlist"
+
+
+class ThrottledReads(FakePolicyStore):
+    """Answers the first `throttled` reads with AWS's throttling error."""
+
+    def __init__(self, throttled: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.throttled = throttled
+
+    def read(self, ref: Any) -> Any:
+        if self.throttled:
+            self.throttled -= 1
+            raise ThrottledError(
+                service="lambda",
+                operation="GetResourcePolicy",
+                resource=ref.arn,
+                code="TooManyRequestsException",
+                status=429,
+                message="slow down",
+            )
+        return super().read(ref)
+
+
+def _sleeps(store: FakePolicyStore, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float]]:
+    monkeypatch.setattr("lambdas.remediation.remediate.random.random", lambda: 0.5)
+    sleeps: list[float] = []
+    flow = remediator(store)
+    flow.sleep = sleeps.append
+    return flow, sleeps
+
+
+def test_throttled_calls_back_off_half_a_second_doubling_with_up_to_half_again_of_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ThrottledReads(3, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    flow, sleeps = _sleeps(store, monkeypatch)
+    assert flow.remediate(Violation(function=ARN)).outcome is Outcome.UNCHANGED
+    # 0.5, 1 and 2 seconds, each times 1 + random() / 2 = 1.25
+    assert sleeps == [0.625, 1.25, 2.5]
+
+
+def test_the_fourth_throttled_try_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ThrottledReads(4, policies={ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    flow, sleeps = _sleeps(store, monkeypatch)
+    with pytest.raises(ThrottledError):
+        flow.remediate(Violation(function=ARN))
+    assert sleeps == [0.625, 1.25, 2.5]
+    assert store.throttled == 0
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 11, 22, 10, 59, 30, tzinfo=UTC), 35),
+        (datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC), 3605),
+        (datetime(2026, 11, 22, 10, 0, 0, 999_999, tzinfo=UTC), 3605),
+        # 12:15 at UTC+2 is 10:15 UTC: 45 minutes to 11:00 UTC, and 5 seconds
+        (datetime(2026, 11, 22, 12, 15, tzinfo=timezone(timedelta(hours=2))), 2705),
+        # 12:15:45 at UTC-0:30 is 12:45:45 UTC: 14 min 15 s to 13:00 UTC, and 5 seconds
+        (datetime(2026, 11, 22, 12, 15, 45, tzinfo=timezone(timedelta(minutes=-30))), 860),
+    ],
+)
+def test_a_parked_message_comes_back_five_seconds_into_the_next_utc_hour(now, seconds):
+    assert seconds_to_next_window(now) == seconds
