@@ -302,11 +302,30 @@ def _met(name: str, value: float | None) -> bool | None:
     return value <= goal if op == "<=" else value >= goal
 
 
+def _edge_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    edge = results["edge_filter"]["example"]
+    generated = results["edge_filter"]["generated_20_rules"]
+    return {
+        "edge_false_negatives": edge["false_negatives"] + generated["false_negatives"],
+        "edge_allowed_filtered_fraction": edge["allowed_filtered_fraction"],
+        "edge_allowed_filtered_fraction_20_rules": generated["allowed_filtered_fraction"],
+    }
+
+
+def _goals(ratios: dict[str, float | None]) -> dict[str, Any]:
+    return {
+        name: {
+            "value": value,
+            "goal": f"{GOALS[name][0]} {GOALS[name][1]}",
+            "met": _met(name, value),
+        }
+        for name, value in ratios.items()
+    }
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     cold = results["cold_start_ms"]
     scan_ = results["scan"]
-    edge = results["edge_filter"]["example"]
-    generated = results["edge_filter"]["generated_20_rules"]
     ratios: dict[str, float | None] = {
         "cold_start_validator_vs_c7n": round(cold["validator"] / cold["c7n"], 3)
         if cold.get("c7n")
@@ -321,20 +340,11 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "per_violation_lambda_api"
         ],
         "remediation_burst_100_writes": results["remediation_calls"]["burst_100_writes"],
-        "edge_false_negatives": edge["false_negatives"] + generated["false_negatives"],
-        "edge_allowed_filtered_fraction": edge["allowed_filtered_fraction"],
-        "edge_allowed_filtered_fraction_20_rules": generated["allowed_filtered_fraction"],
+        **_edge_ratios(results),
         "report_100k_s": results["report"]["report_s"],
         "report_100k_page_mb": round(results["report"]["page_bytes"] / 1e6, 3),
     }
-    return {
-        name: {
-            "value": value,
-            "goal": f"{GOALS[name][0]} {GOALS[name][1]}",
-            "met": _met(name, value),
-        }
-        for name, value in ratios.items()
-    }
+    return _goals(ratios)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -384,14 +394,61 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *details, *results["notes"]])
 
 
+def _commit() -> str:
+    """The commit measured (`+dirty` when the tree has changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}+dirty" if dirty else head or "unknown"
+
+
+def edge_rows() -> dict[str, Any]:
+    from bench import edge
+
+    log("edge filter through aws/event-ruler")
+    commit = _commit()
+    return {
+        "edge_filter": {**edge.run(limit=2048), "commit": commit},
+        "edge_filter_4096": {**edge.run(limit=4096), "commit": commit},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m bench.run",
         description="Run every benchmark, print the table and write bench/results.json.",
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--only",
+        choices=["edge"],
+        help="measure only this part and update it (and the cost model and goals) in "
+        "bench/results.json, keeping the other figures",
+    )
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from bench import edge, history, remediation, report, validator
+    if args.only == "edge":
+        kept: dict[str, Any] = json.loads(RESULTS.read_text())
+        kept.update(edge_rows())
+        kept["cost"] = cost_model(kept)
+        # Only the edge goals: the file may predate a part added since its last full run.
+        kept["goals"] = {**kept.get("goals", {}), **_goals(_edge_ratios(kept))}
+        RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
+        for name, goal in kept["goals"].items():
+            if name.startswith("edge"):
+                print(f"{name}: {goal['value']} (goal {goal['goal']}, met: {goal['met']})")
+        print(f"edge rows updated in {RESULTS.relative_to(ROOT)}")
+        return 0
+    from bench import history, remediation, report, validator
     from bench.generate import ensure_logs
     from bench.records import ALLOWLIST
 
@@ -423,9 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     warm = validator.run(runs=RUNS)
     log("remediation calls")
     calls = remediation.run()
-    log("edge filter through aws/event-ruler")
-    edge_2048 = edge.run(limit=2048)
-    edge_4096 = edge.run(limit=4096)
+    edges = edge_rows()
     results: dict[str, Any] = {
         "cold_start_ms": cold,
         **rates,
@@ -434,8 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": report_figure,
         "validator": warm,
         "remediation_calls": calls,
-        "edge_filter": edge_2048,
-        "edge_filter_4096": edge_4096,
+        **edges,
         "runs": RUNS,
         "machine": {
             "python": platform.python_version(),

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
@@ -340,6 +340,10 @@ _MAGIC = re.compile(r"\*|\?|\[")
 
 # What `str.strip()` removes: `decide` reads a function name with this whitespace around it.
 WHITESPACE = tuple(c for c in map(chr, range(0x110000)) if c.isspace())
+# `:function:` twice: an ARN whose region reads `function`, where `*:function:NAME` may match
+# the wrong `:function:`. The `padded-*` rules deliver it with the whitespace-padded names.
+TWICE = ":function:*:function:"
+PADDING = (*WHITESPACE, TWICE)
 
 
 def _maybe_forms(pattern: str) -> set[str]:
@@ -379,19 +383,24 @@ def _padded_groups(
 def _padded_pattern(base: Mapping[str, Any], pairs: Sequence[tuple[Path, str]]) -> dict[str, Any]:
     by_field: dict[Path, set[str]] = {}
     for path, char in pairs:
-        by_field.setdefault(path, set()).update({_join(char, "*"), _join("*", char)})
+        if char == TWICE:
+            by_field.setdefault(path, set()).add(_join("*", TWICE, "*"))
+        else:
+            by_field.setdefault(path, set()).update({_join(char, "*"), _join("*", char)})
     group: _Alternatives = [[(path, _Match(frozenset(forms)))] for path, forms in by_field.items()]
     return _narrowed(base, [group])
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Sure:
-    """Function name forms that surely name a function of one rule (`decide` would match it),
-    as wildcards: `arns` (`...:function:NAME[:QUALIFIER]`, also for functionVersion) and
-    `names` (a bare `NAME[:QUALIFIER]`)."""
+    """Function name forms that surely name one function pattern of a rule (`decide` would
+    match it), as wildcards: `arns` (`...:function:NAME[:QUALIFIER]`, also for
+    functionVersion) and `names` (a bare `NAME[:QUALIFIER]`); `start`: the literal start of
+    the pattern's name (every name it matches begins with it)."""
 
-    arns: set[str] = field(default_factory=set)
-    names: set[str] = field(default_factory=set)
+    start: str
+    arns: frozenset[str]
+    names: frozenset[str] = frozenset()
 
 
 def _qualifier_suffixes(rule: Rule, notes: list[str]) -> list[str] | None:
@@ -409,18 +418,20 @@ def _qualifier_suffixes(rule: Rule, notes: list[str]) -> list[str] | None:
     return suffixes or None
 
 
-def _sure_forms(rule: Rule, notes: list[str]) -> _Sure:
+def _sure_forms(rule: Rule, notes: list[str]) -> list[_Sure]:
     """The forms that surely name one of the rule's functions with one of its qualifiers.
 
     A `*` may only end the name part: EventBridge's `*` also matches `:`, so `a*b` would match
     `ax:yb` (function `ax`, qualifier `yb`), which the glob does not cover. Text `decide`
     cannot parse (extra `:` parts) is never judged a violation or unmonitored, so the other
-    stars (before `:function:`, in a qualifier) are harmless.
+    stars (before `:function:`, in a qualifier) are harmless; a text with `:function:` twice
+    (an ARN whose region reads `function`), which `*:function:NAME` could match at the wrong
+    place, is delivered by the `padded-*` rules.
     """
-    sure = _Sure()
     suffixes = _qualifier_suffixes(rule, notes)
     if suffixes is None:
-        return sure
+        return []
+    out: list[_Sure] = []
     for pattern in rule.functions:
         is_arn = pattern.startswith("arn:")
         name = pattern.split(":")[6] if is_arn else pattern
@@ -433,12 +444,18 @@ def _sure_forms(rule: Rule, notes: list[str]) -> _Sure:
         ends = (
             [""] if qualified_arn or (wild.endswith("*") and suffixes == ["", ":*"]) else suffixes
         )
+        start = _MAGIC.split(name)[0]
         if is_arn:
-            sure.arns.update(_join(wild, end) for end in ends)
+            out.append(_Sure(start, frozenset(_join(wild, end) for end in ends)))
         else:
-            sure.arns.update(_join("*:function:", wild, end) for end in ends)
-            sure.names.update(_join(wild, end) for end in ends)
-    return sure
+            out.append(
+                _Sure(
+                    start,
+                    frozenset(_join("*:function:", wild, end) for end in ends),
+                    frozenset(_join(wild, end) for end in ends),
+                )
+            )
+    return out
 
 
 # -- what the patterns say about a rule's callers ---------------------------------------------
@@ -600,100 +617,253 @@ def _edge_rule(
     )
 
 
-def _rule_for(
-    rule: Rule, base: Mapping[str, Any], budget: _Budget, notes: list[str], warnings: list[str]
-) -> EdgeRule:
-    """ "Invokes of the rule's functions whose caller is not on its allow list", loosened until
-    it fits: allow entries left out last first, then the function part, then nothing."""
-    functions = _function_group(frozenset(f for p in rule.functions for f in _maybe_forms(p)))
-    callers = _caller_groups(rule, notes)
-    description = f"Invokes of allowlist rule {rule.name}'s functions by callers it does not allow"
+@dataclass(frozen=True)
+class _Fitted:
+    pattern: dict[str, Any]
+    kept: int  # how many kinds of allowed callers it leaves out
+
+
+def _fitted(
+    base: Mapping[str, Any],
+    budget: _Budget,
+    functions: _Alternatives,
+    callers: list[_Alternatives],
+) -> _Fitted | None:
+    """`base` AND `functions` AND as many caller groups as fit (the last ones left out
+    first); None when not even the function part fits."""
     for kept in range(len(callers), -1, -1):
         pattern = _narrowed(base, [functions, *callers[:kept]])
         if budget.fits(pattern):
-            if kept < len(callers):
+            return _Fitted(pattern, kept)
+    return None
+
+
+def _rule_for(
+    rule: Rule,
+    base: Mapping[str, Any],
+    budget: _Budget,
+    notes: list[str],
+    warnings: list[str],
+    *,
+    split: bool = True,
+) -> list[EdgeRule]:
+    """ "Invokes of the rule's functions whose caller is not on its allow list": one pattern,
+    or (`split`, when one pattern cannot hold every allowed caller) two that share the work --
+    Invokes that name the function in functionName, and those without one (Step Functions:
+    functionVersion) -- so the caller part is not written twice. Loosened until it fits:
+    allow entries left out last first, then the function part, then nothing."""
+    forms = frozenset(f for p in rule.functions for f in _maybe_forms(p))
+    callers = _caller_groups(rule, notes)
+    description = f"Invokes of allowlist rule {rule.name}'s functions by callers it does not allow"
+    key = f"rule-{rule.name}"
+    whole = _fitted(base, budget, _function_group(forms), callers)
+    if split and (whole is None or whole.kept < len(callers)):
+        by_name = _fitted(base, budget, [[(FUNCTION_NAME, _Match(forms))]], callers)
+        by_version = _fitted(base, budget, [_function_group(forms)[1]], callers)
+        if (
+            by_name is not None
+            and by_version is not None
+            and min(by_name.kept, by_version.kept) > (whole.kept if whole else -1)
+        ):
+            if min(by_name.kept, by_version.kept) < len(callers):
                 notes.append(
-                    f"rule {rule.name!r}: {len(callers) - kept} kind(s) of allowed callers do not "
-                    f"fit in its pattern ({budget.limit} characters): their Invokes are delivered"
+                    f"rule {rule.name!r}: some allowed callers do not fit in its patterns "
+                    f"({budget.limit} characters): their Invokes are delivered"
                 )
-            return _edge_rule(
-                f"rule-{rule.name}",
+            return [
+                _edge_rule(
+                    key,
+                    f"{description} (function named in functionName)",
+                    by_name.pattern,
+                    budget,
+                    rules=(rule.name,),
+                    filtering=by_name.kept > 0,
+                ),
+                _edge_rule(
+                    f"{key}-versions",
+                    f"{description} (no functionName: functionVersion)",
+                    by_version.pattern,
+                    budget,
+                    rules=(rule.name,),
+                    filtering=by_version.kept > 0,
+                ),
+            ]
+    if whole is not None:
+        if whole.kept < len(callers):
+            notes.append(
+                f"rule {rule.name!r}: {len(callers) - whole.kept} kind(s) of allowed callers do "
+                f"not fit in its pattern ({budget.limit} characters): their Invokes are delivered"
+            )
+        return [
+            _edge_rule(
+                key,
                 description,
-                pattern,
+                whole.pattern,
                 budget,
                 rules=(rule.name,),
-                filtering=kept > 0,
+                filtering=whole.kept > 0,
             )
+        ]
     callers_only = _narrowed(base, callers)
     if callers and budget.fits(callers_only):
         warnings.append(
             f"edge filter: rule {rule.name!r}'s functions do not fit in its pattern: every "
             "Invoke by a caller it does not allow is delivered, of any function"
         )
-        return _edge_rule(
-            f"rule-{rule.name}", description, callers_only, budget, rules=(rule.name,)
-        )
+        return [_edge_rule(key, description, callers_only, budget, rules=(rule.name,))]
     warnings.append(
         f"edge filter: rule {rule.name!r} does not fit in a pattern of {budget.limit} "
         "characters: every Invoke is delivered"
     )
-    return _edge_rule(f"rule-{rule.name}", description, dict(base), budget, rules=(rule.name,))
+    return [_edge_rule(key, description, dict(base), budget, rules=(rule.name,))]
 
 
-def _unmatched_rule(
+# -- Invokes of functions no rule covers ------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\")
+
+
+def _bare_prefix_safe(prefix: str) -> bool:
+    """Whether `PREFIX*` matches, among the texts `decide` reads as a function, only bare
+    names that begin with `prefix`: not a start of `arn:` (full ARNs) nor digits only (a
+    partial ARN begins with the 12-digit account)."""
+    return bool(prefix) and not "arn:".startswith(prefix) and not prefix.isdigit()
+
+
+def _elsewhere(prefix: str, items: list[_Sure], bare: bool) -> set[str]:
+    """Wildcards that match every form of `items` (whose names begin with `prefix`) and no
+    text that names a function whose name does not begin with `prefix` (but texts with
+    `:function:` twice, which the `padded-*` rules deliver)."""
+    out = {_join("*:function:", _escape(prefix), "*")}
+    if bare:
+        if _bare_prefix_safe(prefix):
+            out.add(_join(_escape(prefix), "*"))
+        else:
+            out.update(form for item in items for form in item.names)
+    return out
+
+
+def _partitioned(
+    items: list[_Sure],
+    make: Any,
+    budget: _Budget,
+    *,
+    bare: bool,
+    notes: list[str],
+) -> list[dict[str, Any]]:
+    """Patterns (`make(forms)`: "the field is none of `forms`") that together deliver every
+    function text that no item surely names.
+
+    One pattern listing every covered form may not fit. The names are split into partitions
+    by how they begin (`svc0`, `svc1`, `t`, ...: prefixes of the items' literal starts, none
+    a prefix of another), and each pattern *owns* some partitions: it lists the exact forms
+    of its own partitions' items, and for every other partition a short wildcard (`svc1*`,
+    `*:function:svc1*`) that matches only names of that partition. A text that names no
+    covered function falls in at most one partition: the pattern that owns it does not list
+    it (its exact forms are covered ones), and the others' wildcards are for other
+    partitions, so it is delivered; a name in no partition is delivered by every pattern.
+    A partition too big for a pattern of its own is split on the next character; one that
+    cannot be split (an item's start ends there) is not compiled: its functions' Invokes are
+    delivered. [] when nothing is left to leave out.
+    """
+    groups: dict[str, list[_Sure]] = {}
+    for item in items:
+        groups.setdefault(item.start[:1], []).append(item)
+    if "" in groups:  # a name pattern that begins with a wildcard: one partition, all names
+        groups = {"": list(items)}
+    while groups:
+        elsewhere = {prefix: _elsewhere(prefix, group, bare) for prefix, group in groups.items()}
+
+        def forms(
+            own: list[str],
+            groups: dict[str, list[_Sure]] = groups,
+            elsewhere: dict[str, set[str]] = elsewhere,
+        ) -> frozenset[str]:
+            out: set[str] = set()
+            for prefix, group in groups.items():
+                if prefix not in own:
+                    out |= elsewhere[prefix]
+                    continue
+                for item in group:
+                    out |= (item.arns | item.names) if bare else item.arns
+            return frozenset(out)
+
+        packs: list[list[str]] = []
+        too_big: str | None = None
+        for prefix in sorted(groups):
+            if packs and budget.fits(make(forms([*packs[-1], prefix]))):
+                packs[-1].append(prefix)
+            elif budget.fits(make(forms([prefix]))):
+                packs.append([prefix])
+            else:
+                too_big = prefix
+                break
+        if too_big is None:
+            return [make(forms(pack)) for pack in packs]
+        group = groups.pop(too_big)
+        if any(len(item.start) == len(too_big) for item in group):
+            notes.append(
+                f"unmatched: the functions whose names begin with {too_big!r} do not fit in a "
+                "pattern: every Invoke of them is delivered"
+            )
+            continue
+        for item in group:
+            groups.setdefault(item.start[: len(too_big) + 1], []).append(item)
+    return []
+
+
+def _unmatched_rules(
     config: AllowlistConfig, base: Mapping[str, Any], budget: _Budget, notes: list[str]
-) -> EdgeRule:
-    """Invokes whose function no rule surely covers; as many rules' forms as fit (a rule left
-    out has every Invoke of its functions delivered here)."""
-    sures = [(rule.name, _sure_forms(rule, notes)) for rule in config.rules]
+) -> list[EdgeRule]:
+    """Invokes whose function no rule surely covers: those that name it in functionName, and
+    those without a functionName (Step Functions: functionVersion, else `resources`). Each
+    in as few patterns as fit; without any covered form, every Invoke."""
+    items = [item for rule in config.rules for item in _sure_forms(rule, notes)]
+
+    def by_name(forms: frozenset[str]) -> dict[str, Any]:
+        return _narrowed(base, [[[(FUNCTION_NAME, _Differs(forms, absent_ok=False))]]])
+
+    def by_version(forms: frozenset[str]) -> dict[str, Any]:
+        literals: list[tuple[Path, _Literal]] = [
+            (FUNCTION_NAME, _Absent()),
+            (FUNCTION_VERSION, _Differs(forms, absent_ok=True)),
+        ]
+        return _narrowed(base, [[literals]])
+
     description = "Invokes of functions that no allowlist rule covers"
-    for count in range(len(sures), 0, -1):
-        kept = sures[:count]
-        for names, versions in ((True, True), (False, True), (True, False), (False, False)):
-            pattern = _unmatched_pattern(base, [s for _, s in kept], names=names, versions=versions)
-            if pattern is not None and budget.fits(pattern):
-                if not names:
-                    notes.append(
-                        "unmatched: bare function names are not compiled (pattern size): "
-                        "Invokes that name a covered function without an ARN are delivered"
-                    )
-                if not versions:
-                    notes.append(
-                        "unmatched: functionVersion is not compiled (pattern size): Invokes "
-                        "without a functionName (Step Functions) are delivered"
-                    )
-                if count < len(sures):
-                    left = ", ".join(repr(name) for name, _ in sures[count:])
-                    notes.append(
-                        f"unmatched: rules {left} do not fit in its pattern: every Invoke "
-                        "of their functions is delivered"
-                    )
-                return _edge_rule("unmatched", description, pattern, budget)
-    if sures:
-        notes.append("unmatched: no rule fits in its pattern: every Invoke is delivered")
-    return _edge_rule("unmatched", description, dict(base), budget)
-
-
-def _unmatched_pattern(
-    base: Mapping[str, Any], sures: list[_Sure], *, names: bool, versions: bool
-) -> dict[str, Any] | None:
-    arns = frozenset(form for sure in sures for form in sure.arns)
-    forms = arns | frozenset(form for sure in sures for form in sure.names) if names else arns
-    if not forms:
-        return None
-    without_name: _Term = {FUNCTION_NAME: _Absent()}
-    if versions:
-        # functionVersion holds a version-qualified ARN: the qualified forms are enough (fewer
-        # forms only deliver more).
-        qualified = frozenset(form for form in arns if form.endswith("*"))
-        without_name[FUNCTION_VERSION] = _Differs(qualified or arns, absent_ok=True)
-    clauses = [
-        # decide reads the function from functionName, which is none of the covered forms,
-        _nest({FUNCTION_NAME: _Differs(forms, absent_ok=False)}),
-        # or, without a functionName (Step Functions), from functionVersion (or resources).
-        _nest(without_name),
+    names = _partitioned(items, by_name, budget, bare=True, notes=notes)
+    if not names:
+        if items:
+            notes.append(
+                "unmatched: no covered function fits in a pattern: every Invoke is delivered"
+            )
+        return [_edge_rule("unmatched", description, dict(base), budget)]
+    versions = _partitioned(items, by_version, budget, bare=False, notes=notes) or [
+        _narrowed(base, [[[(FUNCTION_NAME, _Absent())]]])
     ]
-    return {**base, "detail": {**base["detail"], "$or": clauses}}
+    out = []
+    for index, pattern in enumerate(names, start=1):
+        suffix = f"-{index}" if len(names) > 1 else ""
+        part = f" (part {index} of {len(names)})" if len(names) > 1 else ""
+        out.append(
+            _edge_rule(
+                f"unmatched{suffix}", f"{description}, named in functionName{part}", pattern, budget
+            )
+        )
+    for index, pattern in enumerate(versions, start=1):
+        suffix = f"-{index}" if len(versions) > 1 else ""
+        part = f" (part {index} of {len(versions)})" if len(versions) > 1 else ""
+        out.append(
+            _edge_rule(
+                f"unmatched-versions{suffix}",
+                f"{description}, without a functionName{part}",
+                pattern,
+                budget,
+            )
+        )
+    return out
 
 
 def _coarse_rule(rules: list[Rule], base: Mapping[str, Any], budget: _Budget) -> EdgeRule:
@@ -718,9 +888,10 @@ def compile_edge_rules(
     judge a violation, unmonitored (with `unmatched: report`) or a failed call.
 
     `limit`: the pattern size quota; `max_rules`: how many rules this pipeline may put on the
-    bus (at most; beyond it the remaining allowlist rules share one coarse rule);
-    `size_allowance`: characters to add to each measured size, for values that are still
-    placeholders when it is built. Raises EdgeFilterError when not even the fixed rules fit.
+    bus (at most; beyond it allowlist rules are compiled into one pattern each rather than
+    two, then the remaining ones share one coarse rule); `size_allowance`: characters to add
+    to each measured size, for values that are still placeholders when it is built. Raises
+    EdgeFilterError when not even the fixed rules fit.
     """
     budget = _Budget(limit, size_allowance)
     detail = base.get("detail")
@@ -741,19 +912,34 @@ def compile_edge_rules(
             budget,
         )
     ]
-    chunks = _padded_groups((FUNCTION_NAME, FUNCTION_VERSION), WHITESPACE, budget, base)
+    chunks = _padded_groups((FUNCTION_NAME, FUNCTION_VERSION), PADDING, budget, base)
     for index, chunk in enumerate(chunks, start=1):
         padded = _padded_pattern(base, chunk)
         fixed.append(
             _edge_rule(
                 f"padded-{index}",
-                "Invokes that name the function with whitespace around it",
+                "Invokes that name the function with whitespace around it, or with "
+                f":function: twice (part {index} of {len(chunks)})",
                 padded if budget.fits(padded) else dict(base),
                 budget,
             )
         )
     if config.defaults.unmatched == "report":
-        fixed.append(_unmatched_rule(config, base, budget, notes))
+        unmatched = _unmatched_rules(config, base, budget, notes)
+        if len(fixed) + len(unmatched) + 1 > max_rules:
+            notes.append(
+                "unmatched: its patterns are over the rules-per-bus setting: every Invoke is "
+                "delivered"
+            )
+            unmatched = [
+                _edge_rule(
+                    "unmatched",
+                    "Invokes of functions that no allowlist rule covers",
+                    dict(base),
+                    budget,
+                )
+            ]
+        fixed += unmatched
     rules = list(config.rules)
     own = len(rules)
     if len(fixed) + own > max_rules:
@@ -770,7 +956,19 @@ def compile_edge_rules(
             f"({max_rules}): allowlist rules {left} share one coarse rule that delivers every "
             "Invoke of their functions"
         )
-    compiled = [_rule_for(rule, base, budget, notes, warnings) for rule in rules[:own]]
+    # Two patterns for an allowlist rule where one cannot hold all its callers, as long as
+    # the rules-per-bus setting allows (the first rules first).
+    room = max_rules - len(fixed) - own - (own < len(rules))
+    compiled: list[EdgeRule] = []
+    for rule in rules[:own]:
+        rule_notes: list[str] = []
+        rule_warnings: list[str] = []
+        these = _rule_for(rule, base, budget, rule_notes, rule_warnings, split=room > 0)
+        if len(these) > 1:
+            room -= 1
+        compiled += these
+        notes += rule_notes
+        warnings += rule_warnings
     if own < len(rules):
         compiled.append(_coarse_rule(rules[own:], base, budget))
     return EdgeRules(tuple(compiled + fixed), tuple(notes), tuple(warnings))

@@ -3,18 +3,23 @@ allowlists and generated records (every identity type, every function reference 
 qualifiers, Step Functions, errors, InvokeExecution, suffixed names, missing, null and
 whitespace-padded fields, near-miss names), every record that `decide` judges a violation,
 unmonitored (with `unmatched: report`) or a failed call of a covered function is delivered by
-at least one of the compiled rules. Each rule is its own pattern, run over the whole batch in
-one JVM. (Not their `$or` as one pattern: event-ruler then answers differently for some
-events depending on the order of the alternatives.)
+at least one of the compiled rules. Each rule is its own pattern, exactly the JSON the
+template holds (a rule of its own on the bus), run over the whole batch in one JVM.
+(Never all of them as one `$or`: event-ruler can miss events of a `$or` whose
+combinations share a field's value, see the end of this file, where each deployed pattern is
+checked against its own combinations.)
 
 The filtered fraction of `allowed` Invokes is reported by `test_report_filtered_fraction`.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import random
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -46,8 +51,8 @@ OWN = [
 TALLY: Counter[str] = Counter()
 
 
-def compiled(config: AllowlistConfig) -> EdgeRules:
-    return edge_rules(own_function_arns=OWN, allowlist=config)
+def compiled(config: AllowlistConfig, limit: int = PATTERN_SIZE_LIMIT) -> EdgeRules:
+    return edge_rules(own_function_arns=OWN, allowlist=config, size_limit=limit)
 
 
 def deliver_patterns(config: AllowlistConfig) -> list[dict[str, Any]]:
@@ -71,6 +76,15 @@ NAMES = [
     "partner-hook",
     "wf-a",
     "x",
+    # near the partitions the unmatched rules are split into (by how names begin)
+    "svc0-a",
+    "svc0-b",
+    "svc1-a",
+    "svc",
+    "arnold",
+    "a",
+    "123456789012",
+    "12ab",
     "invoke-audit-validator",
 ]
 FUNCTION_PATTERNS = [
@@ -84,7 +98,17 @@ FUNCTION_PATTERNS = [
     f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:wf-*",
     f"arn:aws:lambda:*:{ACCOUNT}:function:orders",
     f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders:prod",
+    "svc0-a",
+    "svc0-*",
+    "svc1-a",
+    "arnold",
+    "a*",
+    "123456789012",
+    "12*",
 ]
+# Pattern size settings: the default, and smaller ones, so that a few rules already need
+# the unmatched rules partitioned and allowlist rules split in two.
+LIMITS = [PATTERN_SIZE_LIMIT, PATTERN_SIZE_LIMIT, 1400, 1000, 800]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/deployer"
 ENTRIES: list[dict[str, str]] = [
     {"service": "s3.amazonaws.com"},
@@ -122,7 +146,7 @@ EVENT_NAMES = [
 
 @st.composite
 def configs(draw: Any) -> AllowlistConfig:
-    count = draw(st.integers(1, 5))
+    count = draw(st.integers(1, 7))
     patterns = draw(
         st.lists(st.sampled_from(FUNCTION_PATTERNS), min_size=count, max_size=count, unique=True)
     )
@@ -136,14 +160,17 @@ def configs(draw: Any) -> AllowlistConfig:
         }
         for index, pattern in enumerate(patterns)
     ]
-    try:
-        return AllowlistConfig.model_validate(
-            {"version": 1, "defaults": {"unmatched": unmatched}, "rules": rules}
-        )
-    except ValidationError:
-        return AllowlistConfig.model_validate(
-            {"version": 1, "defaults": {"unmatched": unmatched}, "rules": rules[:1]}
-        )
+    # The rules that make a valid allowlist together (a shadowed rule is an error).
+    kept: list[dict[str, Any]] = []
+    for rule in rules:
+        try:
+            AllowlistConfig.model_validate({"version": 1, "rules": [*kept, rule]})
+        except ValidationError:
+            continue
+        kept.append(rule)
+    return AllowlistConfig.model_validate(
+        {"version": 1, "defaults": {"unmatched": unmatched}, "rules": kept}
+    )
 
 
 def _maybe(draw: Any, value: Any) -> Any:
@@ -160,15 +187,17 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
 
 
 @st.composite
-def function_names(draw: Any) -> str:
-    name = draw(st.sampled_from(NAMES))
+def function_names(draw: Any, names: Sequence[str] = tuple(NAMES)) -> str:
+    name = draw(st.sampled_from(names))
     qualifier = draw(st.sampled_from(["", ":prod", ":7", ":$LATEST", ":v2"]))
-    form = draw(st.sampled_from(["name", "arn", "partial", "other-account"]))
+    form = draw(st.sampled_from(["name", "arn", "partial", "other-account", "name", "twice"]))
     text = {
         "name": f"{name}{qualifier}",
         "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}{qualifier}",
         "partial": f"{ACCOUNT}:function:{name}{qualifier}",
         "other-account": f"arn:aws:lambda:eu-west-1:999988887777:function:{name}{qualifier}",
+        # an ARN whose region reads `function`: `:function:` twice
+        "twice": f"arn:aws:lambda:function:{draw(st.sampled_from(NAMES))}:function:{name}",
     }[form]
     pad = draw(st.sampled_from(["", "", "", "", " ", "\t", "\n", "\u2003"]))
     return draw(st.sampled_from([text, pad + text, text + pad]))
@@ -235,11 +264,11 @@ def _invoked_arn(record: dict[str, Any]) -> str | None:
 
 
 @st.composite
-def invoke_records(draw: Any) -> dict[str, Any]:
+def invoke_records(draw: Any, names: Sequence[str] = tuple(NAMES)) -> dict[str, Any]:
     rng = random.Random(draw(st.integers(0, 2**32)))
     record = records.invoke(rng, "x", None)
     params: dict[str, Any] = {}
-    _put(params, "functionName", _maybe(draw, draw(function_names())))
+    _put(params, "functionName", _maybe(draw, draw(function_names(names))))
     _put(params, "qualifier", draw(st.sampled_from([_ABSENT, _ABSENT, "prod", "v3", None])))
     _put(
         params,
@@ -259,7 +288,7 @@ def invoke_records(draw: Any) -> dict[str, Any]:
     )
     _put(params, "sourceAccount", _maybe(draw, draw(st.sampled_from([ACCOUNT, "999988887777"]))))
     record["requestParameters"] = draw(st.sampled_from([params, params, params, None]))
-    extra = {"functionVersion": draw(function_names())}
+    extra = {"functionVersion": draw(function_names(names))}
     record["additionalEventData"] = draw(st.sampled_from([extra, extra, {}, None]))
     # CloudTrail's `resources` names the invoked function (unqualified): the one decide reads.
     name = draw(st.sampled_from(NAMES[:-1]))
@@ -276,7 +305,7 @@ def invoke_records(draw: Any) -> dict[str, Any]:
         record.pop("userIdentity", None)
     else:
         record["userIdentity"] = identity
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 9)) == 9:
         record["errorCode"] = "AccessDenied"
     return record
 
@@ -291,17 +320,79 @@ def invoke_records(draw: Any) -> dict[str, Any]:
         HealthCheck.data_too_large,
     ],
 )
-@given(config=configs(), batch=st.lists(invoke_records(), min_size=80, max_size=80))
-def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, batch):
-    rules = compiled(config)
+@given(
+    config=configs(),
+    limit=st.sampled_from(LIMITS),
+    batch=st.lists(invoke_records(), min_size=80, max_size=80),
+)
+def test_every_record_decide_flags_is_delivered_by_a_rule(ruler, config, limit, batch):
+    rules = compiled(config, limit)
     for rule in rules.rules:
-        assert rule.size <= PATTERN_SIZE_LIMIT and rule.combinations <= MAX_OR_TERMS
+        assert rule.size <= limit and rule.combinations <= MAX_OR_TERMS
     delivered = ruler.delivered(
         [rule.pattern for rule in rules.rules], [envelope(r) for r in batch]
     )
     for record, arrived in zip(batch, delivered, strict=True):
         decision = decide(record, config, own_functions=frozenset(OWN))
         TALLY[f"{decision.verdict.value}:{'delivered' if arrived else 'dropped'}"] += 1
+        if not arrived:
+            assert not must_deliver(decision.verdict, config, decision.rule), (
+                [json.dumps(rule.pattern) for rule in rules.rules],
+                json.dumps(record),
+                decision.reason,
+            )
+
+
+# Names from a small alphabet, so that they share beginnings: the unmatched rules are split
+# into partitions by how names begin, and these land on every side of their boundaries.
+_NAME_TEXT = st.text(alphabet="sv01arn-", min_size=1, max_size=10)
+
+
+@st.composite
+def crowded(draw: Any) -> tuple[AllowlistConfig, list[str]]:
+    """An allowlist of many one-function rules with names that share beginnings, and the
+    names Invokes use: theirs, one character longer or shorter, and others."""
+    names = draw(st.lists(_NAME_TEXT, min_size=10, max_size=18, unique=True))
+    rules: list[dict[str, Any]] = []
+    for index, name in enumerate(names):
+        pattern = name + draw(st.sampled_from(["", "", "", "*"]))
+        rule = {"name": f"r{index}", "functions": [pattern], "allow": [ENTRIES[6]]}
+        if draw(st.integers(0, 4)) == 0:
+            rule["qualifiers"] = ["prod"]
+        try:
+            AllowlistConfig.model_validate({"version": 1, "rules": [*rules, rule]})
+        except ValidationError:
+            continue
+        rules.append(rule)
+    config = AllowlistConfig.model_validate(
+        {"version": 1, "defaults": {"unmatched": "report"}, "rules": rules}
+    )
+    used = sorted({*names, *(n[:-1] for n in names if len(n) > 1), *(n + "s" for n in names)})
+    return config, used + draw(st.lists(_NAME_TEXT, max_size=6))
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.large_base_example,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(data=st.data(), limit=st.sampled_from([1000, 800]))
+def test_partitioned_unmatched_rules_deliver_every_unmonitored_invoke(ruler, data, limit):
+    config, names = data.draw(crowded())
+    batch = data.draw(st.lists(invoke_records(names), min_size=50, max_size=50))
+    rules = compiled(config, limit)
+    TALLY["crowded partitioned"] += any(rule.key == "unmatched-1" for rule in rules.rules)
+    delivered = ruler.delivered(
+        [rule.pattern for rule in rules.rules], [envelope(r) for r in batch]
+    )
+    for record, arrived in zip(batch, delivered, strict=True):
+        decision = decide(record, config, own_functions=frozenset(OWN))
+        TALLY[f"crowded {decision.verdict.value}:{'delivered' if arrived else 'dropped'}"] += 1
         if not arrived:
             assert not must_deliver(decision.verdict, config, decision.rule), (
                 [json.dumps(rule.pattern) for rule in rules.rules],
@@ -322,6 +413,8 @@ def test_report_filtered_fraction():
         f"\nedge filter, generated allowlists: {fraction:.1%} of {allowed} allowed filtered; {dict(TALLY)}"
     )
     assert TALLY["violation:delivered"] > 0 and TALLY["unmonitored:delivered"] > 0
+    if TALLY["crowded unmonitored:delivered"]:
+        assert TALLY["crowded partitioned"] > 0
 
 
 def test_an_allowed_invoke_is_dropped_and_a_violation_delivered(ruler):
@@ -391,3 +484,129 @@ def test_invoke_execution_is_not_delivered(ruler):
     record = records.invoke_execution(random.Random(6))
     assert decide(record, config).verdict is Verdict.IGNORED
     assert ruler.delivered(deliver_patterns(config), [envelope(record)]) == [False]
+
+
+# -- `$or` as event-ruler evaluates it --------------------------------------------------------
+#
+# event-ruler (v2.0.1) can miss an event that one `$or` combination matches when combinations
+# of one pattern share a field's value and one of them also accepts the field absent:
+# `{"$or": [{"a": ["x"], "b": ["q"]}, {"a": ["x", {"exists": false}], "b": ["q"]}]}` does not
+# match `{"b": "q"}`, while the second combination alone does (and the pattern with the two
+# combinations the other way round does). The deployed rules are separate rules, never one
+# `$or` of all of them; within each rule's pattern, every combination's events must still be
+# matched by the whole pattern, as deployed.
+
+_ABSENT_VALUE = object()
+
+
+def _expanded(node: Any) -> list[Any]:
+    """The plain patterns (no `$or`) a pattern stands for."""
+    if not isinstance(node, dict):
+        return [node]
+    choices: list[list[dict[str, Any]]] = []
+    for key, value in node.items():
+        if key == "$or":
+            choices.append([term for item in value for term in _expanded(item)])
+        else:
+            choices.append([{key: term} for term in _expanded(value)])
+    out = []
+    for choice in itertools.product(*choices):
+        merged: dict[str, Any] = {}
+        for part in choice:
+            _deep_merge(merged, part)
+        out.append(merged)
+    return out
+
+
+def _deep_merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def _leaves(term: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = []
+    for key, value in term.items():
+        if isinstance(value, dict):
+            out += _leaves(value, (*path, key))
+        else:
+            out.append(((*path, key), value))
+    return out
+
+
+def _value_for(condition: Any) -> Any:
+    """A JSON value that the one condition matches (`_ABSENT_VALUE`: leave the field out)."""
+    if condition is None or isinstance(condition, str):
+        return condition
+    if condition == {"exists": False}:
+        return _ABSENT_VALUE
+    if condition == {"exists": True}:
+        return "present"
+    if "prefix" in condition:
+        return condition["prefix"] + "x"
+    if "wildcard" in condition:
+        return condition["wildcard"].replace("*", "z")
+    if condition.get("anything-but") == {"wildcard": "*"}:
+        return 12
+    if "anything-but" in condition:
+        return "\u00e9-listed-nowhere"
+    raise AssertionError(f"no witness for {condition}")
+
+
+def _witnesses(term: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """Events that the plain pattern `term` matches: each alternative of each field once (the
+    other fields on their first), and some random choices."""
+    fields = _leaves(term)
+    first = [conditions[0] for _, conditions in fields]
+    choices = []
+    for index, (_, conditions) in enumerate(fields):
+        for condition in conditions:
+            choices.append([*first[:index], condition, *first[index + 1 :]])
+    choices += [[rng.choice(conditions) for _, conditions in fields] for _ in range(8)]
+    events = []
+    for choice in choices:
+        event: dict[str, Any] = {}
+        for (path, _), condition in zip(fields, choice, strict=True):
+            value = _value_for(condition)
+            if value is not _ABSENT_VALUE:
+                node = event
+                for key in path[:-1]:
+                    node = node.setdefault(key, {})
+                node[path[-1]] = value
+        events.append(event)
+    return events
+
+
+def _missed(ruler: Any, pattern: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """Events that one of the pattern's combinations matches and the whole pattern does not."""
+    terms = _expanded(pattern)
+    events = [event for term in terms for event in _witnesses(term, rng)]
+    by_terms = ruler.delivered(terms, events)
+    assert any(by_terms)
+    whole = ruler.matches(pattern, events)
+    return [event for event, a, b in zip(events, by_terms, whole, strict=True) if a and not b]
+
+
+def test_the_or_check_sees_event_rulers_known_miss(ruler):
+    pattern = {
+        "$or": [{"a": ["x"], "b": ["q"]}, {"a": ["x", {"exists": False}], "b": ["q"]}],
+    }
+    assert {"b": "q"} in _missed(ruler, pattern, random.Random(1))
+    assert not _missed(ruler, {"$or": pattern["$or"][::-1]}, random.Random(1))
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(config=configs(), limit=st.sampled_from(LIMITS), seed=st.integers(0, 2**16))
+def test_each_deployed_pattern_matches_whatever_one_of_its_or_combinations_matches(
+    ruler, config, limit, seed
+):
+    rng = random.Random(seed)
+    for rule in compiled(config, limit).rules:
+        if rule.combinations > 1:
+            assert not _missed(ruler, rule.pattern, rng), (rule.key, json.dumps(rule.pattern))

@@ -68,8 +68,9 @@ def test_one_rule_per_allowlist_rule_then_failed_padded_and_unmatched():
         "padded-1",
         "padded-2",
         "unmatched",
+        "unmatched-versions",
     ]
-    assert "unmatched" not in keys(config(BLOG, api, unmatched="ignore"))
+    assert not any(k.startswith("unmatched") for k in keys(config(BLOG, api, unmatched="ignore")))
 
 
 def test_every_rule_keeps_the_invoke_pattern_and_fits():
@@ -114,25 +115,114 @@ def test_padded_names_are_delivered_for_every_whitespace_strip_removes():
         assert text.count(wild) == 2  # functionName and functionVersion
 
 
-def test_unmatched_lists_what_surely_is_covered():
+def test_unmatched_lists_what_surely_is_covered_without_or():
     rules = {r.key: r for r in compile_edge_rules(BASE, config(BLOG)).rules}
-    name_clause, version_clause = rules["unmatched"].pattern["detail"]["$or"]
-    (names,) = name_clause["requestParameters"]["functionName"]
+    by_name, by_version = rules["unmatched"].pattern, rules["unmatched-versions"].pattern
+    assert "$or" not in json.dumps([by_name, by_version])
+    (names,) = by_name["detail"]["requestParameters"]["functionName"]
     assert set(names["anything-but"]["wildcard"]) == {
         "BlogFunction",
         "BlogFunction:*",
         "*:function:BlogFunction",
         "*:function:BlogFunction:*",
     }
-    assert version_clause["requestParameters"]["functionName"] == [{"exists": False}, None]
+    assert by_version["detail"]["requestParameters"]["functionName"] == [{"exists": False}, None]
+    (versions, *absent) = by_version["detail"]["additionalEventData"]["functionVersion"]
+    assert set(versions["anything-but"]["wildcard"]) == {
+        "*:function:BlogFunction",
+        "*:function:BlogFunction:*",
+    }
+    assert absent == [{"exists": False}, None]
+
+
+def _excluded(rule: Any) -> set[str]:
+    (names,) = rule.pattern["detail"]["requestParameters"]["functionName"]
+    return set(names["anything-but"]["wildcard"])
+
+
+def test_unmatched_too_big_for_one_pattern_is_partitioned_on_how_names_begin():
+    many = [
+        {"name": f"r{i}", "functions": [f"{group}{i:02d}-fn"], "allow": [{"account": ACCOUNT}]}
+        for i, group in enumerate(["svc", "team", "hook"] * 12)
+    ]
+    result = compile_edge_rules(BASE, config(*many))
+    parts = [r for r in result.rules if r.key.startswith("unmatched-") and "versions" not in r.key]
+    assert len(parts) >= 2 and not result.notes
+    for part in parts:
+        assert part.size <= PATTERN_SIZE_LIMIT and part.combinations == 1
+    # Each covered name is listed exactly by one part, and left out by the others with a
+    # wildcard of its partition's prefix (never one that matches a name of the part's own).
+    for i, group in enumerate(["svc", "team", "hook"] * 12):
+        name = f"{group}{i:02d}-fn"
+        owners = [p for p in parts if name in _excluded(p)]
+        assert len(owners) == 1
+        for other in parts:
+            if other is not owners[0]:
+                wild = [w for w in _excluded(other) if w.endswith("*") and name.startswith(w[:-1])]
+                assert wild, (name, other.key)
+    for part in parts:
+        owned = {w for w in _excluded(part) if not w.endswith("*") and "*" not in w}
+        prefixes = {w[:-1] for w in _excluded(part) if w.endswith("*") and "*" not in w[:-1]}
+        assert not any(n.startswith(p) for n in owned for p in prefixes)
+
+
+def test_a_partition_prefix_that_begins_an_arn_or_an_account_is_not_a_bare_wildcard():
+    many = [
+        {"name": f"r{i}", "functions": [f"{group}{i:02d}-fn"], "allow": [{"account": ACCOUNT}]}
+        for i, group in enumerate(["arnold", "1234", "zeta"] * 12)
+    ]
+    result = compile_edge_rules(BASE, config(*many))
+    parts = [r for r in result.rules if r.key.startswith("unmatched")]
+    text = json.dumps([r.pattern for r in parts])
+    assert '"a*"' not in text and '"ar*"' not in text and '"arn*"' not in text
+    assert not any(f'"{d}*"' in text for d in ("1", "12", "123", "1234"))
+
+
+def test_a_rule_whose_callers_do_not_fit_in_one_pattern_gets_two():
+    rule = {
+        "name": "two",
+        "functions": ["svc-api", "svc-worker"],
+        "allow": [
+            {"principal": f"arn:aws:iam::{ACCOUNT}:role/deployer"},
+            {
+                "service": "s3.amazonaws.com",
+                "source_arn": "arn:aws:s3:::bucket-03",
+                "source_account": ACCOUNT,
+            },
+            {
+                "service": "apigateway.amazonaws.com",
+                "source_arn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:api03/*",
+            },
+        ],
+    }
+    whole = compile_edge_rules(BASE, config(rule), limit=100_000)
+    assert [r.key for r in whole.rules][:1] == ["rule-two"]
+    result = compile_edge_rules(BASE, config(rule))
+    by_name, by_version = result.rules[:2]
+    assert (by_name.key, by_version.key) == ("rule-two", "rule-two-versions")
+    assert by_name.filtering and by_version.filtering and not result.notes
+    assert "additionalEventData" not in json.dumps(by_name.pattern)
+    assert by_version.pattern["detail"]["requestParameters"]["functionName"][:2] == [
+        {"exists": False},
+        None,
+    ]
+    # Where the rules-per-bus setting leaves no room, one pattern (loosened) instead.
+    tight = compile_edge_rules(BASE, config(rule), max_rules=6)
+    assert "rule-two-versions" not in [r.key for r in tight.rules]
+
+
+def test_an_arn_with_function_twice_is_delivered_by_the_padded_rules():
+    rules = [r for r in compile_edge_rules(BASE, config(BLOG)).rules if r.key.startswith("padded")]
+    text = json.dumps([r.pattern for r in rules])
+    assert text.count(json.dumps({"wildcard": "*:function:*:function:*"})) == 2
 
 
 def test_a_star_inside_a_name_is_never_taken_as_covered():
     rule = {"name": "w", "functions": ["a*b"], "allow": [{"account": "222222222222"}]}
     result = compile_edge_rules(BASE, config(rule))
     assert any("'a*b' is not compiled as covered" in n for n in result.notes)
-    unmatched = next(r for r in result.rules if r.key == "unmatched")
-    assert unmatched.pattern == BASE  # nothing surely covered: every Invoke delivered
+    unmatched = [r for r in result.rules if r.key.startswith("unmatched")]
+    assert [r.pattern for r in unmatched] == [BASE]  # nothing surely covered: all delivered
 
 
 def test_an_arn_glob_is_matched_on_the_start_of_its_name():
@@ -193,7 +283,7 @@ def test_past_the_rules_per_bus_setting_the_rest_share_a_coarse_rule():
     result = compile_edge_rules(BASE, config(*many), max_rules=8)
     assert len(result.rules) == 8
     coarse = next(r for r in result.rules if r.key == "coarse")
-    assert coarse.rules == tuple(f"r{i}" for i in range(3, 10)) and not coarse.filtering
+    assert coarse.rules == tuple(f"r{i}" for i in range(2, 10)) and not coarse.filtering
     assert result.warnings and "rules-per-bus setting (8)" in result.warnings[0]
     with pytest.raises(EdgeFilterError, match="rules-per-bus setting"):
         compile_edge_rules(BASE, config(*many), max_rules=4)
