@@ -742,6 +742,50 @@ def test_deny_others_with_an_empty_allowlist_denies_everyone():
     }
 
 
+@pytest.mark.parametrize(
+    ("allow", "condition"),
+    [
+        (
+            "[{service: s3.amazonaws.com, source_arn: 'arn:aws:s3:::b'}]",
+            {
+                "ArnNotLikeIfExists": {"aws:SourceArn": ["arn:aws:s3:::b"]},
+                "StringNotEqualsIfExists": {"aws:PrincipalServiceName": ["s3.amazonaws.com"]},
+            },
+        ),
+        (
+            "[{service: sns.amazonaws.com}]",
+            {"StringNotEqualsIfExists": {"aws:PrincipalServiceName": ["sns.amazonaws.com"]}},
+        ),
+        (
+            "[{account: '111122223333'}, {account: '111122223333'}]",
+            {"StringNotEqualsIfExists": {"aws:PrincipalAccount": ["111122223333"]}},
+        ),
+        (
+            "[{principal: 'arn:aws:iam::111122223333:role/b'},"
+            " {principal: 'arn:aws:iam::111122223333:role/a'}]",
+            {
+                "ArnNotLikeIfExists": {
+                    "aws:PrincipalArn": [
+                        "arn:aws:iam::111122223333:role/a",
+                        "arn:aws:iam::111122223333:role/b",
+                    ]
+                }
+            },
+        ),
+    ],
+)
+def test_deny_others_names_each_kind_of_entry_on_its_own(allow, condition):
+    rule = make_rule(f"rules: [{{name: r, functions: [f], deny_others: true, allow: {allow}}}]")
+    assert deny_others_statement(rule, FN) == {
+        "Sid": "InvokeAuditDenyOthers",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["lambda:InvokeFunction", "lambda:InvokeAsync"],
+        "Resource": FN,
+        "Condition": condition | {"BoolIfExists": {"lambda:InvokedViaFunctionUrl": "false"}},
+    }
+
+
 def test_a_users_own_deny_with_another_sid_is_not_touched_by_deny_others():
     own = stmt("*", sid="MyDeny", effect="Deny")
     result = run(doc(own), DENY_RULE)
