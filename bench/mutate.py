@@ -12,7 +12,8 @@ How the tests of one mutant are chosen:
    the whole pipeline or the CLI through every module (`--ignore`d there: the broken-caller
    watch, the history differential and Athena tests, selftest, the CLI remediation round
    trips, the blog scenario) are not part of mutation runs, their checks repeat the module
-   tests' at ten to a hundred times the cost;
+   tests' at ten to a hundred times the cost, and neither are tests that reach no mutated
+   module (the layer checks, the emulator's own tests, the edge filter on event-ruler);
 2. a mutant runs the recorded tests of the function it changes, fastest first, stopping at
    the first failure (`-x`); for the pure core (`lambdas/core/`), only the unit tier's: the
    core is specified there, with hand-written expectations, and reaching it through the
@@ -27,6 +28,7 @@ surviving mutant with its change; the commit measured; the wall time) and prints
     python -m bench.mutate                      # every module, 2 workers
     python -m bench.mutate --modules decide rewrite
     python -m bench.mutate --report-only        # results of the last run, no new run
+    python -m bench.mutate --stop-after 44      # stop after 44 minutes, report what it measured
 
 Score = killed / (killed + survived); "no tests" mutants (no selected test calls the
 function) count as survived; timeouts are reported apart and not counted; a mutant listed
