@@ -13,8 +13,15 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambdas.adapters.backup import BackupReader, BackupStore, parse_s3_uri
+from lambdas.adapters.backup import (
+    BackupMacVerifier,
+    BackupReader,
+    BackupSigner,
+    BackupStore,
+    parse_s3_uri,
+)
 from lambdas.adapters.errors import AwsError
+from lambdas.core.backups import signed_message
 from models.exceptions import InputError
 
 pytestmark = pytest.mark.functional
@@ -185,3 +192,81 @@ def test_an_s3_uri_without_bucket_or_key_is_refused(uri: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_s3_uri(uri)
     assert str(caught.value) == f"{uri}: not an s3://BUCKET/KEY location"
+
+
+@pytest.fixture
+def kms() -> Any:
+    client = boto3.client(
+        "kms", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/mac"
+BACKUP = {"function": "arn:aws:lambda:us-east-1:123456789012:function:f", "policy": None}
+
+
+def test_a_backup_is_signed_over_its_message_with_the_hmac_key(kms: Any) -> None:
+    client, stubber = kms
+    stubber.add_response(
+        "generate_mac",
+        {"Mac": b"\x01\x02", "MacAlgorithm": "HMAC_SHA_256", "KeyId": KEY},
+        {"KeyId": KEY, "MacAlgorithm": "HMAC_SHA_256", "Message": signed_message(BACKUP)},
+    )
+    assert BackupSigner(client, KEY).sign(BACKUP) == BACKUP | {
+        "signature": {"algorithm": "HMAC_SHA_256", "key": KEY, "mac": "AQI="}
+    }
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "AQI=",
+        {"algorithm": "HMAC_SHA_256"},
+        {"algorithm": "HMAC_SHA_256", "mac": 5},
+        {"algorithm": "HMAC_SHA_512", "mac": "AQI="},
+        {"mac": "AQI="},
+        {"algorithm": "HMAC_SHA_256", "mac": "not base64!"},
+    ],
+)
+def test_a_signature_of_the_wrong_shape_fails_without_asking_kms(kms: Any, signature: Any) -> None:
+    client, _ = kms
+    assert BackupMacVerifier(client, KEY).verify(BACKUP | {"signature": signature}) is False
+
+
+@pytest.mark.parametrize(("valid", "expected"), [(True, True), (False, False)])
+def test_a_signature_is_verified_with_the_deployments_key(
+    kms: Any, valid: bool, expected: bool
+) -> None:
+    client, stubber = kms
+    signed = BACKUP | {"signature": {"algorithm": "HMAC_SHA_256", "key": "other", "mac": "AQI="}}
+    stubber.add_response(
+        "verify_mac",
+        {"KeyId": KEY, "MacValid": valid, "MacAlgorithm": "HMAC_SHA_256"},
+        {
+            "KeyId": KEY,
+            "MacAlgorithm": "HMAC_SHA_256",
+            "Message": signed_message(BACKUP),
+            "Mac": b"\x01\x02",
+        },
+    )
+    assert BackupMacVerifier(client, KEY).verify(signed) is expected
+
+
+def test_an_invalid_mac_fails_and_other_kms_errors_are_raised(kms: Any) -> None:
+    client, stubber = kms
+    signed = BACKUP | {"signature": {"algorithm": "HMAC_SHA_256", "mac": "AQI="}}
+    stubber.add_client_error("verify_mac", "KMSInvalidMacException", "no", 400)
+    stubber.add_client_error("verify_mac", "AccessDeniedException", "no", 400)
+    verifier = BackupMacVerifier(client, KEY)
+    assert verifier.verify(signed) is False
+    with pytest.raises(AwsError) as caught:
+        verifier.verify(signed)
+    assert (caught.value.service, caught.value.operation, caught.value.resource) == (
+        "kms",
+        "VerifyMac",
+        KEY,
+    )
