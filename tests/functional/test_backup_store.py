@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -270,3 +271,60 @@ def test_an_invalid_mac_fails_and_other_kms_errors_are_raised(kms: Any) -> None:
         "VerifyMac",
         KEY,
     )
+
+
+def test_every_call_of_the_store_and_reader_names_the_bucket_owner(s3: Any) -> None:
+    client, stubber = s3
+    owner = {"ExpectedBucketOwner": "123456789012"}
+    key = f"{PREFIX}2025-01-02T00:00:00.000000Z-e1.json"
+    stubber.add_response(
+        "put_object",
+        {},
+        {
+            "Bucket": BUCKET,
+            "Key": key,
+            "Body": b'{\n  "n": 1\n}',
+            "ContentType": "application/json",
+        }
+        | owner,
+    )
+    stubber.add_response(
+        "list_objects_v2", _page(key), {"Bucket": BUCKET, "Prefix": PREFIX} | owner
+    )
+    stubber.add_response("get_object", _body({"n": 1}), {"Bucket": BUCKET, "Key": key} | owner)
+    stubber.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": key} | owner)
+    stubber.add_response("get_object", _body({"n": 1}), {"Bucket": BUCKET, "Key": key} | owner)
+    store = BackupStore(client, BUCKET, expected_owner="123456789012")
+    assert store.put(key, {"n": 1}) == f"s3://{BUCKET}/{key}"
+    assert store.latest(PREFIX, "-e1.json") == (f"s3://{BUCKET}/{key}", {"n": 1})
+    store.delete(f"s3://{BUCKET}/{key}")
+    reader = BackupReader(client, expected_owner="123456789012")
+    assert reader.get(f"s3://{BUCKET}/{key}") == {"n": 1}
+
+
+def test_a_delete_outside_the_backup_bucket_is_refused(s3: Any) -> None:
+    client, _ = s3
+    with pytest.raises(InputError) as refused:
+        BackupStore(client, BUCKET).delete("s3://elsewhere/k.json")
+    assert str(refused.value) == f"s3://elsewhere/k.json: not in the backup bucket {BUCKET}"
+
+
+def test_a_signed_backup_is_signed_as_it_reads_back(s3: Any, kms: Any) -> None:
+    client, stubber = s3
+    kms_client, kms_stubber = kms
+    moment = datetime(2025, 1, 2, tzinfo=UTC)
+    as_read = {"time": "2025-01-02 00:00:00+00:00", "n": 1}
+    kms_stubber.add_response(
+        "generate_mac",
+        {"Mac": b"\x01", "MacAlgorithm": "HMAC_SHA_256", "KeyId": KEY},
+        {"KeyId": KEY, "MacAlgorithm": "HMAC_SHA_256", "Message": signed_message(as_read)},
+    )
+    signed = as_read | {"signature": {"algorithm": "HMAC_SHA_256", "key": KEY, "mac": "AQ=="}}
+    body = json.dumps(signed, indent=2, sort_keys=True).encode()
+    stubber.add_response(
+        "put_object",
+        {},
+        {"Bucket": BUCKET, "Key": "k.json", "Body": body, "ContentType": "application/json"},
+    )
+    store = BackupStore(client, BUCKET, signer=BackupSigner(kms_client, KEY))
+    store.put("k.json", {"time": moment, "n": 1})
