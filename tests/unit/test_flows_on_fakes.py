@@ -315,3 +315,51 @@ def test_a_race_lost_to_a_fix_gives_back_the_budget_and_the_backup():
     assert (result.outcome, result.cleanup_errors) == (Outcome.UNCHANGED, [])
     assert backups.objects == {}
     assert limiter.used == {"2026-11-22T10": 0}
+
+
+MONITORED = AllowlistConfig.model_validate(
+    {
+        "version": 1,
+        "rules": [
+            {
+                "name": "orders",
+                "functions": ["orders"],
+                "mode": "monitor",
+                "allow": [{"account": "123456789012"}],
+            }
+        ],
+    }
+)
+
+
+def test_each_outcome_says_what_happened_in_words():
+    compliant = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS]}})
+    assert remediator(compliant).remediate(Violation(function=ARN)).detail == (
+        "the policy grants invoke to no caller outside the allowlist; a caller that still gets"
+        " in does so through its identity-based (IAM) policies"
+    )
+    nothing = FakePolicyStore({})
+    result = remediator(nothing).remediate(Violation(function=ARN))
+    assert (result.outcome, result.detail) == (
+        Outcome.IDENTITY_BASED,
+        "the resource has no resource-based policy: the caller's access comes from"
+        " identity-based (IAM) policies, which a resource policy cannot take away unless the"
+        " rule sets deny_others: true",
+    )
+    outsider = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+    dry = remediator(outsider).remediate(Violation(function=ARN), dry_run=True)
+    assert (dry.outcome, dry.detail) == (
+        Outcome.WOULD_REMEDIATE,
+        "dry run: the policy would be rewritten as shown",
+    )
+    assert outsider.writes == 0
+
+
+def test_a_monitored_function_is_refused_with_its_rule_named():
+    store = FakePolicyStore({ARN: {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}})
+    flow = remediator(store)
+    flow.config = MONITORED
+    result = flow.remediate(Violation(function=ARN))
+    assert (result.outcome, result.rule) == (Outcome.REFUSED, "orders")
+    assert result.detail.endswith(": nothing is changed")
+    assert store.writes == 0
