@@ -911,3 +911,16 @@ def test_a_mixed_policy_is_idempotent():
     third = rewrite_policy(second.policy, DENY_RULE, FN)
     assert first.policy == second.policy == third.policy
     assert not second.changed and not third.changed
+
+
+def test_a_grant_already_pinned_with_one_element_lists_is_left_as_it_is():
+    pinned = stmt(
+        {"Service": "s3.amazonaws.com"},
+        condition={
+            "ArnLike": {"AWS:SourceArn": [BUCKET_ARN]},
+            "StringEquals": {"AWS:SourceAccount": [ACCOUNT]},
+        },
+    )
+    result = run(doc(pinned))
+    assert statements(result) == [pinned]
+    assert not result.changed
