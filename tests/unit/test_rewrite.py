@@ -924,3 +924,17 @@ def test_a_grant_already_pinned_with_one_element_lists_is_left_as_it_is():
     result = run(doc(pinned))
     assert statements(result) == [pinned]
     assert not result.changed
+
+
+def test_a_grant_pinned_narrower_than_the_allowlists_pattern_is_left_as_it_is():
+    rule = make_rule(
+        "rules: [{name: r, functions: [BlogFunction],"
+        " allow: [{service: s3.amazonaws.com, source_arn: 'arn:aws:s3:::logs-*'}]}]"
+    )
+    narrower = stmt(
+        {"Service": "s3.amazonaws.com"},
+        condition={"ArnLike": {"aws:SourceArn": "arn:aws:s3:::logs-2024"}},
+    )
+    result = run(doc(narrower), rule)
+    assert statements(result) == [narrower]
+    assert not result.changed
