@@ -128,6 +128,12 @@ def resolve_function(record: CloudTrailRecordModel) -> FunctionRef:
             account = account or resource.accountId
             partition = partition or resource.ARN.split(":")[1] or None
     partition = partition or (partition_of_region(region) if region else "aws")
+    for path, node in ((FUNCTION_NAME, params), (FUNCTION_VERSION, extra)):
+        value = node.get(path[1])
+        if value is not None and not isinstance(value, str):
+            # A list or an object where a name belongs: which function it names is not
+            # knowable (and EventBridge matches a list element by element), so it is not judged.
+            raise InputError(f"{'.'.join(path)} is a {type(value).__name__}, not a string")
     name = text(params.get(FUNCTION_NAME[1]))
     if name:
         ref = parse_function_arn(
@@ -273,6 +279,10 @@ def decision_key(raw: Any) -> tuple[Any, ...] | None:
     caller = None if identity is None else _identity_key(identity)
     if caller is False:
         return None
+    for path, node in ((FUNCTION_NAME, params), (FUNCTION_VERSION, extra or {})):
+        value = node.get(path[1])
+        if value is not None and type(value) is not str:
+            return None
     function = text(params.get(FUNCTION_NAME[1]))
     return (
         raw.get("eventName"),

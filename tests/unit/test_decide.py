@@ -574,3 +574,30 @@ def test_verdict_values_are_the_documented_strings():
         "invalid",
         "broken",
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("functionName", ["BlogFunction"], "requestParameters.functionName is a list"),
+        ("functionName", {"name": "BlogFunction"}, "requestParameters.functionName is a dict"),
+        ("functionName", 42, "requestParameters.functionName is a int"),
+        ("functionVersion", ["x"], "additionalEventData.functionVersion is a list"),
+    ],
+)
+def test_a_function_field_that_is_no_string_is_invalid_even_beside_a_usable_one(
+    standard, field, value, named
+):
+    # EventBridge matches a list element by element, so no edge rule can be sure to deliver
+    # such a record: it is not judged from the other field either.
+    record = r.invoke("BlogFunction", r.iam_user("alice"))
+    version = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:BlogFunction:$LATEST"
+    record.setdefault("additionalEventData", {})["functionVersion"] = version
+    if field == "functionName":
+        record["requestParameters"]["functionName"] = value
+    else:
+        del record["requestParameters"]["functionName"]
+        record["additionalEventData"]["functionVersion"] = value
+    d = judge(record, standard)
+    assert d.verdict is Verdict.INVALID
+    assert named in d.reason

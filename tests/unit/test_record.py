@@ -270,6 +270,9 @@ def test_the_session_issuer_of_an_identity_that_is_no_assumed_role_is_not_in_the
         {"resources": {"ARN": "x"}},
         {"readOnly": "false"},
         {"errorCode": 403},
+        {"requestParameters": {"functionName": ["orders"]}},
+        {"requestParameters": {"functionName": 7}},
+        {"additionalEventData": {"functionVersion": {"arn": "x"}}},
     ],
 )
 def test_a_record_field_the_model_would_coerce_or_reject_leaves_no_decision_key(change):
