@@ -3,6 +3,7 @@ what the flow asks of AWS, checked without an emulator. Expected values are writ
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -414,3 +415,38 @@ def test_a_backup_of_another_policy_is_not_taken_for_this_messages_change():
     flow = remediator(FakePolicyStore({ARN: COMPLIANT}), backups=backups)
     result = flow.remediate(Violation(function=ARN, event_id="e-1", redelivered=True))
     assert result.outcome is Outcome.UNCHANGED
+
+
+def test_a_queue_message_is_read_into_the_violation_it_asks_to_remediate():
+    body = ViolationMessage(
+        function=ARN, event_id="e-8", caller="x", reason="not allowed",
+        event_time="2026-11-22T10:00:00Z", record={"eventID": "e-8"}, kind="denied",
+    ).to_body()  # fmt: skip
+    expected = Violation(
+        function=ARN, event_id="e-8", caller="x", reason="not allowed",
+        event_time="2026-11-22T10:00:00Z", record={"eventID": "e-8"}, redelivered=False,
+        kind="denied",
+    )  # fmt: skip
+    assert Violation.from_message(body) == expected
+    assert Violation.from_message(body, receive_count=1) == expected
+    assert Violation.from_message(body, receive_count=2).redelivered is True
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 11, 22, 10, 15, tzinfo=UTC), 2705),
+        # 10:45 UTC is 16:15 in Kolkata, whose hours start at :30 UTC: the budget's do not
+        (datetime(2026, 11, 22, 10, 45, tzinfo=UTC), 905),
+    ],
+)
+def test_the_next_window_is_the_next_utc_hour_whatever_the_machines_zone(
+    now: datetime, seconds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert seconds_to_next_window(now) == seconds
+    finally:
+        monkeypatch.undo()
+        time.tzset()
