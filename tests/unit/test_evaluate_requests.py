@@ -132,6 +132,19 @@ def _source_arn_allows(pattern: str, value: str) -> Answer:
         # ...while the sixth part takes the rest, colons included
         ("arn:aws:events:us-east-1:1:rule/*", "arn:aws:events:us-east-1:1:rule/a:b", Answer.ALLOW),
         ("not-an-arn", "not-an-arn", Answer.NOT_ALLOWED),
+        # a colon in the pattern's resource part belongs to that part as well
+        (
+            "arn:aws:events:us-east-1:1:rule/a:*",
+            "arn:aws:events:us-east-1:1:rule/a:b",
+            Answer.ALLOW,
+        ),
+        (
+            "arn:aws:events:us-east-1:1:rule/a:*",
+            "arn:aws:events:us-east-1:1:rule/b:b",
+            Answer.NOT_ALLOWED,
+        ),
+        # ArnLike is case-sensitive
+        ("arn:aws:s3:::Bucket", "arn:aws:s3:::bucket", Answer.NOT_ALLOWED),
         ("arn:aws:s3:::bucket", "bucket", Answer.NOT_ALLOWED),
     ],
 )
@@ -203,3 +216,31 @@ def test_not_principal_exempts_only_a_fully_listed_principal(
     not_principal: Any, principal: Principal, answer: Answer
 ) -> None:
     assert evaluate(_deny_all_but(not_principal), Request(principal, INVOKE)).answer is answer
+
+
+@pytest.mark.parametrize(
+    ("action", "answer"),
+    [
+        ("Lambda:Invoke*", Answer.ALLOW),
+        ("LAMBDA:INVOKEFUNCTION", Answer.ALLOW),
+        ("lambda:Get*", Answer.NOT_ALLOWED),
+    ],
+)
+def test_actions_match_whatever_their_case(action: str, answer: Answer) -> None:
+    policy = _policy({"Effect": "Allow", "Principal": "*", "Action": action})
+    assert evaluate(policy, Request(Principal.aws(USER), INVOKE)).answer is answer
+
+
+@pytest.mark.parametrize(
+    ("pattern", "answer"),
+    [("alice*", Answer.ALLOW), ("Alice*", Answer.NOT_ALLOWED), ("ALICE", Answer.NOT_ALLOWED)],
+)
+def test_string_like_is_case_sensitive(pattern: str, answer: Answer) -> None:
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": INVOKE,
+        "Condition": {"StringLike": {"aws:username": pattern}},
+    }
+    request = Request(Principal.aws(USER), INVOKE, {"aws:username": "alice"})
+    assert evaluate(_policy(statement), request).answer is answer
