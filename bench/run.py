@@ -164,7 +164,7 @@ def scan(files: list[Path], jq: str | None) -> dict[str, Any]:
         str(ALLOWLIST),
         "--format",
         "jsonl",
-        str(files[0].parent),
+        *names,
     ]
     contenders: dict[str, Callable[[], float]] = {}
 
