@@ -231,6 +231,7 @@ def test_a_backup_is_signed_over_its_message_with_the_hmac_key(kms: Any) -> None
         {"algorithm": "HMAC_SHA_512", "mac": "AQI="},
         {"mac": "AQI="},
         {"algorithm": "HMAC_SHA_256", "mac": "not base64!"},
+        {"algorithm": "HMAC_SHA_256", "mac": "AQ I="},  # base64 with a stray character
     ],
 )
 def test_a_signature_of_the_wrong_shape_fails_without_asking_kms(kms: Any, signature: Any) -> None:
@@ -328,3 +329,15 @@ def test_a_signed_backup_is_signed_as_it_reads_back(s3: Any, kms: Any) -> None:
     )
     store = BackupStore(client, BUCKET, signer=BackupSigner(kms_client, KEY))
     store.put("k.json", {"time": moment, "n": 1})
+
+
+def test_a_failed_signature_names_its_call_and_key(kms: Any) -> None:
+    client, stubber = kms
+    stubber.add_client_error("generate_mac", "DisabledException", "off", 400)
+    with pytest.raises(AwsError) as caught:
+        BackupSigner(client, KEY).sign(BACKUP)
+    assert (caught.value.service, caught.value.operation, caught.value.resource) == (
+        "kms",
+        "GenerateMac",
+        KEY,
+    )

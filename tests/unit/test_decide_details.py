@@ -318,3 +318,36 @@ def test_a_remembered_decision_carries_the_id_time_and_name_of_its_own_record():
         "2027-03-03T00:00:00Z",
         "Invoke",
     )
+
+
+def test_a_record_that_takes_the_full_path_is_judged_at_its_time_too():
+    expiring = config(account=PARTNER, expires="2027-03-31", owner="payments-team")
+    record = call("2027-03-02T00:00:00Z")
+    record["readOnly"] = "false"  # a string the model turns into a boolean: never keyed
+    assert decide(record, expiring).verdict is Verdict.ALLOWED
+    record["eventTime"] = "2027-04-02T00:00:00Z"
+    assert decide(record, expiring).verdict is Verdict.VIOLATION
+
+
+def test_a_decision_is_made_once_per_key_and_remembered_whole(monkeypatch):
+    made: list[Any] = []
+    full_path = decide_module._decide
+
+    def counted(*args: Any) -> Any:
+        made.append(args[0])
+        return full_path(*args)
+
+    monkeypatch.setattr(decide_module, "_decide", counted)
+    expiring = config(account=PARTNER, expires="2027-03-31", owner="payments", ticket="SEC-1")
+    first = decide(call("2027-03-02T00:00:00Z"), expiring)
+    again = decide(call("2027-03-03T00:00:00Z"), expiring)
+    assert len(made) == 1
+    assert again.to_dict() | {"event_time": None} == first.to_dict() | {"event_time": None}
+    assert (
+        again.account,
+        again.region,
+        again.caller_account,
+        again.exception_expires,
+        again.exception_owner,
+        again.exception_ticket,
+    ) == ("123456789012", "us-east-1", PARTNER, "2027-03-31", "payments", "SEC-1")

@@ -3,6 +3,7 @@ what the flow asks of AWS, checked without an emulator. Expected values are writ
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -363,3 +364,89 @@ def test_a_monitored_function_is_refused_with_its_rule_named():
     assert (result.outcome, result.rule) == (Outcome.REFUSED, "orders")
     assert result.detail.endswith(": nothing is changed")
     assert store.writes == 0
+
+
+COMPLIANT = {"Version": "2012-10-17", "Statement": [OURS]}
+BEFORE = {"Version": "2012-10-17", "Statement": [OURS, THEIRS]}
+
+
+def test_a_redelivery_finds_its_change_in_a_backup_kept_under_the_old_folder_name():
+    old = (
+        "s3://fake-backups/backups/123456789012/us-east-1/orders/$UNQUALIFIED/"
+        "2026-11-22T09:00:00.000000Z-e-1.json"
+    )
+    backups = FakeBackups({old: {"policy": BEFORE, "new_policy": COMPLIANT, "changes": []}})
+    notifier = FakeNotifier()
+    flow = remediator(FakePolicyStore({ARN: COMPLIANT}), backups=backups, notifier=notifier)
+    result = flow.remediate(Violation(function=ARN, event_id="e-1", redelivered=True))
+    assert (result.outcome, result.backup, result.policy_before) == (
+        Outcome.REMEDIATED,
+        old,
+        BEFORE,
+    )
+    assert result.detail.startswith(
+        "an earlier delivery of this message made the change and stopped before telling anyone"
+    )
+    assert len(notifier.published) == 1
+
+
+@pytest.mark.parametrize(
+    ("backups", "redelivered"),
+    [(FakeBackups(), True), (None, True), (FakeBackups(), False)],
+)
+def test_a_compliant_policy_without_a_backup_of_this_message_is_unchanged(backups, redelivered):
+    old = (
+        "s3://fake-backups/backups/123456789012/us-east-1/orders/$UNQUALIFIED/"
+        "2026-11-22T09:00:00.000000Z-e-1.json"
+    )
+    if backups is not None and not redelivered:
+        backups.objects[old] = {"policy": BEFORE, "new_policy": COMPLIANT}
+    flow = remediator(FakePolicyStore({ARN: COMPLIANT}), backups=backups)
+    result = flow.remediate(Violation(function=ARN, event_id="e-1", redelivered=redelivered))
+    assert (result.outcome, result.backup) == (Outcome.UNCHANGED, None)
+
+
+def test_a_backup_of_another_policy_is_not_taken_for_this_messages_change():
+    key = (
+        "s3://fake-backups/backups/123456789012/us-east-1/orders/@unqualified/"
+        "2026-11-22T09:00:00.000000Z-e-1.json"
+    )
+    backups = FakeBackups({key: {"policy": BEFORE, "new_policy": BEFORE}})
+    flow = remediator(FakePolicyStore({ARN: COMPLIANT}), backups=backups)
+    result = flow.remediate(Violation(function=ARN, event_id="e-1", redelivered=True))
+    assert result.outcome is Outcome.UNCHANGED
+
+
+def test_a_queue_message_is_read_into_the_violation_it_asks_to_remediate():
+    body = ViolationMessage(
+        function=ARN, event_id="e-8", caller="x", reason="not allowed",
+        event_time="2026-11-22T10:00:00Z", record={"eventID": "e-8"}, kind="denied",
+    ).to_body()  # fmt: skip
+    expected = Violation(
+        function=ARN, event_id="e-8", caller="x", reason="not allowed",
+        event_time="2026-11-22T10:00:00Z", record={"eventID": "e-8"}, redelivered=False,
+        kind="denied",
+    )  # fmt: skip
+    assert Violation.from_message(body) == expected
+    assert Violation.from_message(body, receive_count=1) == expected
+    assert Violation.from_message(body, receive_count=2).redelivered is True
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 11, 22, 10, 15, tzinfo=UTC), 2705),
+        # 10:45 UTC is 16:15 in Kolkata, whose hours start at :30 UTC: the budget's do not
+        (datetime(2026, 11, 22, 10, 45, tzinfo=UTC), 905),
+    ],
+)
+def test_the_next_window_is_the_next_utc_hour_whatever_the_machines_zone(
+    now: datetime, seconds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert seconds_to_next_window(now) == seconds
+    finally:
+        monkeypatch.undo()
+        time.tzset()
