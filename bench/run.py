@@ -164,7 +164,7 @@ def scan(files: list[Path], jq: str | None) -> dict[str, Any]:
         str(ALLOWLIST),
         "--format",
         "jsonl",
-        str(files[0].parent),
+        *names,
     ]
     contenders: dict[str, Callable[[], float]] = {}
 
@@ -312,6 +312,17 @@ def _edge_ratios(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+def _report_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "report_100k_s": results["report"]["report_s"],
+        "report_100k_page_mb": round(results["report"]["page_bytes"] / 1e6, 3),
+    }
+
+
+def _decide_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    return {"decide_per_s": results["decide_per_s"]}
+
+
 def _goals(ratios: dict[str, float | None]) -> dict[str, Any]:
     return {
         name: {
@@ -330,7 +341,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "cold_start_validator_vs_c7n": round(cold["validator"] / cold["c7n"], 3)
         if cold.get("c7n")
         else None,
-        "decide_per_s": results["decide_per_s"],
+        **_decide_ratios(results),
         "scan_vs_jq": round(scan_["jq_s"] / scan_["invoke_audit_s"], 2)
         if scan_.get("jq_s")
         else None,
@@ -341,8 +352,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         ],
         "remediation_burst_100_writes": results["remediation_calls"]["burst_100_writes"],
         **_edge_ratios(results),
-        "report_100k_s": results["report"]["report_s"],
-        "report_100k_page_mb": round(results["report"]["page_bytes"] / 1e6, 3),
+        **_report_ratios(results),
     }
     return _goals(ratios)
 
@@ -422,6 +432,38 @@ def edge_rows() -> dict[str, Any]:
     }
 
 
+def _update_only(part: str) -> int:
+    """Measure one part and update its rows and goals in the results, keeping the others
+    (each updated row records the commit it measured)."""
+    kept: dict[str, Any] = json.loads(RESULTS.read_text())
+    commit = _commit()
+    if part == "edge":
+        kept.update(edge_rows())
+        kept["cost"] = cost_model(kept)
+        ratios = _edge_ratios(kept)
+    elif part == "report":
+        from bench import report
+        from bench.records import ALLOWLIST
+
+        log("report (HTML page) over about 100,000 Lambda records")
+        kept["report"] = {**report.run(ALLOWLIST, RUNS), "commit": commit}
+        ratios = _report_ratios(kept)
+    else:
+        log("decide")
+        rates = decide_rate()
+        kept.update(rates)
+        kept["decide_commit"] = commit
+        ratios = _decide_ratios(kept)
+    # Only this part's goals: the file may predate a part added since its last full run.
+    kept["goals"] = {**kept.get("goals", {}), **_goals(ratios)}
+    RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
+    for name in ratios:
+        goal = kept["goals"][name]
+        print(f"{name}: {goal['value']} (goal {goal['goal']}, met: {goal['met']})")
+    print(f"{part} rows updated in {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
@@ -429,25 +471,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["edge"],
+        choices=["edge", "report", "decide"],
         help="measure only this part and update it (and the cost model and goals) in "
         "bench/results.json, keeping the other figures",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    if args.only == "edge":
-        kept: dict[str, Any] = json.loads(RESULTS.read_text())
-        kept.update(edge_rows())
-        kept["cost"] = cost_model(kept)
-        # Only the edge goals: the file may predate a part added since its last full run.
-        kept["goals"] = {**kept.get("goals", {}), **_goals(_edge_ratios(kept))}
-        RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
-        for name, goal in kept["goals"].items():
-            if name.startswith("edge"):
-                print(f"{name}: {goal['value']} (goal {goal['goal']}, met: {goal['met']})")
-        print(f"edge rows updated in {RESULTS.relative_to(ROOT)}")
-        return 0
+    if args.only:
+        return _update_only(args.only)
     from bench import history, remediation, report, validator
     from bench.generate import ensure_logs
     from bench.records import ALLOWLIST

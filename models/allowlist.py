@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -358,7 +359,6 @@ class AllowlistConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     _rule_cache: dict[tuple[str, str], Rule | None] = PrivateAttr(default_factory=dict)
-    _expiry_instants: tuple[datetime, ...] | None = PrivateAttr(default=None)
     # Where each value was read from (file, line per location): set by the YAML loader.
     _origin: tuple[str, dict[tuple[str | int, ...], int]] | None = PrivateAttr(default=None)
 
@@ -404,21 +404,21 @@ class AllowlistConfig(_Strict):
             cache[key] = next((r for r in self.rules if r.matches_function(ref)), None)
         return cache[key]
 
+    @cached_property
     def expiry_instants(self) -> tuple[datetime, ...]:
         """Every instant at which an allow entry stops allowing, sorted: between two of them
-        every decision under this allowlist stays the same."""
-        if self._expiry_instants is None:
-            self._expiry_instants = tuple(
-                sorted(
-                    {
-                        entry.expires_at
-                        for rule in self.rules
-                        for entry in rule.allow
-                        if entry.expires_at is not None
-                    }
-                )
+        every decision under this allowlist stays the same. Read on every decision, so it is
+        kept in the instance's own dict (a private attribute costs a slower lookup)."""
+        return tuple(
+            sorted(
+                {
+                    entry.expires_at
+                    for rule in self.rules
+                    for entry in rule.allow
+                    if entry.expires_at is not None
+                }
             )
-        return self._expiry_instants
+        )
 
     def is_protected(self, ref: FunctionRef) -> str | None:
         """The `protect` pattern that covers `ref`, if any."""

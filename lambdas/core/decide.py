@@ -192,7 +192,7 @@ def decide(
     exception that allowed it.
     """
     # The time is read only where an entry expires: most allowlists have none.
-    instants = config.expiry_instants()
+    instants = config.expiry_instants
     at = judgment_time(raw, now) if instants else now
     key = decision_key(raw)
     if key is None:
