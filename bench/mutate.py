@@ -29,6 +29,9 @@ surviving mutant with its change; the commit measured; the wall time) and prints
     python -m bench.mutate --modules decide rewrite
     python -m bench.mutate --report-only        # results of the last run, no new run
     python -m bench.mutate --stop-after 44      # stop after 44 minutes, report what it measured
+    python -m bench.mutate --check tests/unit/test_rewrite.py --survivors rewrite
+                                                # re-check the last run's survivors (or
+                                                # --mutants NAME...) against some tests
 
 Score = killed / (killed + survived); "no tests" mutants (no selected test calls the
 function) count as survived; timeouts are reported apart and not counted; a mutant listed
@@ -43,6 +46,7 @@ import ast
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -338,6 +342,45 @@ def _print(results: dict[str, Any]) -> None:
     print(f"results: {RESULTS.relative_to(ROOT)} (commit {results['commit'][:12]})")
 
 
+def check(tests: list[str], mutants: list[str]) -> dict[str, bool]:
+    """Run `tests` against each mutant of an earlier run's copy (`mutants/`), after copying
+    the current tests into it: whether each mutant is killed. For reviewing survivors while
+    writing tests; `make mutate` is the measurement."""
+    if not (MUTANTS / "mutmut-stats.json").is_file():
+        raise SystemExit("mutants/: no earlier run: run `make mutate` first")
+    shutil.rmtree(MUTANTS / "tests", ignore_errors=True)
+    shutil.copytree(ROOT / "tests", MUTANTS / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    killed: dict[str, bool] = {}
+    for name in mutants:
+        env["MUTANT_UNDER_TEST"] = name
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--hypothesis-profile=mutation",
+                *tests,
+            ],
+            cwd=MUTANTS,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode not in (0, 1):
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            raise SystemExit(f"{name}: pytest exit {done.returncode}: {' / '.join(tail)}")
+        killed[name] = done.returncode == 1
+        print(f"{'killed  ' if killed[name] else 'SURVIVED'} {name}", flush=True)
+    print(f"{sum(killed.values())} of {len(killed)} killed")
+    return killed
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["--mutmut-run"]:  # the child process of `run`
@@ -354,7 +397,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MINUTES",
         help="stop the run after this long and report what it measured",
     )
+    parser.add_argument(
+        "--check", nargs="+", metavar="TEST", help="re-check mutants with these tests"
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--mutants", nargs="+", metavar="NAME", help="mutants to --check")
+    which.add_argument(
+        "--survivors", nargs="+", choices=sorted(MODULES), help="--check these modules' survivors"
+    )
     args = parser.parse_args(argv)
+    if args.check:
+        names = args.mutants or [
+            s["mutant"]
+            for s in json.loads(RESULTS.read_text())["survivors"]
+            if s["module"] in (args.survivors or MODULES)
+        ]
+        check(args.check, names)
+        return 0
     seconds, stopped = None, False
     if not args.report_only:
         limit = None if args.stop_after is None else args.stop_after * 60
