@@ -341,3 +341,31 @@ def test_a_failed_signature_names_its_call_and_key(kms: Any) -> None:
         "GenerateMac",
         KEY,
     )
+
+
+def test_a_failed_write_names_its_call_and_place(s3: Any) -> None:
+    client, stubber = s3
+    stubber.add_client_error("put_object", "AccessDenied", "no", 403)
+    with pytest.raises(AwsError) as caught:
+        BackupStore(client, BUCKET).put("k.json", {"n": 1})
+    error = caught.value
+    assert (error.service, error.operation, error.resource, error.code) == (
+        "s3",
+        "PutObject",
+        f"s3://{BUCKET}/k.json",
+        "AccessDenied",
+    )
+
+
+def test_an_unsigned_backup_stores_a_time_as_its_text(s3: Any) -> None:
+    client, stubber = s3
+    body = b'{\n  "n": 1,\n  "time": "2025-01-02 00:00:00+00:00"\n}'
+    stubber.add_response(
+        "put_object",
+        {},
+        {"Bucket": BUCKET, "Key": "k.json", "Body": body, "ContentType": "application/json"},
+    )
+    stored = BackupStore(client, BUCKET).put(
+        "k.json", {"time": datetime(2025, 1, 2, tzinfo=UTC), "n": 1}
+    )
+    assert stored == f"s3://{BUCKET}/k.json"
