@@ -184,8 +184,9 @@ def test_write_errors_become_what_the_caller_acts_on(lam, code, status, expected
     assert type(raised.value) is expected
     assert raised.value.code == code
     assert raised.value.status == status
-    assert ALIAS in str(raised.value)
-    assert "PutResourcePolicy" in str(raised.value)
+    assert str(raised.value) == (
+        f"lambda PutResourcePolicy on {ALIAS}: {code} ({status}): {code} happened"
+    )
 
 
 def test_a_412_after_botocores_retries_says_so(lam):
@@ -440,3 +441,48 @@ def test_permission_plan_removes_and_re_adds_only_what_changed():
     assert [a["StatementId"] for a in additions] == ["s3"]
     assert additions[0]["SourceAccount"] == "123456789012"
     assert unchanged == ([], [])
+
+
+def test_no_policy_as_the_target_deletes_the_document_with_its_revision(lam):
+    client, stubber = lam
+    stubber.add_response("delete_resource_policy", {}, {"ResourceArn": ALIAS, "RevisionId": REV1})
+    current = PolicyState(ALIAS, doc(PUBLIC), REV1, "resource-policy")
+    stored = LambdaPolicies(client).write(parse_function_arn(ALIAS), current, None)
+    assert stored == PolicyState(ALIAS, None, None, "resource-policy")
+
+
+def test_no_policy_over_no_policy_calls_nothing(lam):
+    client, _ = lam
+    current = PolicyState(ALIAS, None, None, "resource-policy")
+    stored = LambdaPolicies(client).write(parse_function_arn(ALIAS), current, None)
+    assert stored == PolicyState(ALIAS, None, None, "resource-policy")
+
+
+def test_a_document_is_put_with_the_revision_it_was_read_with(lam):
+    client, stubber = lam
+    stubber.add_response(
+        "put_resource_policy",
+        {"Policy": json.dumps(doc(S3_GRANT)), "RevisionId": REV2},
+        {"ResourceArn": ALIAS, "Policy": ANY, "RevisionId": REV1},
+    )
+    current = PolicyState(ALIAS, doc(PUBLIC, S3_GRANT), REV1, "resource-policy")
+    stored = LambdaPolicies(client).write(parse_function_arn(ALIAS), current, doc(S3_GRANT))
+    assert stored == PolicyState(ALIAS, doc(S3_GRANT), REV2, "resource-policy")
+
+
+def test_a_policy_read_through_the_permission_api_is_written_through_it(lam):
+    client, stubber = lam
+    stubber.add_response(
+        "remove_permission",
+        {},
+        {
+            "FunctionName": FUNCTION,
+            "Qualifier": "prod",
+            "StatementId": "public",
+            "RevisionId": REV1,
+        },
+    )
+    stubber.add_response("get_policy", {"Policy": json.dumps(doc(S3_GRANT)), "RevisionId": REV2})
+    current = PolicyState(ALIAS, doc(PUBLIC, S3_GRANT), REV1, "permission")
+    stored = LambdaPolicies(client).write(parse_function_arn(ALIAS), current, doc(S3_GRANT))
+    assert stored == PolicyState(ALIAS, doc(S3_GRANT), REV2, "permission")
