@@ -116,8 +116,23 @@ def test_no_policy_and_a_missing_function_are_told_apart(lam):
     empty = adapter.read(parse_function_arn(ALIAS))
     with pytest.raises(ResourceGoneError, match="Function not found"):
         adapter.read(parse_function_arn(ALIAS))
-    assert empty.document is None
-    assert empty.revision_id is None
+    assert empty == PolicyState(ALIAS, None, None, "resource-policy")
+
+
+def test_no_policy_on_the_permission_api_is_read_as_none(lam):
+    client, stubber = lam
+    message = "The resource you requested does not exist."
+    error(
+        stubber,
+        "get_policy",
+        "ResourceNotFoundException",
+        404,
+        message,
+        FunctionName=FUNCTION,
+        Qualifier="prod",
+    )
+    empty = LambdaPermissions(client).read(parse_function_arn(ALIAS))
+    assert empty == PolicyState(ALIAS, None, None, "permission")
 
 
 def test_write_sends_the_document_with_the_revision_and_uses_the_answer_as_read_back(lam):
