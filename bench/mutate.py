@@ -142,17 +142,42 @@ def _check_config() -> None:
         raise SystemExit("pyproject.toml [tool.mutmut] only_mutate differs from bench/mutate.py")
 
 
-# Mutants of these modules run only the unit tier's tests (see the docstring, point 2).
-UNIT_ONLY = ("lambdas/core/",)
+# Which of mutmut's recorded tests a mutant runs, by the folder of the module it changes:
+# the pure core is specified by the unit tier; the remediation flow and the adapters by the unit
+# tier (the flow on in-memory fakes, the adapters on botocore's Stubber) and the functional tests
+# of the flow and the adapters on moto. Tests that reach these modules only on the way to
+# something else (restore, findings, the report, the validator) are left to `make test`.
+SELECTED_TESTS: dict[str, tuple[str, ...]] = {
+    "lambdas/core/": ("tests/unit/",),
+    "lambdas/remediation/": (
+        "tests/unit/",
+        *(
+            f"tests/functional/{name}.py::"
+            for name in (
+                "test_remediator",
+                "test_remediator_guards",
+                "test_remediator_handler",
+                "test_permission_fallback",
+                "test_proof_gate",
+                "test_adapters",
+                "test_adapters_stubbed",
+                "test_backup_store",
+                "test_adapter_messages",
+            )
+        ),
+    ),
+}
+SELECTED_TESTS["lambdas/adapters/"] = SELECTED_TESTS["lambdas/remediation/"]
 
 
 def select_tests(tests_by_function: dict[str, set[str]]) -> None:
-    """Narrow mutmut's record (mangled function name -> tests calling it) in place: the
-    functions of UNIT_ONLY modules keep their unit-tier tests only."""
-    prefixes = tuple(p.replace("/", ".") for p in UNIT_ONLY)
-    for function, tests in tests_by_function.items():
-        if function.startswith(prefixes):
-            tests_by_function[function] = {t for t in tests if t.startswith("tests/unit/")}
+    """Narrow mutmut's record (mangled function name -> tests calling it) in place to the
+    tests SELECTED_TESTS names for the function's module."""
+    for folder, kept in SELECTED_TESTS.items():
+        prefix = folder.replace("/", ".")
+        for function, tests in tests_by_function.items():
+            if function.startswith(prefix):
+                tests_by_function[function] = {t for t in tests if t.startswith(kept)}
 
 
 def _mutmut_run(names: list[str], workers: int) -> None:
