@@ -7,18 +7,19 @@ a test fails, *survived* when every test passes: a change no test notices.
 
 How the tests of one mutant are chosen:
 
-1. mutmut runs the unit and functional tiers once (pyproject.toml, [tool.mutmut]) recording
-   which test calls which function, directly or through other code; the flow tests that drive
-   the whole pipeline or the CLI through every module (`--ignore`d there: the broken-caller
-   watch, the history differential and Athena tests, selftest, the CLI remediation round
-   trips, the blog scenario) are not part of mutation runs, their checks repeat the module
-   tests' at ten to a hundred times the cost, and neither are tests that reach no mutated
-   module (the layer checks, the emulator's own tests, the edge filter on event-ruler);
+1. mutmut runs the unit tier and the functional tests of the remediation flow and the adapters
+   once (pyproject.toml, [tool.mutmut]) recording which test calls which function, directly
+   or through other code. Tests that reach the mutated modules only on the way to something
+   else (the flow tests that drive the whole pipeline or the CLI, restore, findings, the
+   report, the validator) are not part of mutation runs: their checks repeat the module tests'
+   at ten to a hundred times the cost;
 2. a mutant runs the recorded tests of the function it changes, fastest first, stopping at
-   the first failure (`-x`); for the pure core (`lambdas/core/`), only the unit tier's: the
-   core is specified there, with hand-written expectations, and reaching it through the
-   Lambda handlers on moto costs a second a test (this module narrows mutmut's record before
-   the mutants run: `select_tests`);
+   the first failure (`-x`), narrowed by the folder of its module (SELECTED_TESTS, applied to
+   mutmut's record before the mutants run: `select_tests`): for the pure core
+   (`lambdas/core/`), only the unit tier's, where the core is specified with hand-written
+   expectations; for the remediation flow and the adapters, the unit tier's (the flow on
+   in-memory fakes, the adapters on botocore's Stubber) and the functional tests of the flow
+   and the adapters on moto;
 3. property tests run hypothesis' `mutation` profile (a tenth of the examples, the same ones
    every run; tests/conftest.py).
 
@@ -135,11 +136,18 @@ def _mutmut(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _check_config() -> None:
-    """pyproject.toml's [tool.mutmut] only_mutate must list exactly MODULES."""
+    """pyproject.toml's [tool.mutmut] must mutate exactly MODULES and collect exactly the tests
+    SELECTED_TESTS keeps."""
     with (ROOT / "pyproject.toml").open("rb") as file:
-        listed = tomllib.load(file)["tool"]["mutmut"]["only_mutate"]
-    if sorted(listed) != sorted(MODULES.values()):
+        config = tomllib.load(file)["tool"]["mutmut"]
+    if sorted(config["only_mutate"]) != sorted(MODULES.values()):
         raise SystemExit("pyproject.toml [tool.mutmut] only_mutate differs from bench/mutate.py")
+    kept = {p.removesuffix("::").removesuffix("/") for t in SELECTED_TESTS.values() for p in t}
+    if set(config["pytest_add_cli_args_test_selection"]) != kept:
+        raise SystemExit(
+            "pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection differs from"
+            " bench/mutate.py's SELECTED_TESTS"
+        )
 
 
 # Which of mutmut's recorded tests a mutant runs, by the folder of the module it changes:

@@ -99,3 +99,7 @@ def test_committed_results_name_their_commit_and_add_up() -> None:
         assert row["score"] == (round(row["killed"] / judged, 4) if judged else None), module
     survivors = [s for s in results["survivors"] if s["status"] == "survived"]
     assert len(survivors) == sum(row["survived"] for row in results["modules"].values())
+
+
+def test_pyproject_collects_the_tests_the_runner_selects() -> None:
+    mutate._check_config()  # raises SystemExit naming the setting that differs
