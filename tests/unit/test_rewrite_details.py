@@ -69,7 +69,9 @@ def stmt(
     resource: str = FN,
     **extra: Any,
 ) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": effect} if sid is None else {"Sid": sid, "Effect": effect}
+    statement: dict[str, Any] = (
+        {"Effect": effect} if sid is None else {"Sid": sid, "Effect": effect}
+    )
     if principal is not None:
         statement["Principal"] = principal
     statement.update(extra)
@@ -124,7 +126,9 @@ def test_every_change_says_why():
         deny_intruder("deny"),
         stmt("*", sid="get", action="lambda:GetFunction"),
         stmt({"AWS": DEPLOYER}, sid="ok"),
-        stmt({"AWS": INTRUDER}, sid="mixed", action=["lambda:GetFunction", "lambda:InvokeFunction"]),
+        stmt(
+            {"AWS": INTRUDER}, sid="mixed", action=["lambda:GetFunction", "lambda:InvokeFunction"]
+        ),
         stmt({"AWS": INTRUDER}, sid="gone"),
         stmt({"AWS": [DEPLOYER, INTRUDER]}, sid="some"),
         stmt({"Service": S3}, sid="s3"),
@@ -192,9 +196,7 @@ def test_the_deny_others_statement_says_what_happened_to_it():
         "added", DENY_SID, "explicit Deny for every caller outside the allowlist (added)"
     )
     current = rewrite_policy(added.policy, DENY_RULE, FN)
-    assert deny_change(current) == Change(
-        "kept", DENY_SID, "the deny-others statement is current"
-    )
+    assert deny_change(current) == Change("kept", DENY_SID, "the deny-others statement is current")
     replaced = rewrite_policy(added.policy, DENY_ONE, FN)
     assert deny_change(replaced) == Change(
         "added",
@@ -324,7 +326,9 @@ def test_an_account_grant_narrows_to_the_role_glob_of_any_account():
 
 def test_an_account_grant_narrows_to_the_allowed_role_of_that_account_alone():
     # The owner's account: only the deployer of it; not the partner's account, not services.
-    result = run(doc(stmt({"AWS": ACCOUNT}, action=["lambda:InvokeFunction", "lambda:GetFunction"])))
+    result = run(
+        doc(stmt({"AWS": ACCOUNT}, action=["lambda:InvokeFunction", "lambda:GetFunction"]))
+    )
     assert statements(result) == [
         stmt({"AWS": DEPLOYER}),
         stmt({"AWS": ACCOUNT}, sid="S-1", action="lambda:GetFunction"),
@@ -337,3 +341,216 @@ def test_an_account_grant_narrows_to_the_allowed_role_of_that_account_alone():
             (ACCOUNT,),
         )
     ]
+
+
+# --- grants to everyone -----------------------------------------------------------------------
+
+
+def test_a_mixed_grant_to_everyone_keeps_its_other_actions_for_everyone():
+    result = run(doc(stmt("*", action=["lambda:InvokeFunction", "lambda:GetFunction"])), PEOPLE)
+    assert statements(result) == [
+        stmt(PEOPLE_AWS),
+        stmt("*", sid="S-1", action="lambda:GetFunction"),
+    ]
+
+
+def test_an_empty_condition_block_is_not_carried_into_the_narrowed_grant():
+    result = run(doc(stmt("*", condition={})), PEOPLE)
+    assert statements(result) == [stmt(PEOPLE_AWS)]
+
+
+def test_a_source_pinned_by_a_one_element_list_is_not_pinned_twice():
+    condition = {"ArnLike": {"AWS:SourceArn": [BUCKET_ARN]}}
+    result = run(doc(stmt("*", condition=condition)))
+    assert statements(result) == [
+        stmt(
+            {"Service": S3},
+            condition={**condition, "StringEquals": {"AWS:SourceAccount": ACCOUNT}},
+        ),
+        stmt({"Service": SNS}, sid="S-1", condition=condition),
+    ]
+
+
+def test_a_source_narrower_than_the_allowed_pattern_is_not_pinned_again():
+    rule = make_rule(
+        "rules: [{name: r, functions: [BlogFunction],"
+        f" allow: [{{service: {S3}, source_arn: 'arn:aws:s3:::logs-*'}}]}}]"
+    )
+    condition = {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::logs-2024"}}
+    result = run(doc(stmt("*", condition=condition)), rule)
+    assert statements(result) == [stmt({"Service": S3}, condition=condition)]
+
+
+def test_a_grant_to_everyone_already_pinned_to_the_sources_is_narrowed_not_tightened():
+    result = run(doc(stmt("*", condition=S3_PINS)))
+    assert statements(result) == [
+        stmt({"Service": S3}, condition=S3_PINS),
+        stmt({"Service": SNS}, sid="S-1", condition=S3_PINS),
+    ]
+    assert result.changes == [
+        Change("narrowed", "S", "narrowed to the allowed callers it let invoke", ("*",))
+    ]
+
+
+def test_an_allowed_caller_that_cannot_be_pinned_does_not_stop_the_others():
+    # The source account is taken under both operators that could pin it: S3 cannot be
+    # narrowed from this grant (its own grant "s3" covers it); SNS, allowed from anywhere, can.
+    condition = {
+        "StringEquals": {"AWS:SourceAccount": [ACCOUNT, FOREIGN_ACCOUNT]},
+        "StringLike": {"AWS:SourceAccount": "*"},
+    }
+    s3 = stmt({"Service": S3}, sid="s3", condition=S3_PINS)
+    result = run(doc(s3, stmt("*", condition=condition)))
+    assert statements(result) == [s3, stmt({"Service": SNS}, condition=condition)]
+
+
+# --- statements that repeat one another --------------------------------------------------------
+
+
+def test_a_grant_narrowed_from_everyone_that_another_statement_makes_is_left_out():
+    # "A" is tightened to the same S3 grant the narrowing of "*" makes (its conditions in
+    # another order): it is not made twice.
+    a = stmt({"Service": S3}, sid="A", condition={"StringEquals": {"AWS:SourceAccount": ACCOUNT}})
+    result = run(doc(a, stmt("*", sid="B")))
+    assert statements(result) == [
+        stmt({"Service": S3}, sid="A", condition=S3_PINS),
+        stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}, sid="B"),
+        stmt({"Service": SNS}, sid="B-2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("everyone", "expected"),
+    [
+        (
+            {"Principal": {"Service": S3, "AWS": "*"}},
+            [
+                stmt({"Service": S3}, sid="W", condition=S3_PINS),
+                stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}, sid="W-1"),
+            ],
+        ),
+        (
+            {"Principal": {"AWS": "*"}},
+            [
+                stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}, sid="W"),
+                stmt({"Service": S3}, sid="W-1", condition=S3_PINS),
+            ],
+        ),
+        (
+            {"NotPrincipal": {"AWS": INTRUDER}},
+            [
+                stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}, sid="W"),
+                stmt({"Service": S3}, sid="W-1", condition=S3_PINS),
+            ],
+        ),
+    ],
+)
+def test_a_grant_narrowed_from_everyone_is_not_repeated_after_an_earlier_one(everyone, expected):
+    # "P" is narrowed to SNS alone; the narrowing of everyone would grant SNS again.
+    p = stmt({"Service": [SNS, SQS]}, sid="P")
+    result = run(doc(p, stmt(None, sid="W", **everyone)))
+    assert statements(result) == [stmt({"Service": SNS}, sid="P"), *expected]
+
+
+def test_a_grant_to_everyone_that_an_earlier_one_repeats_is_removed():
+    policy = doc(stmt("*", sid="X"), deny_intruder("D1"), stmt("*", sid="Y"), deny_intruder("D2"))
+    result = run(policy, PEOPLE)
+    assert statements(result) == [
+        stmt(PEOPLE_AWS, sid="X"),
+        deny_intruder("D1"),
+        deny_intruder("D2"),
+    ]
+    assert result.changes == [
+        Change("narrowed", "X", "narrowed to the allowed callers it let invoke", ("*",)),
+        Change("kept", "D1", "Deny statements stay"),
+        Change(
+            "removed",
+            "Y",
+            "the allowed callers it let invoke keep their grant in another statement",
+            ("*",),
+        ),
+        Change("kept", "D2", "Deny statements stay"),
+    ]
+
+
+def test_identical_grants_kept_as_they_are_both_stay():
+    policy = doc(stmt({"AWS": DEPLOYER}, sid="A"), stmt({"AWS": DEPLOYER}, sid="B"))
+    assert statements(run(policy)) == policy["Statement"]
+
+
+def test_the_other_actions_of_a_mixed_grant_stay_even_when_another_statement_has_them():
+    get = stmt({"AWS": INTRUDER}, sid="P", action="lambda:GetFunction")
+    mixed = stmt({"AWS": INTRUDER}, action=["lambda:InvokeFunction", "lambda:GetFunction"])
+    result = run(doc(get, mixed))
+    assert statements(result) == [get, stmt({"AWS": INTRUDER}, action="lambda:GetFunction")]
+
+
+# --- function URLs ----------------------------------------------------------------------------
+
+URL_FLAG = {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+
+
+def test_everyone_but_one_with_a_function_url_keeps_url_invocations_for_the_same():
+    both = ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    not_intruder = {"NotPrincipal": {"AWS": INTRUDER}}
+    result = run(doc(stmt(None, action=both, **not_intruder)))
+    assert statements(result) == [
+        stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}),
+        stmt({"Service": S3}, sid="S-1", condition=S3_PINS),
+        stmt({"Service": SNS}, sid="S-2"),
+        stmt(None, sid="S-3", action="lambda:InvokeFunctionUrl", **not_intruder),
+        stmt(None, sid="S-4", condition=URL_FLAG, **not_intruder),
+    ]
+
+
+def test_only_the_principals_that_lose_invoke_get_the_function_url_grant():
+    both = ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    result = run(doc(stmt({"AWS": [DEPLOYER, INTRUDER]}, action=both)))
+    assert statements(result) == [
+        stmt({"AWS": DEPLOYER}, action=both),
+        stmt({"AWS": INTRUDER}, sid="S-1", action="lambda:InvokeFunctionUrl"),
+        stmt({"AWS": INTRUDER}, sid="S-2", condition=URL_FLAG),
+    ]
+    assert result.changes == [
+        Change(
+            "narrowed",
+            "S",
+            "narrowed to the allowed callers it let invoke; its other actions stay",
+            (INTRUDER,),
+        )
+    ]
+
+
+def test_the_function_url_grant_keeps_the_statements_conditions():
+    org = {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+    result = run(
+        doc(stmt({"AWS": INTRUDER}, action=None, NotAction="lambda:GetPolicy", condition=org))
+    )
+    assert statements(result) == [
+        stmt(
+            {"AWS": INTRUDER},
+            action=None,
+            NotAction=["lambda:GetPolicy", "lambda:InvokeFunction", "lambda:InvokeAsync"],
+            condition=org,
+        ),
+        stmt({"AWS": INTRUDER}, sid="S-1", condition={**org, **URL_FLAG}),
+    ]
+
+
+def test_without_a_function_url_grant_no_url_invocation_is_kept():
+    # Everything but invoking through a URL: no URL grant in the policy, none added.
+    no_url = ["lambda:InvokeFunctionUrl", "lambda:GetPolicy"]
+    result = run(doc(stmt({"AWS": INTRUDER}, action=None, NotAction=no_url)))
+    assert statements(result) == [
+        stmt(
+            {"AWS": INTRUDER},
+            action=None,
+            NotAction=[*no_url, "lambda:InvokeFunction", "lambda:InvokeAsync"],
+        )
+    ]
+
+
+def test_a_deny_statement_is_no_function_url_grant():
+    deny = stmt({"AWS": PARTNER_ROOT}, sid="D", effect="Deny", action="lambda:InvokeFunctionUrl")
+    result = run(doc(deny, stmt({"AWS": INTRUDER}, sid="G")))
+    assert statements(result) == [deny]
