@@ -492,7 +492,7 @@ URL_FLAG = {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
 
 def test_everyone_but_one_with_a_function_url_keeps_url_invocations_for_the_same():
     both = ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
-    not_intruder = {"NotPrincipal": {"AWS": INTRUDER}}
+    not_intruder: dict[str, Any] = {"NotPrincipal": {"AWS": INTRUDER}}
     result = run(doc(stmt(None, action=both, **not_intruder)))
     assert statements(result) == [
         stmt({"AWS": [DEPLOYER, PARTNER_ROOT]}),
