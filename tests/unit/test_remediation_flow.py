@@ -15,6 +15,7 @@ from lambdas.adapters.errors import (
     AwsError,
     PreconditionFailedError,
     ResourceGoneError,
+    ThrottledError,
 )
 from lambdas.core.ports import PolicyState
 from lambdas.core.proof import Proof, ProofCheck
@@ -649,3 +650,24 @@ def test_a_redelivery_reports_the_revision_its_backup_replaced():
         BACKUP,
         "r-0",
     )
+
+
+class ThrottledBudget(FakeRateLimit):
+    """The budget table throttles the first three tries to take from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttled = 3
+
+    def try_acquire(self, limit: int, *, now: datetime | None = None) -> bool:
+        if self.throttled:
+            self.throttled -= 1
+            raise aws_error(ThrottledError, "dynamodb", "ThrottlingException", 400)
+        return super().try_acquire(limit, now=now)
+
+
+def test_a_throttled_budget_is_taken_on_the_last_try_for_the_hour_of_the_violation():
+    limiter = ThrottledBudget()
+    result = remediator(store_with(BEFORE), limiter=limiter).remediate(violation())
+    assert result.outcome is Outcome.REMEDIATED
+    assert (limiter.throttled, limiter.used) == (0, {HOUR: 1})
