@@ -7,18 +7,19 @@ a test fails, *survived* when every test passes: a change no test notices.
 
 How the tests of one mutant are chosen:
 
-1. mutmut runs the unit and functional tiers once (pyproject.toml, [tool.mutmut]) recording
-   which test calls which function, directly or through other code; the flow tests that drive
-   the whole pipeline or the CLI through every module (`--ignore`d there: the broken-caller
-   watch, the history differential and Athena tests, selftest, the CLI remediation round
-   trips, the blog scenario) are not part of mutation runs, their checks repeat the module
-   tests' at ten to a hundred times the cost, and neither are tests that reach no mutated
-   module (the layer checks, the emulator's own tests, the edge filter on event-ruler);
+1. mutmut runs the unit tier and the functional tests of the remediation flow and the adapters
+   once (pyproject.toml, [tool.mutmut]) recording which test calls which function, directly
+   or through other code. Tests that reach the mutated modules only on the way to something
+   else (the flow tests that drive the whole pipeline or the CLI, restore, findings, the
+   report, the validator) are not part of mutation runs: their checks repeat the module tests'
+   at ten to a hundred times the cost;
 2. a mutant runs the recorded tests of the function it changes, fastest first, stopping at
-   the first failure (`-x`); for the pure core (`lambdas/core/`), only the unit tier's: the
-   core is specified there, with hand-written expectations, and reaching it through the
-   Lambda handlers on moto costs a second a test (this module narrows mutmut's record before
-   the mutants run: `select_tests`);
+   the first failure (`-x`), narrowed by the folder of its module (SELECTED_TESTS, applied to
+   mutmut's record before the mutants run: `select_tests`): for the pure core
+   (`lambdas/core/`), only the unit tier's, where the core is specified with hand-written
+   expectations; for the remediation flow and the adapters, the unit tier's (the flow on
+   in-memory fakes, the adapters on botocore's Stubber) and the functional tests of the flow
+   and the adapters on moto;
 3. property tests run hypothesis' `mutation` profile (a tenth of the examples, the same ones
    every run; tests/conftest.py).
 
@@ -135,24 +136,56 @@ def _mutmut(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _check_config() -> None:
-    """pyproject.toml's [tool.mutmut] only_mutate must list exactly MODULES."""
+    """pyproject.toml's [tool.mutmut] must mutate exactly MODULES and collect exactly the tests
+    SELECTED_TESTS keeps."""
     with (ROOT / "pyproject.toml").open("rb") as file:
-        listed = tomllib.load(file)["tool"]["mutmut"]["only_mutate"]
-    if sorted(listed) != sorted(MODULES.values()):
+        config = tomllib.load(file)["tool"]["mutmut"]
+    if sorted(config["only_mutate"]) != sorted(MODULES.values()):
         raise SystemExit("pyproject.toml [tool.mutmut] only_mutate differs from bench/mutate.py")
+    kept = {p.removesuffix("::").removesuffix("/") for t in SELECTED_TESTS.values() for p in t}
+    if set(config["pytest_add_cli_args_test_selection"]) != kept:
+        raise SystemExit(
+            "pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection differs from"
+            " bench/mutate.py's SELECTED_TESTS"
+        )
 
 
-# Mutants of these modules run only the unit tier's tests (see the docstring, point 2).
-UNIT_ONLY = ("lambdas/core/",)
+# Which of mutmut's recorded tests a mutant runs, by the folder of the module it changes:
+# the pure core is specified by the unit tier; the remediation flow and the adapters by the unit
+# tier (the flow on in-memory fakes, the adapters on botocore's Stubber) and the functional tests
+# of the flow and the adapters on moto. Tests that reach these modules only on the way to
+# something else (restore, findings, the report, the validator) are left to `make test`.
+SELECTED_TESTS: dict[str, tuple[str, ...]] = {
+    "lambdas/core/": ("tests/unit/",),
+    "lambdas/remediation/": (
+        "tests/unit/",
+        *(
+            f"tests/functional/{name}.py::"
+            for name in (
+                "test_remediator",
+                "test_remediator_guards",
+                "test_remediator_handler",
+                "test_permission_fallback",
+                "test_proof_gate",
+                "test_adapters",
+                "test_adapters_stubbed",
+                "test_backup_store",
+                "test_adapter_messages",
+            )
+        ),
+    ),
+}
+SELECTED_TESTS["lambdas/adapters/"] = SELECTED_TESTS["lambdas/remediation/"]
 
 
 def select_tests(tests_by_function: dict[str, set[str]]) -> None:
-    """Narrow mutmut's record (mangled function name -> tests calling it) in place: the
-    functions of UNIT_ONLY modules keep their unit-tier tests only."""
-    prefixes = tuple(p.replace("/", ".") for p in UNIT_ONLY)
-    for function, tests in tests_by_function.items():
-        if function.startswith(prefixes):
-            tests_by_function[function] = {t for t in tests if t.startswith("tests/unit/")}
+    """Narrow mutmut's record (mangled function name -> tests calling it) in place to the
+    tests SELECTED_TESTS names for the function's module."""
+    for folder, kept in SELECTED_TESTS.items():
+        prefix = folder.replace("/", ".")
+        for function, tests in tests_by_function.items():
+            if function.startswith(prefix):
+                tests_by_function[function] = {t for t in tests if t.startswith(kept)}
 
 
 def _mutmut_run(names: list[str], workers: int) -> None:

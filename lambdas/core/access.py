@@ -221,9 +221,18 @@ def _gather(
 
 
 def _gather_rule(names: _Names, rule: Rule) -> None:
+    named = sorted(names.accounts)  # the accounts the policies name
     for entry in rule.allow:
         if entry.principal:
             _name_principal(names, "AWS", _concrete(entry.principal))
+            # A glob over accounts: its principals in each account a policy names too (a
+            # grant to such an account lets them in).
+            parts = entry.principal.split(":")
+            if len(parts) > 5 and has_magic(parts[4]):
+                for account in named:
+                    if matches(parts[4], account):
+                        in_account = ":".join([*parts[:4], account, *parts[5:]])
+                        _name_principal(names, "AWS", _concrete(in_account))
         if entry.account:
             names.accounts.add(entry.account)
         if entry.service:

@@ -472,14 +472,12 @@ class Remediator:
 
     def _retrying(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`call(*args, **kwargs)`, backing off and trying again while AWS throttles (bounded)."""
-        for attempt in range(1, MAX_THROTTLE_TRIES + 1):
+        for attempt in range(1, MAX_THROTTLE_TRIES):
             try:
                 return call(*args, **kwargs)
             except ThrottledError:
-                if attempt == MAX_THROTTLE_TRIES:
-                    raise
                 self.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2))
-        raise AssertionError("unreachable")
+        return call(*args, **kwargs)  # the last try: a throttle now propagates
 
     def _notify(self, violation: Violation, result: RemediationResult) -> None:
         if self.notifier is None:
