@@ -164,7 +164,7 @@ class Principal:
         return self.value if self.kind == "aws" else f"service {self.value}"
 
 
-ContextValue = str | bool | Sequence[str]
+ContextValue = str | bool | Sequence[str | bool]  # read from JSON: true / false as booleans
 
 
 @dataclass(frozen=True)

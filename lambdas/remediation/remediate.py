@@ -289,7 +289,7 @@ class Remediator:
                 if not rewrite.changed:
                     if in_doubt is None:
                         self._record_plan(result, current, rewrite)
-                        self._nothing_to_write(result, current, rule)
+                        self._nothing_to_write(result, current)
                         self._recover(ref, violation, result, current)
                     else:
                         result.outcome = Outcome.UNCHANGED
@@ -383,14 +383,16 @@ class Remediator:
         result.changes = [c.to_dict() for c in rewrite.changes]
 
     @staticmethod
-    def _nothing_to_write(result: RemediationResult, current: PolicyState, rule: Rule) -> None:
+    def _nothing_to_write(result: RemediationResult, current: PolicyState) -> None:
+        # No policy and nothing to write: the rule has no deny_others (with it the rewrite
+        # always adds its Deny statement).
         if current.document is None:
             result.outcome = Outcome.IDENTITY_BASED
             result.detail = (
                 "the resource has no resource-based policy: the caller's access comes from "
                 "identity-based (IAM) policies, which a resource policy cannot take away "
-                + ("" if rule.deny_others else "unless the rule sets deny_others: true")
-            ).strip()
+                "unless the rule sets deny_others: true"
+            )
         else:
             result.outcome = Outcome.UNCHANGED
             result.detail = (

@@ -671,3 +671,13 @@ def test_a_throttled_budget_is_taken_on_the_last_try_for_the_hour_of_the_violati
     result = remediator(store_with(BEFORE), limiter=limiter).remediate(violation())
     assert result.outcome is Outcome.REMEDIATED
     assert (limiter.throttled, limiter.used) == (0, {HOUR: 1})
+
+
+def test_with_deny_others_a_function_without_a_policy_gets_the_explicit_deny():
+    store = FakePolicyStore()
+    flow = remediator(store, config=config(rule={"deny_others": True}))
+    result = flow.remediate(violation())
+    assert result.outcome is Outcome.REMEDIATED
+    assert [c["kind"] for c in result.changes] == ["added"]
+    [statement] = store.policies[ARN]["Statement"]
+    assert (statement["Effect"], statement["Resource"]) == ("Deny", ARN)
