@@ -686,5 +686,7 @@ def test_with_deny_others_a_function_without_a_policy_gets_the_explicit_deny():
     result = flow.remediate(violation())
     assert result.outcome is Outcome.REMEDIATED
     assert [c["kind"] for c in result.changes] == ["added"]
-    [statement] = store.policies[ARN]["Statement"]
+    written = store.policies[ARN]
+    assert written is not None
+    [statement] = written["Statement"]
     assert (statement["Effect"], statement["Resource"]) == ("Deny", ARN)
