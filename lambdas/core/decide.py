@@ -155,9 +155,9 @@ def judgment_time(raw: Any, now: datetime | None) -> datetime | None:
     if isinstance(value, str) and value:
         try:
             moment = datetime.fromisoformat(value.strip())
-        except ValueError:
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a time, or one that falls outside UTC's years
             return now
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return now
 
 

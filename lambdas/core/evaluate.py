@@ -164,7 +164,7 @@ class Principal:
         return self.value if self.kind == "aws" else f"service {self.value}"
 
 
-ContextValue = str | bool | Sequence[str]
+ContextValue = str | bool | Sequence[str | bool]  # read from JSON: true / false as booleans
 
 
 @dataclass(frozen=True)
@@ -495,13 +495,8 @@ def _principal_tri(compiled: _Compiled, principal: Principal) -> Tri:
     return None if unknown else False
 
 
-def evaluate_statement(
-    statement: PolicyStatementModel,
-    request: Request,
-    context: dict[str, list[str]] | None = None,
-) -> Tri:
-    """Does `statement` apply to `request`? None when that depends on what is not modelled.
-    `context`: `request.values()`, when the caller has it already."""
+def evaluate_statement(statement: PolicyStatementModel, request: Request) -> Tri:
+    """Does `statement` apply to `request`? None when that depends on what is not modelled."""
     compiled = _compile(statement)
     if compiled.actions is None:
         return False
@@ -520,7 +515,7 @@ def evaluate_statement(
         return None
     if not compiled.conditions:
         return principal
-    values = context or request.values()
+    values = request.values()
     result: Tri = principal
     for operator, key, raw in compiled.conditions:
         holds = _condition(operator, key, raw, values)
@@ -564,14 +559,13 @@ def evaluate(
         return Evaluation(Answer.UNKNOWN, f"not a policy this evaluator reads: {exc.errors()[0]}")
     denies: list[tuple[str | None, Tri]] = []
     allows: list[tuple[str | None, Tri]] = []
-    context = request.values()
     for statement in statements:
         if cache is None:
-            applies = evaluate_statement(statement, request, context)
+            applies = evaluate_statement(statement, request)
         else:
             key = (id(statement), id(request))
             if key not in cache:
-                cache[key] = evaluate_statement(statement, request, context)
+                cache[key] = evaluate_statement(statement, request)
             applies = cache[key]
         if applies is False:
             continue

@@ -362,7 +362,7 @@ def _widens(
 def _kept_whole(statement: PolicyStatementModel, context: _Context) -> bool:
     if statement.NotPrincipal is not None:
         return False
-    return not _lets_in_outsiders(_with(statement, **_split_actions(statement)[0]), context)
+    return not _lets_in_outsiders(statement, context)  # direct invokes: its other actions aside
 
 
 def _rewrite_allow(
@@ -424,12 +424,11 @@ def _rewrite_allow(
     merged, merged_wildcard = _merge_plain(narrowed), _merge_plain(wildcard)
     candidates = [False] * (len(out) + len(merged)) + [True] * len(merged_wildcard)
     out += merged + merged_wildcard
-    losing = [p for p in lost if p[0] != "NotPrincipal"]
     if rest_fields is not None:
         rest_principal = (
             {"NotPrincipal": statement.NotPrincipal}
             if statement.NotPrincipal is not None
-            else {"Principal": _principal_element(losing)}
+            else {"Principal": _principal_element(lost)}
         )
         out.append(_with(statement, **rest_principal, **rest_fields))
     if context.url_grants and "lambda:InvokeFunction" in as_list(invoke_fields["Action"]):
@@ -437,7 +436,7 @@ def _rewrite_allow(
         principal_field = (
             {"NotPrincipal": statement.NotPrincipal}
             if statement.NotPrincipal is not None
-            else {"Principal": _principal_element(losing)}
+            else {"Principal": _principal_element(lost)}
         )
         out.append(
             _with(invoke_part, **principal_field, Action="lambda:InvokeFunction", Condition=via_url)
@@ -484,7 +483,7 @@ def _merge_plain(statements: list[PolicyStatementModel]) -> list[PolicyStatement
 
 def _name(statements: list[PolicyStatementModel], sid: str | None) -> list[PolicyStatementModel]:
     if len(statements) <= 1:
-        return [s.model_copy(update={"Sid": sid}) for s in statements]
+        return statements  # each part of a statement carries its Sid already
     base = sid or "Stmt"
     return [
         s.model_copy(update={"Sid": sid if i == 0 and sid else f"{base}-{i}"})
@@ -597,14 +596,14 @@ def _drop_repeated(
 
     kept: list[PolicyStatementModel] = []
     seen = [shape(s) for s in out]
-    left: dict[int, int] = {}
+    left: set[int] = set()  # the changes some statement is left of
     for index, (statement, (origin, narrowed)) in enumerate(zip(out, candidates, strict=True)):
         if narrowed and seen[index] in seen[:index] + [
             t for j, t in enumerate(seen) if j > index and not candidates[j][1]
         ]:
             continue
         kept.append(statement)
-        left[origin] = left.get(origin, 0) + 1
+        left.add(origin)
     changes = [
         Change(
             "removed",
@@ -612,7 +611,7 @@ def _drop_repeated(
             "the allowed callers it let invoke keep their grant in another statement",
             c.principals,
         )
-        if c.kind in ("narrowed", "tightened") and not left.get(i)
+        if c.kind in ("narrowed", "tightened") and i not in left
         else c
         for i, c in enumerate(changes)
     ]

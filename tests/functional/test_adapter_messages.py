@@ -5,7 +5,7 @@ parameter). Expected texts and requests are written out by hand."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -184,6 +184,44 @@ def test_taking_one_from_the_budget_as_sent_to_dynamodb(dynamodb: Any) -> None:
     limiter = HourlyRateLimiter(client, "rate")
     assert limiter.try_acquire(1, now=moment) is True
     assert limiter.try_acquire(1, now=moment) is False
+
+
+def _zone_that_springs_forward_tomorrow() -> str:
+    """A POSIX TZ rule: UTC, and UTC+1 from the start of tomorrow until four days from now."""
+
+    def julian(day: date) -> int:  # `Jn`: 1 to 365, as in a year without February 29
+        return (date(2001, day.month, 1) + timedelta(days=day.day - 1)).timetuple().tm_yday
+
+    today = datetime.now(UTC).date()
+    start, end = julian(today + timedelta(days=1)), julian(today + timedelta(days=4))
+    return f"XST0XDT-1,J{start}/0,J{end}/0"
+
+
+def test_a_budget_taken_now_expires_two_days_later_across_a_clock_change(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the machine's clocks go forward an hour tomorrow: two days later is still 48 hours
+    client, stubber = dynamodb
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", lambda params, **_: sent.append(params)
+    )
+    stubber.add_response("update_item", {})
+    monkeypatch.setenv("TZ", _zone_that_springs_forward_tomorrow())
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        assert HourlyRateLimiter(client, "rate").try_acquire(5) is True
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    (params,) = sent
+    expires = int(params["ExpressionAttributeValues"][":expires"]["N"])
+    two_days = 2 * 24 * 3600
+    assert int(before.timestamp()) + two_days <= expires <= int(after.timestamp()) + two_days
+    hours = {f"remediations#{m:%Y-%m-%dT%H}" for m in (before, after)}
+    assert params["Key"]["pk"]["S"] in hours
 
 
 @pytest.mark.parametrize("limit", [0, -1])

@@ -87,6 +87,9 @@ def test_a_call_is_judged_at_its_event_time_in_utc(event_time, expected):
         {"eventTime": None},
         {"eventTime": 1700000000},
         {"eventTime": "yesterday"},
+        # a time whose zone moves it out of the years a datetime holds
+        {"eventTime": "0001-01-01T00:30:00+01:00"},
+        {"eventTime": "9999-12-31T23:59:59-01:00"},
         ["eventTime"],
         "2027-03-31T10:00:00Z",
     ],
@@ -94,6 +97,18 @@ def test_a_call_is_judged_at_its_event_time_in_utc(event_time, expected):
 def test_without_a_readable_event_time_the_call_is_judged_now(raw):
     assert judgment_time(raw, NOW) is NOW
     assert judgment_time(raw, None) is None
+
+
+def test_a_time_outside_utc_s_years_is_judged_now_and_never_raises():
+    expiring = config(account=PARTNER, expires="2027-03-31", owner="payments-team")
+    record = call("9999-12-31T23:59:59-01:00")
+    assert decide(record, expiring, now=NOW).verdict is Verdict.VIOLATION
+    assert decide(record, expiring, now=datetime(2027, 3, 1, tzinfo=UTC)).verdict is (
+        Verdict.ALLOWED
+    )
+    unknown = decide(record, expiring)
+    assert unknown.verdict is Verdict.VIOLATION
+    assert "the time of the call is unknown" in unknown.reason
 
 
 # --- remembered decisions of a record with and without its time --------------------------------

@@ -146,6 +146,9 @@ def _source_arn_allows(pattern: str, value: str) -> Answer:
         # ArnLike is case-sensitive
         ("arn:aws:s3:::Bucket", "arn:aws:s3:::bucket", Answer.NOT_ALLOWED),
         ("arn:aws:s3:::bucket", "bucket", Answer.NOT_ALLOWED),
+        # without a wildcard only the same ARN matches, even where one is the start of the other
+        ("arn:aws:s3:::bucket", "arn:aws:s3", Answer.NOT_ALLOWED),
+        ("arn:aws:s3", "arn:aws:s3:::bucket", Answer.NOT_ALLOWED),
     ],
 )
 def test_arn_like_compares_part_by_part(pattern: str, value: str, answer: Answer) -> None:

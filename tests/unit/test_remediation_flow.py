@@ -174,6 +174,8 @@ def test_a_remediation_tells_people_everything_it_did():
     assert details == expected | {"event": RECORD}
     assert result.to_dict() == expected | {"notified": True}
     assert subject == "invoke-audit: resource policy of orders rewritten (1 grant(s) removed)"
+    assert "Why: not on the allowlist" in text.splitlines()
+    assert f"Proof: {PROVEN}" in text.splitlines()
     assert text.splitlines()[-3:] == [
         "Rule: orders",
         f"Caller: {CALLER}",
@@ -650,6 +652,11 @@ def test_a_redelivery_reports_the_revision_its_backup_replaced():
         BACKUP,
         "r-0",
     )
+    assert result.changes == [KEPT, REMOVED]
+    assert result.detail == (
+        "an earlier delivery of this message made the change and stopped before telling"
+        " anyone: removed theirs: no allowed caller invokes through this grant"
+    )
 
 
 class ThrottledBudget(FakeRateLimit):
@@ -679,5 +686,7 @@ def test_with_deny_others_a_function_without_a_policy_gets_the_explicit_deny():
     result = flow.remediate(violation())
     assert result.outcome is Outcome.REMEDIATED
     assert [c["kind"] for c in result.changes] == ["added"]
-    [statement] = store.policies[ARN]["Statement"]
+    written = store.policies[ARN]
+    assert written is not None
+    [statement] = written["Statement"]
     assert (statement["Effect"], statement["Resource"]) == ("Deny", ARN)
