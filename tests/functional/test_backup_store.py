@@ -24,6 +24,7 @@ from lambdas.adapters.backup import (
 from lambdas.adapters.errors import AwsError
 from lambdas.core.backups import signed_message
 from models.exceptions import InputError
+from tests.support.aws import aws, bucket, client, hmac_key
 
 pytestmark = pytest.mark.functional
 
@@ -369,3 +370,22 @@ def test_an_unsigned_backup_stores_a_time_as_its_text(s3: Any) -> None:
         "k.json", {"time": datetime(2025, 1, 2, tzinfo=UTC), "n": 1}
     )
     assert stored == f"s3://{BUCKET}/k.json"
+
+
+def test_a_stored_signed_backup_verifies_and_any_change_to_it_fails() -> None:
+    with aws():
+        kms, s3 = client("kms"), client("s3")
+        key, other_key = hmac_key(kms), hmac_key(kms)
+        name = bucket(s3=s3)
+        store = BackupStore(s3, name, signer=BackupSigner(kms, key))
+        uri = store.put("k.json", {"time": datetime(2025, 1, 2, tzinfo=UTC), "policy": None})
+        stored = BackupReader(s3).get(uri)
+        verifier = BackupMacVerifier(kms, key)
+        mac = stored["signature"]["mac"]
+        assert stored["time"] == "2025-01-02 00:00:00+00:00"
+        assert verifier.verify(stored) is True
+        assert verifier.verify(stored | {"policy": {"Statement": []}}) is False
+        # the same bytes once the stray character is dropped: still not the signature
+        loose = stored | {"signature": stored["signature"] | {"mac": f"{mac[:4]}*{mac[4:]}"}}
+        assert verifier.verify(loose) is False
+        assert BackupMacVerifier(kms, other_key).verify(stored) is False
