@@ -14,11 +14,16 @@ from models.allowlist import AllowlistConfig
 from tests.support.allowlists import STANDARD_YAML, make_config
 from tests.support.aws import use_fake_credentials
 from tests.support.files import Writer
+from tests.support.memos import clear_memos
 from tests.support.synth import Synth, shipped_allowlist_json, synth_variants
 
 # `make mutate` runs the tests once per mutant with `--hypothesis-profile=mutation`: a tenth of
 # the examples (tests.support.strategies.examples), the same ones every run.
 settings.register_profile("mutation", max_examples=10, derandomize=True, database=None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    clear_memos()
 
 
 @pytest.fixture

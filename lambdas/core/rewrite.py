@@ -37,7 +37,8 @@ from lambdas.core.access import (
 )
 from lambdas.core.evaluate import evaluate_statement
 from models.allowlist import AllowEntry, Rule
-from models.exceptions import RewriteError
+from models.arns import parse_function_arn
+from models.exceptions import InputError, RewriteError
 from models.globs import has_magic, matches
 from models.names import DENY_SID
 from models.policy import (
@@ -655,8 +656,13 @@ def rewrite_policy(policy: Any, rule: Rule, resource_arn: str) -> PolicyRewrite:
     """Compute the new policy for `resource_arn` under `rule`, and what changed and why.
 
     Raises PostConditionError, naming the request, when the result would decide a request
-    wrongly (see lambdas.core.access); nothing may then be written.
+    wrongly (see lambdas.core.access); nothing may then be written. Raises RewriteError when
+    `resource_arn` is not a function's full ARN.
     """
+    try:
+        partition = parse_function_arn(resource_arn).partition
+    except InputError as exc:
+        raise RewriteError(f"not a function's full ARN: {resource_arn[:200]!r}") from exc
     document, revision_id = parse_policy(policy)
     # The pipeline's own deny-others statement is not access the owner granted: it is
     # recomputed from the rule, and the rewrite is judged against the policy without it.
@@ -665,10 +671,9 @@ def rewrite_policy(policy: Any, rule: Rule, resource_arn: str) -> PolicyRewrite:
         for s in (document.Statement if document else [])
         if not (s.Sid == DENY_SID and s.Effect == "Deny")
     ]
-    parts = resource_arn.split(":")
     context = _Context(
         rule=rule,
-        partition=parts[1] if len(parts) > 5 else "aws",
+        partition=partition,
         requests=request_set(before, rule, resource_arn),
         url_grants=any(_grants_url(s) for s in before),
     )

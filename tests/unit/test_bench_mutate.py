@@ -103,3 +103,23 @@ def test_committed_results_name_their_commit_and_add_up() -> None:
 
 def test_pyproject_collects_the_tests_the_runner_selects() -> None:
     mutate._check_config()  # raises SystemExit naming the setting that differs
+
+
+def test_a_session_starts_with_the_evaluators_memos_empty() -> None:
+    from lambdas.core import evaluate
+    from models.globs import matches
+    from models.policy import PolicyStatementModel
+    from tests.support.memos import clear_memos
+
+    statement = PolicyStatementModel.model_validate(
+        {"Effect": "Allow", "Principal": "*", "Action": "lambda:Invoke*", "Resource": "*"}
+    )  # kept alive: the compiled-statement memo forgets a statement once it is gone
+    request = evaluate.Request(evaluate.Principal.root("123456789012"), "lambda:InvokeFunction")
+    assert evaluate.evaluate([statement], request).answer is evaluate.Answer.ALLOW
+    assert matches("a*", "ab")
+    assert evaluate._like.cache_info().currsize > 0
+    assert evaluate._COMPILED
+    assert clear_memos() >= 5
+    assert evaluate._like.cache_info().currsize == 0
+    assert evaluate._action_matches.cache_info().currsize == 0
+    assert not evaluate._COMPILED

@@ -239,3 +239,8 @@ def test_a_list_of_truth_values_in_the_request_reads_as_true_and_false() -> None
     assert request.values()["x:flags"] == ["true", "false", "text"]
     document = policy(statement(Condition={"ForAnyValue:StringEquals": {"x:flags": "false"}}))
     assert evaluate(document, request).answer is Answer.ALLOW
+
+
+def test_an_accounts_root_principal_is_in_the_aws_partition_unless_named() -> None:
+    assert Principal.root("123456789012") == Principal("aws", "arn:aws:iam::123456789012:root")
+    assert Principal.root("123456789012", "aws-cn").value == "arn:aws-cn:iam::123456789012:root"

@@ -564,3 +564,14 @@ def test_a_deny_statement_is_no_function_url_grant():
     deny = stmt({"AWS": PARTNER_ROOT}, sid="D", effect="Deny", action="lambda:InvokeFunctionUrl")
     result = run(doc(deny, stmt({"AWS": INTRUDER}, sid="G")))
     assert statements(result) == [deny]
+
+
+@pytest.mark.parametrize(
+    "resource", ["BlogFunction", f"{ACCOUNT}:function:BlogFunction", "arn:aws:s3:::bucket", ""]
+)
+def test_a_resource_that_is_not_a_functions_full_arn_is_refused(resource: str) -> None:
+    # The partition of the principals the rewrite writes comes from the function's ARN: a
+    # bare name gives none, and nothing is assumed.
+    with pytest.raises(RewriteError) as refused:
+        rewrite_policy(None, RULE, resource)
+    assert str(refused.value) == f"not a function's full ARN: {resource!r}"
