@@ -21,7 +21,10 @@ How the tests of one mutant are chosen:
    in-memory fakes, the adapters on botocore's Stubber) and the functional tests of the flow
    and the adapters on moto;
 3. property tests run hypothesis' `mutation` profile (a tenth of the examples, the same ones
-   every run; tests/conftest.py).
+   every run; tests/conftest.py);
+4. each mutant's session runs in a process forked from mutmut's after the sessions that
+   recorded the tests; it starts with the code's memos emptied (tests/support/memos.py), so
+   a memo filled by the unmutated code cannot answer for the mutant.
 
 Writes `bench/mutation.json` (per module: killed, survived, timed out, score; every
 surviving mutant with its change; the commit measured; the wall time) and prints the scores.
