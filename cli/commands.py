@@ -11,7 +11,7 @@ from typing import Any
 
 from cli.advice import plural
 from cli.allowlist_file import load_allowlist
-from cli.scan import DEFAULT_CONFIG, own_functions_of
+from cli.scan import DEFAULT_CONFIG, add_own_function_option, own_functions_of
 from lambdas.core.config import (
     EXPIRY_WARNING_DAYS,
     allowlist_notes,
@@ -92,14 +92,7 @@ def register(subparsers: Any) -> None:
     )
     rewrite.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE")
     rewrite.add_argument("--function", required=True, metavar="ARN")
-    rewrite.add_argument(
-        "--own-function",
-        dest="own_functions",
-        action="append",
-        metavar="ARN",
-        help="the pipeline's own function (exact unqualified ARN; repeatable); default: "
-        "OWN_FUNCTION_ARNS",
-    )
+    add_own_function_option(rewrite)
     rewrite.add_argument("policy_file", metavar="POLICY_FILE")
     rewrite.set_defaults(func=_rewrite)
     check = subparsers.add_parser(

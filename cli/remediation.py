@@ -22,7 +22,7 @@ from typing import Any
 
 from cli.allowlist_file import load_allowlist
 from cli.operate import stack_outputs
-from cli.scan import DEFAULT_CONFIG, own_functions_of
+from cli.scan import DEFAULT_CONFIG, add_own_function_option, own_functions_of
 from lambdas.adapters.backup import BackupMacVerifier, BackupReader, BackupStore
 from lambdas.adapters.clients import ClientFactory
 from lambdas.adapters.roles import CallerIdentity
@@ -208,14 +208,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remediate.add_argument("--rate-table", default=os.environ.get("RATE_TABLE"), metavar="TABLE")
     remediate.add_argument("--topic-arn", default=os.environ.get("TOPIC_ARN"), metavar="ARN")
     remediate.add_argument("--region", help="region of the bucket, table and topic")
-    remediate.add_argument(
-        "--own-function",
-        dest="own_functions",
-        action="append",
-        metavar="ARN",
-        help="the pipeline's own function (exact unqualified ARN; repeatable); default: "
-        "OWN_FUNCTION_ARNS",
-    )
+    add_own_function_option(remediate)
     remediate.set_defaults(func=_remediate)
 
     restore = subparsers.add_parser(
@@ -268,13 +261,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the HMAC key backups are signed with (default BACKUP_MAC_KEY, else the stack's "
         "output BackupMacKeyArn)",
     )
-    restore.add_argument(
-        "--own-function",
-        dest="own_functions",
-        action="append",
-        metavar="ARN",
-        help="the pipeline's own function (exact unqualified ARN; repeatable); default: "
-        "OWN_FUNCTION_ARNS, and the stack's output OwnFunctionArns",
+    add_own_function_option(
+        restore, default="OWN_FUNCTION_ARNS, and the stack's output OwnFunctionArns"
     )
     restore.add_argument(
         "--environment", default="dev", help="the deployment's environment (default dev)"

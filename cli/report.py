@@ -30,7 +30,14 @@ from cli.allowlist_file import load_allowlist
 from cli.callers import CallerGroup, CallerStats
 from cli.html import template
 from cli.policy_diff import policy_diff
-from cli.scan import DEFAULT_CONFIG, TRUST_ENV, judged_files, own_functions_of, trusted_of
+from cli.scan import (
+    DEFAULT_CONFIG,
+    TRUST_ENV,
+    add_own_function_option,
+    judged_files,
+    own_functions_of,
+    trusted_of,
+)
 from lambdas.core.config import allowlist_warnings
 from lambdas.core.decide import Verdict
 from lambdas.core.guard import is_own
@@ -348,14 +355,7 @@ def register(subparsers: Any) -> None:
         "or `invoke-audit demo --keep` writes them",
     )
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
-    parser.add_argument(
-        "--own-function",
-        dest="own_functions",
-        action="append",
-        metavar="ARN",
-        help="the pipeline's own function, judged `ignored` (exact unqualified ARN; "
-        "repeatable); default: OWN_FUNCTION_ARNS",
-    )
+    add_own_function_option(parser, ignored=True)
     parser.add_argument(
         "--trust-account",
         action="append",

@@ -38,6 +38,7 @@ from models.names import own_function_arns
 
 __all__ = [
     "FileResult",
+    "add_own_function_option",
     "judge_bytes",
     "judged_files",
     "own_functions_of",
@@ -470,6 +471,20 @@ def own_functions_of(args: argparse.Namespace) -> frozenset[str]:
     return own_function_arns(os.environ.get("OWN_FUNCTION_ARNS"))
 
 
+def add_own_function_option(
+    parser: argparse.ArgumentParser, *, ignored: bool = False, default: str = "OWN_FUNCTION_ARNS"
+) -> None:
+    """--own-function ARN (repeatable), which own_functions_of reads."""
+    role = "the pipeline's own function" + (", judged `ignored`" if ignored else "")
+    parser.add_argument(
+        "--own-function",
+        dest="own_functions",
+        action="append",
+        metavar="ARN",
+        help=f"{role} (exact unqualified ARN; repeatable); default: {default}",
+    )
+
+
 def _command(args: argparse.Namespace) -> int:
     if not args.paths:
         raise InputError("scan: give at least one PATH (file, folder, s3://bucket/prefix or -)")
@@ -539,14 +554,7 @@ def register(subparsers: Any) -> None:
         help=f"show only these verdicts ({','.join(VERDICTS)}); the summary and the exit status "
         "still count every record. Without it the table hides ignored records",
     )
-    parser.add_argument(
-        "--own-function",
-        dest="own_functions",
-        action="append",
-        metavar="ARN",
-        help="the pipeline's own function, judged `ignored` (exact unqualified ARN; "
-        "repeatable); default: OWN_FUNCTION_ARNS",
-    )
+    add_own_function_option(parser, ignored=True)
     parser.add_argument(
         "--trust-account",
         action="append",
