@@ -1,4 +1,4 @@
-"""One AWS call with botocore's errors turned into AwsError subclasses."""
+"""One AWS call with botocore's errors turned into AwsError subclasses; a DynamoDB claim."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.adapters.errors import translate_botocore_error, translate_client_error
+from lambdas.adapters.errors import AwsError, translate_botocore_error, translate_client_error
 
-__all__ = ["call"]
+__all__ = ["call", "put_once"]
 
 
 def call(
@@ -24,3 +24,24 @@ def call(
     except BotoCoreError as error:
         raise translate_botocore_error(error, **where) from error
     return response
+
+
+def put_once(client: Any, table: str, item: dict[str, Any], key: str) -> bool:
+    """PutItem of `item` unless the table holds an item with its key attribute `key`: True
+    for the one caller that put it (concurrent and repeated claims of the same key get False)."""
+    try:
+        call(
+            "dynamodb",
+            "PutItem",
+            table,
+            client.put_item,
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": key},
+        )
+    except AwsError as error:
+        if error.code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from lambdas.adapters._calls import call
-from lambdas.adapters.errors import AwsError
+from lambdas.adapters._calls import call, put_once
 
 __all__ = ["NoticeMarks"]
 
@@ -30,27 +29,13 @@ class NoticeMarks:
 
     def claim(self, mark: str, *, now: datetime, keep_until: datetime, about: str) -> bool:
         """Record `mark`; False when it was recorded before (the notice was already sent)."""
-        try:
-            call(
-                "dynamodb",
-                "PutItem",
-                self._table,
-                self._client.put_item,
-                TableName=self._table,
-                Item={
-                    self.PARTITION_KEY: {"S": mark},
-                    "about": {"S": about},
-                    "noticed_at": {"S": now.isoformat()},
-                    self.TTL_ATTRIBUTE: {"N": str(int(keep_until.timestamp()))},
-                },
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": self.PARTITION_KEY},
-            )
-        except AwsError as error:
-            if error.code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        item = {
+            self.PARTITION_KEY: {"S": mark},
+            "about": {"S": about},
+            "noticed_at": {"S": now.isoformat()},
+            self.TTL_ATTRIBUTE: {"N": str(int(keep_until.timestamp()))},
+        }
+        return put_once(self._client, self._table, item, self.PARTITION_KEY)
 
     def release(self, mark: str) -> None:
         """Forget `mark` (its notice could not be sent)."""

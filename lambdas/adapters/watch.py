@@ -14,9 +14,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from lambdas.adapters._calls import call
+from lambdas.adapters._calls import put_once
 from lambdas.adapters.backup import BackupStore
-from lambdas.adapters.errors import AwsError
 from lambdas.core.watch import Watch, watches_from_backups
 from models.arns import parse_function_arn
 
@@ -56,26 +55,10 @@ class RewriteWatches:
     def _claim(self, watch: Watch, name: str, now: datetime | None = None) -> bool:
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
         moment = (now or datetime.now(UTC)).astimezone(UTC)
-        try:
-            call(
-                "dynamodb",
-                "PutItem",
-                self._table,
-                self._client.put_item,
-                TableName=self._table,
-                Item={
-                    self.PARTITION_KEY: {"S": f"watch#{digest}"},
-                    "claim": {"S": name[:1024]},
-                    "at": {"S": moment.isoformat()},
-                    self.TTL_ATTRIBUTE: {
-                        "N": str(int((watch.until + timedelta(days=1)).timestamp()))
-                    },
-                },
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": self.PARTITION_KEY},
-            )
-        except AwsError as error:
-            if error.code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        item = {
+            self.PARTITION_KEY: {"S": f"watch#{digest}"},
+            "claim": {"S": name[:1024]},
+            "at": {"S": moment.isoformat()},
+            self.TTL_ATTRIBUTE: {"N": str(int((watch.until + timedelta(days=1)).timestamp()))},
+        }
+        return put_once(self._client, self._table, item, self.PARTITION_KEY)
