@@ -575,3 +575,10 @@ def test_a_resource_that_is_not_a_functions_full_arn_is_refused(resource: str) -
     with pytest.raises(RewriteError) as refused:
         rewrite_policy(None, RULE, resource)
     assert str(refused.value) == f"not a function's full ARN: {resource!r}"
+
+
+def test_a_long_resource_is_named_by_its_first_200_characters() -> None:
+    resource = "x" * 199 + "yz"
+    with pytest.raises(RewriteError) as refused:
+        rewrite_policy(None, RULE, resource)
+    assert str(refused.value) == "not a function's full ARN: '" + "x" * 199 + "y'"
