@@ -588,10 +588,9 @@ def _narrowed(base: Mapping[str, Any], groups: Sequence[_Alternatives]) -> dict[
 @dataclass
 class _Budget:
     limit: int
-    allowance: int
 
     def size(self, pattern: dict[str, Any]) -> int:
-        return pattern_size(pattern) + self.allowance
+        return pattern_size(pattern)
 
     def fits(self, pattern: dict[str, Any]) -> bool:
         return self.size(pattern) <= self.limit and combinations(pattern) <= MAX_OR_TERMS
@@ -882,18 +881,16 @@ def compile_edge_rules(
     *,
     limit: int = PATTERN_SIZE_LIMIT,
     max_rules: int = RULES_PER_BUS,
-    size_allowance: int = 0,
 ) -> EdgeRules:
     """The EventBridge rules that together deliver every Invoke of `base` that `decide` may
     judge a violation, unmonitored (with `unmatched: report`) or a failed call.
 
     `limit`: the pattern size quota; `max_rules`: how many rules this pipeline may put on the
     bus (at most; beyond it allowlist rules are compiled into one pattern each rather than
-    two, then the remaining ones share one coarse rule); `size_allowance`: characters to add
-    to each measured size, for values that are still placeholders when it is built. Raises
-    EdgeFilterError when not even the fixed rules fit.
+    two, then the remaining ones share one coarse rule). Raises EdgeFilterError when not even
+    the fixed rules fit.
     """
-    budget = _Budget(limit, size_allowance)
+    budget = _Budget(limit)
     detail = base.get("detail")
     if not isinstance(detail, Mapping) or "$or" in detail:
         raise EdgeFilterError("edge filter: the Invoke pattern has no detail or already uses $or")
