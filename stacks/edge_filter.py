@@ -448,11 +448,17 @@ def _sure_forms(rule: Rule, notes: list[str]) -> list[_Sure]:
         if is_arn:
             out.append(_Sure(start, frozenset(_join(wild, end) for end in ends)))
         else:
+            # A bare form with a wildcard that could match the start of a full or partial ARN
+            # (`a*`, `12*`, `arn:*`) would also cover other functions' ARNs: left out, those
+            # texts are delivered.
+            bare = (_join(wild, end) for end in ends)
             out.append(
                 _Sure(
                     start,
                     frozenset(_join("*:function:", wild, end) for end in ends),
-                    frozenset(_join(wild, end) for end in ends),
+                    frozenset(
+                        f for f in bare if "*" not in f or _bare_prefix_safe(f.split("*")[0])
+                    ),
                 )
             )
     return out
@@ -726,9 +732,15 @@ def _escape(text: str) -> str:
 
 def _bare_prefix_safe(prefix: str) -> bool:
     """Whether `PREFIX*` matches, among the texts `decide` reads as a function, only bare
-    names that begin with `prefix`: not a start of `arn:` (full ARNs) nor digits only (a
-    partial ARN begins with the 12-digit account)."""
-    return bool(prefix) and not "arn:".startswith(prefix) and not prefix.isdigit()
+    names (`NAME`, `NAME:QUALIFIER`) that begin with `prefix`: not a start of `arn:` (full
+    ARNs) nor digits, with or without a colon (a partial ARN begins with the 12-digit account
+    and a colon)."""
+    return (
+        bool(prefix)
+        and not "arn:".startswith(prefix)
+        and not prefix.startswith("arn:")
+        and not prefix.removesuffix(":").isdigit()
+    )
 
 
 def _elsewhere(prefix: str, items: list[_Sure], bare: bool) -> set[str]:

@@ -445,6 +445,34 @@ def test_an_allowed_invoke_is_dropped_and_a_violation_delivered(ruler):
     ]
 
 
+@pytest.mark.parametrize("pattern", ["a*", "ar*", "arn", "12*", "123456789012"])
+def test_a_covered_name_that_begins_like_an_arn_leaves_other_functions_delivered(ruler, pattern):
+    # `a*` (or `arn:*`, `12*`, `123456789012:*`) as a bare wildcard also matches full and
+    # partial ARNs of every other function: the unmatched rules must not leave those out.
+    # The caller is one the rule allows, so the rule's own pattern does not deliver them.
+    config = AllowlistConfig.model_validate(
+        {
+            "version": 1,
+            "defaults": {"unmatched": "report"},
+            "rules": [{"name": "r", "functions": [pattern], "allow": [{"account": ACCOUNT}]}],
+        }
+    )
+    texts = [
+        "arn:aws:lambda:eu-west-1:999988887777:function:svc0-b:v2",
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other",
+        f"{ACCOUNT}:function:other",
+        "123456789012:function:other:prod",
+    ]
+    batch = []
+    for text in texts:
+        record = records.invoke(random.Random(7), "other", records.iam_user("mallory"))
+        record["requestParameters"] = {"functionName": text}
+        record.pop("resources", None)
+        assert decide(record, config).verdict is Verdict.UNMONITORED, text
+        batch.append(record)
+    assert ruler.delivered(deliver_patterns(config), [envelope(r) for r in batch]) == [True] * 4
+
+
 @pytest.mark.parametrize(
     "change",
     [
